@@ -1,0 +1,106 @@
+"""The pipeline: retrieve, abstain or prompt within the context budget, stream, verify citations -> Answer."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from . import prompts
+from .citations import verify
+from .config import Settings
+from .errors import GenerationError
+from .generation import Generator
+from .retrieval import Retriever
+from .types import Answer, Evidence, Timings
+
+log = logging.getLogger(__name__)
+REFUSAL = "The indexed abstracts do not cover this question."
+MAX_QUESTION_CHARS = 2000
+OnToken = Callable[[str], None]
+
+
+def clean_question(question: str) -> str:
+    q = " ".join("".join(ch if ch.isprintable() else " " for ch in question).split())
+    if not q:
+        raise GenerationError("the question is empty")
+    if len(q) > MAX_QUESTION_CHARS:
+        raise GenerationError(f"the question is {len(q)} characters long; the limit is {MAX_QUESTION_CHARS}")
+    return q
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, retriever: Retriever, generator: Generator):
+        self.settings = settings
+        self.retriever = retriever
+        self.generator = generator
+        self.system = prompts.load("system", settings.prompt_dir)
+        self.user = prompts.load("answer", settings.prompt_dir)
+        self.source = prompts.load("source", settings.prompt_dir)
+        self.rewrite = prompts.load("rewrite", settings.prompt_dir)
+
+    def retrieval_query(self, question: str, history: list[Answer]) -> str:
+        """A follow-up ("what data did they use?") is retrieved together with the previous question."""
+        if not history:
+            return question
+        return self.rewrite.render(previous=history[-1].question, question=question)
+
+    def build_messages(self, question: str, evidence: list[Evidence]) -> tuple[list[dict[str, str]], list[Evidence]]:
+        """Add numbered sources while the prompt plus the answer fit the context window."""
+        system = self.system.render(refusal=REFUSAL)
+        budget = self.generator.n_ctx - self.settings.max_tokens - 32  # chat-template overhead
+        fixed = self.generator.count_tokens(system) + self.generator.count_tokens(self.user.render(sources="", question=question))
+        if fixed > budget:
+            raise GenerationError(f"the question does not fit the model's context ({fixed} tokens, limit {budget}); shorten it")
+        blocks: list[str] = []
+        used: list[Evidence] = []
+        for ev in evidence:
+            block = self.source.render(number=len(used) + 1, title=ev.title, text=" ".join(ev.sentences))
+            cost = self.generator.count_tokens(block) + 1
+            if fixed + cost > budget:
+                continue
+            fixed += cost
+            ev.number = len(used) + 1
+            blocks.append(block)
+            used.append(ev)
+        user = self.user.render(sources="\n".join(blocks), question=question)
+        return [{"role": "system", "content": system}, {"role": "user", "content": user}], used
+
+    def ask(self, question: str, *, history: list[Answer] | None = None, on_token: OnToken | None = None,
+            cancel: threading.Event | None = None, where: dict | None = None, k: int | None = None) -> Answer:
+        t0 = time.perf_counter()
+        question = clean_question(question)
+        history = history or []
+        boost = [c.paper_id for c in history[-1].citations] if history else []
+        evidence, retrieval_s = self.retriever.search(self.retrieval_query(question, history), k=k, where=where, boost=boost)
+        timings = Timings(retrieval_s=retrieval_s)
+        best = max((e.dense for e in evidence), default=0.0)
+        if not evidence or (best < self.settings.abstain_threshold and not history):
+            timings.total_s = time.perf_counter() - t0
+            if on_token:
+                on_token(REFUSAL)
+            return Answer(question, REFUSAL, [], evidence, abstained=True, timings=timings, model=self.generator.name)
+
+        messages, used = self.build_messages(question, evidence)
+        timings.prompt_tokens = sum(self.generator.count_tokens(m["content"]) for m in messages)
+        pieces: list[str] = []
+        g0 = time.perf_counter()
+        for piece in self.generator.stream(messages, self.settings.max_tokens, cancel):
+            if not pieces:
+                timings.first_token_s = time.perf_counter() - g0
+            pieces.append(piece)
+            if on_token:
+                on_token(piece)
+        timings.generation_s = time.perf_counter() - g0
+        timings.completion_tokens = len(pieces)
+        raw = "".join(pieces).strip()
+        cancelled = bool(cancel and cancel.is_set())
+        abstained = not raw or REFUSAL.lower().rstrip(".") in raw.lower()
+        if abstained:
+            text, citations = REFUSAL, []
+        else:
+            text, citations = verify(raw, used)
+        timings.total_s = time.perf_counter() - t0
+        return Answer(question, text, citations, used, abstained=abstained, cancelled=cancelled,
+                      timings=timings, model=self.generator.name)

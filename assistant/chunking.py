@@ -1,0 +1,61 @@
+"""Paper -> Chunks that fit the embedder window, each carrying its title and its sentence indices."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+
+from .types import Chunk, Paper
+
+# Split after . ! ? when the next sentence starts; but not after common abbreviations.
+_ABBREV = r"(?<!\be\.g)(?<!\bi\.e)(?<!\bet al)(?<!\bvs)(?<!\bcf)(?<!\bFig)(?<!\bEq)(?<!\bapprox)(?<!\bresp)"
+_SPLIT = re.compile(_ABBREV + r"(?<=[.!?])[\"')\]]?\s+(?=[A-Z0-9\"'(\[])")
+MAX_SENTENCE_WORDS = 60
+
+TokenCounter = Callable[[str], int]
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of an abstract; overlong runs are cut into word windows so every piece stays quotable."""
+    out: list[str] = []
+    for sent in _SPLIT.split(text.strip()):
+        words = sent.split()
+        for i in range(0, len(words), MAX_SENTENCE_WORDS):
+            piece = " ".join(words[i : i + MAX_SENTENCE_WORDS])
+            if piece:
+                out.append(piece)
+    return out
+
+
+def approx_tokens(text: str) -> int:
+    """Cheap upper-bound estimate of WordPiece tokens, used when no tokenizer is given."""
+    return int(len(re.findall(r"\w+|[^\w\s]", text)) * 1.3) + 2
+
+
+def chunk_paper(paper: Paper, max_tokens: int = 200, count: TokenCounter = approx_tokens) -> list[Chunk]:
+    sentences = split_sentences(paper.abstract)
+    head = paper.title.rstrip(".") + ". "
+    budget = max_tokens - count(head)
+    chunks: list[Chunk] = []
+    group: list[int] = []
+    used = 0
+    for i, sent in enumerate(sentences):
+        n = count(sent)
+        if group and used + n > budget:
+            chunks.append(_make(paper, len(chunks), head, sentences, group))
+            # one sentence of overlap keeps a claim and its context together
+            group, used = [group[-1]], count(sentences[group[-1]])
+            if used + n > budget:
+                group, used = [], 0
+        group.append(i)
+        used += n
+    if group or not chunks:
+        chunks.append(_make(paper, len(chunks), head, sentences, group))
+    return chunks
+
+
+def _make(paper: Paper, index: int, head: str, sentences: list[str], group: list[int]) -> Chunk:
+    text = head + " ".join(sentences[i] for i in group)
+    digest = hashlib.sha1(text.encode()).hexdigest()[:12]
+    return Chunk(f"{paper.id}-{index}-{digest}", paper.id, index, text, tuple(group))

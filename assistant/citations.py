@@ -1,0 +1,85 @@
+"""Citation markers: parse them, check each claim against the evidence it cites, fix or drop the rest."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .chunking import split_sentences
+from .text import terms
+from .types import Citation, Evidence
+
+# [1], [1, 2], [1-3], [1][2]; also the fullwidth and "Source 1" variants small models produce.
+MARKER = re.compile(r"\s*\[(?:sources?\s*)?(\d+(?:\s*(?:[,;–-]|and)\s*\d+)*)\]", re.IGNORECASE)
+MIN_SUPPORT = 0.34
+
+
+@dataclass
+class Claim:
+    text: str  # the sentence without its markers
+    cited: list[int]  # numbers as the model wrote them
+
+
+def parse_numbers(group: str) -> list[int]:
+    nums: list[int] = []
+    for part in re.split(r"\s*(?:[,;]|and)\s*", group):
+        if re.fullmatch(r"\d+\s*[–-]\s*\d+", part):
+            a, b = (int(x) for x in re.split(r"[–-]", part))
+            if 0 < b - a < 20:
+                nums.extend(range(a, b + 1))
+                continue
+        nums.extend(int(x) for x in re.findall(r"\d+", part))
+    return nums
+
+
+def parse_claims(text: str) -> list[Claim]:
+    claims = []
+    for sent in split_sentences(text):
+        cited: list[int] = []
+        for m in MARKER.finditer(sent):
+            cited += [n for n in parse_numbers(m.group(1)) if n not in cited]
+        body = MARKER.sub("", sent).strip()
+        if body:
+            claims.append(Claim(body, cited))
+    return claims
+
+
+def support(claim: str, sentence: str) -> float:
+    """Share of the claim's content words found in the sentence (0..1)."""
+    c = set(terms(claim))
+    if not c:
+        return 0.0
+    return len(c & set(terms(sentence))) / len(c)
+
+
+def best_quote(claim: str, ev: Evidence) -> tuple[float, str]:
+    return max(((support(claim, s), s) for s in ev.sentences), default=(0.0, ""))
+
+
+def verify(text: str, evidence: list[Evidence], min_support: float = MIN_SUPPORT) -> tuple[str, list[Citation]]:
+    """Rewrite the answer with checked markers and return one Citation per cited source.
+
+    A cited number must name a retrieved source and that source must support the sentence;
+    otherwise the best-supporting source replaces it, or the marker goes.
+    """
+    by_number = {e.number: e for e in evidence}
+    citations: dict[int, Citation] = {}
+    out: list[str] = []
+    for claim in parse_claims(text):
+        scored = {n: best_quote(claim.text, e) for n, e in by_number.items()}
+        keep = [n for n in claim.cited if n in scored and scored[n][0] >= min_support]
+        if not keep and scored:
+            n, (sup, _) = max(scored.items(), key=lambda kv: kv[1][0])
+            if sup >= min_support:
+                keep = [n]
+        sentence = claim.text
+        if keep:
+            end = sentence[-1] if sentence[-1] in ".!?" else ""
+            body = sentence[:-1] if end else sentence
+            sentence = body + "".join(f" [{n}]" for n in keep) + end
+        out.append(sentence)
+        for n in keep:
+            sup, quote = scored[n]
+            if n not in citations or citations[n].support < sup:
+                citations[n] = Citation(n, by_number[n].paper_id, by_number[n].title, quote, round(sup, 3))
+    return " ".join(out), [citations[n] for n in sorted(citations)]

@@ -1,0 +1,139 @@
+"""`assistant` command line: ingest, remove, sources, stats, ask, batch, chat, eval, doctor."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+from .config import Settings, load_settings
+from .errors import AssistantError
+
+log = logging.getLogger(__name__)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, help="TOML config file (default: $ASSISTANT_CONFIG or ~/.config/paper-assistant/config.toml)")
+    p.add_argument("--data-dir", type=Path, help="index and history location (env ASSISTANT_DATA_DIR)")
+    p.add_argument("--chroma-url", help="use a Chroma server, e.g. http://host:8000")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
+
+
+def _model_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-k", "--top-k", type=int, help="papers given to the model as sources")
+    p.add_argument("--model", dest="model_path", type=Path, help="a GGUF file (default: bundled SmolLM2-135M)")
+    p.add_argument("--llm-url", help="OpenAI-compatible server, e.g. http://gpu-box:8080/v1")
+    p.add_argument("--n-gpu-layers", type=int, help="layers to offload to the GPU (-1: all)")
+    p.add_argument("--n-ctx", type=int, help="context window in tokens")
+    p.add_argument("--threads", dest="n_threads", type=int, help="CPU threads (default: all cores)")
+    p.add_argument("--max-tokens", type=int, help="most tokens per answer")
+    p.add_argument("--temperature", type=float, help="sampling temperature (0: deterministic)")
+    p.add_argument("--abstain-threshold", type=float, help="abstain below this best similarity")
+
+
+SETTING_FLAGS = ("data_dir", "chroma_url", "top_k", "model_path", "llm_url", "n_gpu_layers", "n_ctx", "n_threads",
+                 "max_tokens", "temperature", "abstain_threshold")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config, **{k: getattr(args, k, None) for k in SETTING_FLAGS})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="assistant", description="Cited answers from your research-paper abstracts, locally.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="index corpus files (Daily-Papers pages, JSONL, CSV)")
+    p.add_argument("paths", nargs="*", type=Path, help="files or folders (default: seeds/)")
+    p.add_argument("--prune", action="store_true", help="also remove papers from files not given")
+    p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for another ingest to finish")
+    _common(p)
+
+    p = sub.add_parser("remove", help="remove source files (by name) and papers found only in them")
+    p.add_argument("names", nargs="+", help="source file names as listed by `assistant sources`")
+    p.add_argument("--wait", type=float, default=0.0)
+    _common(p)
+
+    p = sub.add_parser("sources", aliases=["papers"], help="list indexed papers")
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--source", help="only papers from this source file")
+    _common(p)
+
+    p = sub.add_parser("stats", help="index counts, location, embedding model, size")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+
+    p = sub.add_parser("ask", help="answer one question with citations")
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    p.add_argument("--source", help="only retrieve from this source file")
+    _common(p)
+    _model_flags(p)
+
+    p = sub.add_parser("batch", help="answer a file of questions (txt, JSONL, CSV; - for stdin)")
+    p.add_argument("input")
+    p.add_argument("-o", "--output", default="-", help="output file (default: stdout)")
+    p.add_argument("--format", choices=["jsonl", "csv", "md"], default=None, help="default: from the output suffix, else jsonl")
+    p.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
+    p.add_argument("--concurrency", type=int, default=1, help="questions in flight (server backends only)")
+    _common(p)
+    _model_flags(p)
+
+    p = sub.add_parser("chat", help="open the terminal chat app")
+    _common(p)
+    _model_flags(p)
+
+    p = sub.add_parser("eval", help="retrieval and answer metrics over a labelled question JSONL")
+    p.add_argument("questions", type=Path)
+    p.add_argument("-o", "--output", type=Path, help="write per-question results and the summary as JSON")
+    p.add_argument("--retrieval-only", action="store_true", help="skip generation")
+    _common(p)
+    _model_flags(p)
+
+    p = sub.add_parser("doctor", help="check the installation, model, threads, index; print fixes")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+    _model_flags(p)
+    return parser
+
+
+def _setup_logging(args: argparse.Namespace) -> None:
+    level = logging.WARNING - 10 * min(getattr(args, "verbose", 0), 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    _setup_logging(args)
+    from . import commands
+
+    handler = getattr(commands, "cmd_" + {"papers": "sources"}.get(args.command, args.command))
+    try:
+        return handler(args) or 0
+    except AssistantError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; the index is unchanged unless the ingest had finished", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # the last line of defence: one line, no traceback unless asked
+        if args.debug:
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        return 70
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""Command handlers: parse nothing, print results; heavy imports happen here, lazily."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+from .cli import settings_from
+from .config import default_corpus
+from .text import printable
+
+
+def _tty(args) -> bool:
+    return sys.stderr.isatty() and not args.quiet
+
+
+@contextmanager
+def progress_bar(enabled: bool, label: str):
+    """Yields a (done, total) callback; a rich bar on a TTY, nothing otherwise."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  transient=True, console=_stderr_console()) as bar:
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True, markup=False, highlight=False)
+
+
+def _ingest_summary(report, quiet: bool) -> None:
+    for w in report.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if quiet:
+        return
+    if report.unchanged:
+        print(f"index up to date: {report.papers} papers, {report.chunks} chunks ({report.total_s:.2f} s)")
+        return
+    rate = report.embedded / report.embed_s if report.embed_s else 0
+    print(f"indexed {report.papers} papers in {report.chunks} chunks: +{len(report.added)} papers, "
+          f"-{len(report.removed)} papers; embedded {report.embedded} chunks ({rate:.0f}/s), reused {report.reused}"
+          f"{' (settings changed: full rebuild)' if report.rebuilt else ''}; {report.total_s:.1f} s")
+
+
+def cmd_ingest(args) -> int:
+    from .ingest import ingest
+    from .session import make_embedder
+
+    settings = settings_from(args)
+    with progress_bar(_tty(args), "embedding") as cb:
+        report = ingest(settings, make_embedder(settings), args.paths or default_corpus(),
+                        prune=args.prune, wait=args.wait, progress=cb)
+    _ingest_summary(report, args.quiet)
+    return 0
+
+
+def cmd_remove(args) -> int:
+    from .ingest import remove_sources
+    from .session import make_embedder
+
+    settings = settings_from(args)
+    report = remove_sources(settings, make_embedder(settings), args.names, wait=args.wait)
+    _ingest_summary(report, args.quiet)
+    return 0
+
+
+def cmd_sources(args) -> int:
+    from .store import Store, papers_from_dump
+
+    store = Store(settings_from(args))
+    papers = sorted(papers_from_dump(store.dump()).values(), key=lambda p: p.title.lower())
+    if args.source:
+        papers = [p for p in papers if args.source in p.sources]
+    for p in papers:
+        if args.json:
+            print(json.dumps(p.to_dict(), ensure_ascii=False))
+        else:
+            print(f"{p.id}  {printable(p.title)}  [{', '.join(p.sources)}]")
+    if not args.json and not args.quiet:
+        print(f"{len(papers)} papers", file=sys.stderr)
+    return 0
+
+
+def cmd_stats(args) -> int:
+    from .errors import IndexMissingError
+    from .store import Store, data_dir_size, papers_from_dump
+
+    settings = settings_from(args)
+    store = Store(settings)
+    info = store.info()
+    if info is None:
+        raise IndexMissingError(f"no index in {settings.data_dir}; build one with: assistant ingest seeds/")
+    papers = papers_from_dump(store.dump())
+    sources = sorted({s for p in papers.values() for s in p.sources})
+    stats = {
+        "data_dir": str(settings.data_dir), "store": settings.chroma_url or "embedded", "collection": info.collection,
+        "papers": len(papers), "chunks": info.chunks, "sources": sources, "embed_model": info.embed_model,
+        "chunk_tokens": info.chunk_tokens, "index_bytes": data_dir_size(settings.data_dir / "chroma"),
+        "built": info.created,
+    }
+    if args.json:
+        print(json.dumps(stats))
+        return 0
+    for key, value in stats.items():
+        if key == "sources":
+            value = f"{len(value)} files: {', '.join(value)}"
+        elif key == "index_bytes":
+            key, value = "index size", f"{value / 2**20:.1f} MiB"
+        elif key == "built":
+            import time
+            value = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
+        print(f"{key:>13}: {value}")
+    return 0
+
+
+def cmd_ask(args) -> int:
+    from .render import as_json, as_text, references
+    from .session import make_pipeline
+
+    settings = settings_from(args)
+    pipeline = make_pipeline(settings)
+    where = {f"src:{args.source}": True} if args.source else None
+    if args.json or not sys.stdout.isatty():
+        answer = pipeline.ask(args.question, where=where)
+        print(as_json(answer) if args.json else as_text(answer))
+        return 0
+    from rich.console import Console
+    from rich.live import Live
+    from rich.text import Text
+
+    console = Console(markup=False, highlight=False)
+    streamed = Text()
+    cancel = threading.Event()
+    with Live(streamed, console=console, refresh_per_second=20, transient=True) as live:
+        def on_token(piece: str) -> None:
+            streamed.append(printable(piece))
+            live.update(streamed)
+        try:
+            answer = pipeline.ask(args.question, on_token=on_token, cancel=cancel, where=where)
+        except KeyboardInterrupt:
+            cancel.set()
+            raise
+    console.print(Text(printable(answer.text)))
+    if answer.citations:
+        console.print(Text("\nReferences:\n" + references(answer), style="dim"))
+    t = answer.timings
+    if not args.quiet:
+        console.print(Text(f"\n{t.total_s:.2f} s total, first token {t.first_token_s:.2f} s, "
+                           f"{t.tokens_per_s:.0f} tok/s", style="dim"))
+    return 0
+
+
+def cmd_batch(args) -> int:
+    from .batch import run_batch
+
+    return run_batch(args, settings_from(args))
+
+
+def cmd_eval(args) -> int:
+    from .evaluation import run_eval
+
+    return run_eval(args, settings_from(args))
+
+
+def cmd_doctor(args) -> int:
+    from .doctor import run_doctor
+
+    return run_doctor(args, settings_from(args))
+
+
+def cmd_chat(args) -> int:
+    try:
+        from tui.app import run_app
+    except ImportError as exc:
+        from .errors import AssistantError
+        raise AssistantError(f"the chat app cannot start ({exc}); run: pip install textual") from None
+    return run_app(settings_from(args)) or 0

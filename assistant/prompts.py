@@ -1,0 +1,44 @@
+"""Prompt templates: plain files in prompts/ with {named} placeholders; a missing or unknown one fails loudly."""
+
+from __future__ import annotations
+
+import string
+from functools import lru_cache
+from pathlib import Path
+
+from .config import PACKAGE_ROOT
+from .errors import ConfigError
+
+BUNDLED = PACKAGE_ROOT / "prompts"
+
+
+class Template:
+    def __init__(self, name: str, text: str):
+        self.name = name
+        self.text = text
+        try:
+            self.fields = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+        except ValueError as exc:
+            raise ConfigError(f"prompt {name!r}: malformed template ({exc})") from None
+        if "" in self.fields:
+            raise ConfigError(f"prompt {name!r}: positional placeholder {{}}; name every placeholder")
+
+    def render(self, **values: object) -> str:
+        missing = self.fields - values.keys()
+        unknown = values.keys() - self.fields
+        if missing or unknown:
+            raise ConfigError(f"prompt {self.name!r}: missing placeholders {sorted(missing)}, "
+                              f"unexpected {sorted(unknown)}")
+        # Values are inserted once; braces inside abstracts are never re-interpreted.
+        return self.text.format_map({k: str(v) for k, v in values.items()})
+
+
+@lru_cache(maxsize=32)
+def load(name: str, directory: Path | None = None) -> Template:
+    folder = directory or BUNDLED
+    path = folder / f"{name}.md"
+    try:
+        text = path.read_text(encoding="utf-8").strip("\n")
+    except FileNotFoundError:
+        raise ConfigError(f"prompt template {path} not found") from None
+    return Template(name, text)

@@ -1,0 +1,163 @@
+"""Hybrid retrieval: dense (Chroma) + lexical (BM25), fused per paper, with the best evidence sentences."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from .chunking import split_sentences
+from .config import Settings
+from .embedding import Embedder, embed_model_id
+from .errors import IndexMissingError
+from .store import Store, papers_from_dump
+from .text import terms
+from .types import Evidence, Paper
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ChunkRef:
+    id: str
+    paper_id: str
+    sentences: tuple[int, ...]
+
+
+class Index:
+    """A loaded, read-only view of one index generation: papers, chunk refs and the BM25 model."""
+
+    def __init__(self, store: Store, collection, dump: dict):
+        self.store = store
+        self.collection = collection
+        self.name = collection.name
+        self.metadata = collection.metadata or {}
+        self.papers: dict[str, Paper] = papers_from_dump(dump)
+        self.chunks = [ChunkRef(i, m["paper_id"], tuple(json.loads(m["sentences"])))
+                       for i, m in zip(dump["ids"], dump["metadatas"])]
+        self.chunk_pos = {c.id: n for n, c in enumerate(self.chunks)}
+        self.paper_chunks: dict[str, list[ChunkRef]] = {}
+        for c in self.chunks:
+            self.paper_chunks.setdefault(c.paper_id, []).append(c)
+        self._texts = dump["documents"]
+        self.sentences = {pid: split_sentences(p.abstract) for pid, p in self.papers.items()}
+
+    @classmethod
+    def load(cls, store: Store) -> "Index":
+        col = store.active()
+        return cls(store, col, store.dump(col))
+
+    @cached_property
+    def bm25(self):
+        import bm25s
+
+        model = bm25s.BM25()
+        model.index([terms(t) or ["_"] for t in self._texts], show_progress=False)
+        return model
+
+    @cached_property
+    def idf(self) -> dict[str, float]:
+        df: Counter[str] = Counter()
+        for sents in self.sentences.values():
+            for s in sents:
+                df.update(set(terms(s)))
+        n = sum(len(s) for s in self.sentences.values()) or 1
+        return {t: math.log(1 + n / c) for t, c in df.items()}
+
+
+class Retriever:
+    def __init__(self, settings: Settings, embedder: Embedder, index: Index):
+        self.settings = settings
+        self.embedder = embedder
+        self.index = index
+        built_with = index.metadata.get("embed_model")
+        if built_with and built_with != embed_model_id(settings):
+            raise IndexMissingError(f"the index was built with {built_with}, but the embedder is now "
+                                    f"{embed_model_id(settings)}; rebuild with: assistant ingest seeds/")
+
+    def dense(self, qvec: np.ndarray, n: int, where: dict | None) -> dict[str, float]:
+        n = min(n, len(self.index.chunks))
+        res = self.index.store.query(self.index.collection, qvec.tolist(), n, where)
+        return {i: 1.0 - d for i, d in zip(res["ids"][0], res["distances"][0])}
+
+    def lexical(self, query: str, n: int, allowed: set[str] | None) -> dict[str, float]:
+        q = terms(query)
+        if not q:
+            return {}
+        n = min(n, len(self.index.chunks))
+        docs, scores = self.index.bm25.retrieve([q], k=n, show_progress=False)
+        out = {}
+        for pos, score in zip(docs[0], scores[0]):
+            ref = self.index.chunks[int(pos)]
+            if score > 0 and (allowed is None or ref.paper_id in allowed):
+                out[ref.id] = float(score)
+        return out
+
+    def search(self, query: str, k: int | None = None, where: dict | None = None,
+               boost: list[str] | None = None) -> tuple[list[Evidence], float]:
+        """Top-k papers with evidence, and the time taken. `where` filters on chunk metadata,
+        e.g. {"src:000.txt": True} or {"date": "Jul 30"}; `boost` favours papers of the previous turn."""
+        t0 = time.perf_counter()
+        k = k or self.settings.top_k
+        qvec = self.embedder.embed([query])[0]
+        dense = self.dense(qvec, self.settings.candidates, where)
+        allowed = None
+        if where:
+            allowed = {self.index.chunks[self.index.chunk_pos[i]].paper_id for i in dense}
+        lexical = self.lexical(query, self.settings.candidates, allowed)
+        evidence = self._fuse(query, dense, lexical, k, boost or [])
+        return evidence, time.perf_counter() - t0
+
+    def _fuse(self, query: str, dense: dict[str, float], lexical: dict[str, float], k: int, boost: list[str]) -> list[Evidence]:
+        idx = self.index
+        best_dense: dict[str, float] = {}
+        for cid, sim in dense.items():
+            pid = idx.chunks[idx.chunk_pos[cid]].paper_id
+            best_dense[pid] = max(best_dense.get(pid, -1.0), sim)
+        best_lex: dict[str, float] = {}
+        for cid, score in lexical.items():
+            pid = idx.chunks[idx.chunk_pos[cid]].paper_id
+            best_lex[pid] = max(best_lex.get(pid, 0.0), score)
+        fused: dict[str, float] = {}
+        for ranking in (best_dense, best_lex):
+            for rank, pid in enumerate(sorted(ranking, key=ranking.get, reverse=True)):
+                fused[pid] = fused.get(pid, 0.0) + 1.0 / (self.settings.rrf_k + rank + 1)
+        for pid in boost:
+            if pid in fused:
+                fused[pid] += 1.0 / (self.settings.rrf_k + 1)
+        top = sorted(fused, key=fused.get, reverse=True)[:k]
+        chunk_sim = {c: s for c, s in dense.items()}
+        out = []
+        for n, pid in enumerate(top, 1):
+            sents, scores = self._evidence(query, pid, chunk_sim)
+            p = idx.papers[pid]
+            out.append(Evidence(pid, p.title, round(fused[pid], 5), round(best_dense.get(pid, 0.0), 4),
+                                sents, scores, list(p.sources), n))
+        return out
+
+    def _evidence(self, query: str, pid: str, chunk_sim: dict[str, float]) -> tuple[list[str], list[float]]:
+        """Rank a paper's sentences: query-term overlap (IDF-weighted) plus the dense score of their chunk."""
+        sents = self.index.sentences[pid]
+        q = set(terms(query))
+        idf = self.index.idf
+        qmass = sum(idf.get(t, 0.0) for t in q) or 1.0
+        sim_of = [0.0] * len(sents)
+        for ref in self.index.paper_chunks.get(pid, []):
+            if ref.id in chunk_sim:
+                for s in ref.sentences:
+                    if s < len(sim_of):
+                        sim_of[s] = max(sim_of[s], chunk_sim[ref.id])
+        scored = []
+        for i, s in enumerate(sents):
+            overlap = sum(idf.get(t, 0.0) for t in q & set(terms(s))) / qmass
+            scored.append((overlap + 0.3 * sim_of[i], i))
+        scored.sort(reverse=True)
+        keep = sorted(i for _, i in scored[: self.settings.evidence_sentences])
+        score_of = dict((i, sc) for sc, i in scored)
+        return [sents[i] for i in keep], [round(score_of[i], 4) for i in keep]

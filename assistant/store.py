@@ -1,0 +1,197 @@
+"""The one place that talks to Chroma: embedded persistent store by default, a Chroma server optionally.
+
+Every ingest writes a fresh collection and then flips a pointer (the metadata of a tiny
+`<base>-active` collection, one SQLite transaction), so readers always see a whole index:
+the old one or the new one, never a half-written mix.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from .config import Settings
+from .errors import IndexMissingError, StoreError
+from .types import Chunk, Paper
+
+log = logging.getLogger(__name__)
+SCHEMA = 1
+
+
+@dataclass
+class IndexInfo:
+    collection: str
+    embed_model: str
+    chunk_tokens: int
+    papers: int
+    chunks: int
+    created: float
+
+
+def _client(settings: Settings):
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    try:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise StoreError(f"chromadb is not installed ({exc}); run: pip install chromadb") from None
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if settings.chroma_url:
+        url = urlparse(settings.chroma_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise StoreError(f"chroma_url {settings.chroma_url!r} is not an http(s)://host:port URL")
+        try:
+            return chromadb.HttpClient(
+                host=url.hostname, port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https", headers=settings.chroma_headers or None, settings=chroma_settings,
+            )
+        except Exception as exc:
+            raise StoreError(f"cannot reach the Chroma server at {settings.chroma_url}: {exc}") from None
+    path = settings.data_dir / "chroma"
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    except PermissionError:
+        raise StoreError(f"{path}: permission denied; choose another --data-dir") from None
+    except Exception as exc:
+        raise StoreError(f"{path}: cannot open the Chroma store ({type(exc).__name__}: {exc}); "
+                         "move it aside and run `assistant ingest` to rebuild") from None
+
+
+def chunk_metadata(chunk: Chunk, paper: Paper) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "paper_id": paper.id, "title": paper.title, "chunk": chunk.index,
+        "sentences": json.dumps(list(chunk.sentences)), "sources": json.dumps(list(paper.sources)),
+    }
+    for key in ("date", "url", "authors"):
+        if getattr(paper, key):
+            meta[key] = getattr(paper, key)
+    # One copy of the abstract per paper lets the index alone rebuild the corpus (server mode).
+    if chunk.index == 0:
+        meta["abstract"] = paper.abstract
+    for source in paper.sources:  # filterable: where={"src:file.txt": True}
+        meta[f"src:{source}"] = True
+    return meta
+
+
+class Store:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = _client(self.settings)
+        return self._client
+
+    @property
+    def pointer_name(self) -> str:
+        return f"{self.settings.collection}-active"
+
+    def _call(self, what: str, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (IndexMissingError, StoreError):
+            raise
+        except Exception as exc:
+            raise StoreError(f"Chroma {what} failed: {type(exc).__name__}: {exc}") from None
+
+    # -- the pointer ------------------------------------------------------
+    def active_name(self) -> str | None:
+        try:
+            col = self.client.get_collection(self.pointer_name)
+        except Exception:
+            return None
+        return (col.metadata or {}).get("active")
+
+    def info(self) -> IndexInfo | None:
+        name = self.active_name()
+        if name is None:
+            return None
+        try:
+            col = self.client.get_collection(name)
+        except Exception:
+            return None
+        m = col.metadata or {}
+        return IndexInfo(name, m.get("embed_model", "?"), int(m.get("chunk_tokens", 0)),
+                         int(m.get("papers", 0)), int(m.get("chunks", 0)), float(m.get("created", 0)))
+
+    def active(self):
+        name = self.active_name()
+        if name is None:
+            raise IndexMissingError("no index yet; build one with: assistant ingest seeds/")
+        try:
+            return self.client.get_collection(name)
+        except Exception:
+            raise IndexMissingError(f"the index collection {name!r} is missing; rebuild with: assistant ingest seeds/") from None
+
+    def set_active(self, name: str) -> None:
+        def flip():
+            col = self.client.get_or_create_collection(self.pointer_name, metadata={"active": name})
+            col.modify(metadata={"active": name, "flipped": time.time()})
+        self._call("pointer update", flip)
+
+    # -- writing a new generation -------------------------------------------
+    def create_generation(self, metadata: dict[str, Any]):
+        name = f"{self.settings.collection}-{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}"
+        meta = {"hnsw:space": "cosine", "schema": SCHEMA, "created": time.time(), **metadata}
+        return self._call("create collection", self.client.create_collection, name, metadata=meta)
+
+    def add(self, col, ids: list[str], embeddings, documents: list[str], metadatas: list[dict]) -> None:
+        step = max(1, min(self._call("batch size", self.client.get_max_batch_size), 5000))
+        for i in range(0, len(ids), step):
+            self._call("add", col.add, ids=ids[i : i + step], embeddings=embeddings[i : i + step],
+                       documents=documents[i : i + step], metadatas=metadatas[i : i + step])
+
+    def drop_stale(self, keep: str | None) -> None:
+        """Delete generations other than the active one (left by finished or interrupted ingests)."""
+        prefix = f"{self.settings.collection}-"
+        for col in self.client.list_collections():
+            name = col if isinstance(col, str) else col.name
+            if name.startswith(prefix) and name not in (keep, self.pointer_name) and name[len(prefix):][:1].isdigit():
+                log.info("dropping old index generation %s", name)
+                try:
+                    self.client.delete_collection(name)
+                except Exception as exc:  # another ingest may own it; harmless
+                    log.debug("could not drop %s: %s", name, exc)
+
+    # -- reading ----------------------------------------------------------
+    def dump(self, col=None, embeddings: bool = False) -> dict[str, Any]:
+        col = col or self.active()
+        include = ["documents", "metadatas"] + (["embeddings"] if embeddings else [])
+        total = self._call("count", col.count)
+        out: dict[str, list] = {"ids": [], "documents": [], "metadatas": [], "embeddings": []}
+        step = 5000
+        for offset in range(0, total, step):
+            got = self._call("get", col.get, include=include, limit=step, offset=offset)
+            out["ids"] += got["ids"]
+            out["documents"] += got["documents"]
+            out["metadatas"] += got["metadatas"]
+            if embeddings:
+                out["embeddings"] += list(got["embeddings"])
+        return out
+
+    def query(self, col, embedding, n: int, where: dict | None = None) -> dict[str, Any]:
+        return self._call("query", col.query, query_embeddings=[embedding], n_results=n, where=where,
+                          include=["distances", "metadatas"])
+
+
+def papers_from_dump(dump: dict[str, Any]) -> dict[str, Paper]:
+    papers: dict[str, Paper] = {}
+    for meta in dump["metadatas"]:
+        if "abstract" in meta:
+            papers[meta["paper_id"]] = Paper(
+                meta["paper_id"], meta["title"], meta["abstract"], tuple(json.loads(meta["sources"])),
+                meta.get("date"), meta.get("url"), meta.get("authors"))
+    return papers
+
+
+def data_dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0

@@ -1,0 +1,32 @@
+"""Word-level helpers shared by lexical retrieval, evidence scoring and citation checks."""
+
+from __future__ import annotations
+
+import re
+
+STOPWORDS = frozenset("""a about above after again against all am an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further had has have having he her
+here hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of off on
+once only or other our ours ourselves out over own same she should so some such than that the their theirs them
+themselves then there these they this those through to too under until up very was we were what when where which while
+who whom why will with would you your yours yourself yourselves also which paper study work used using use show shows
+propose proposed approach method methods based new one two via""".split())
+
+_WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
+
+
+def stem(word: str) -> str:
+    # A light suffix stripper: enough to match "models"/"model", "trained"/"training".
+    for suf in ("ations", "ation", "ings", "ing", "ies", "ed", "es", "s"):
+        if word.endswith(suf) and len(word) - len(suf) >= 3:
+            return word[: -len(suf)] + ("y" if suf == "ies" else "")
+    return word
+
+
+def terms(text: str) -> list[str]:
+    return [stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
+
+
+def printable(text: str) -> str:
+    """Drop control characters (ANSI escapes, BEL, NUL) so text can only ever be shown, never executed."""
+    return "".join(ch if ch.isprintable() or ch in "\n\t" else "\ufffd" if ch == "\x1b" else "" for ch in text)

@@ -1,0 +1,90 @@
+"""Typed, JSON-serialisable results shared by every stage."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Paper:
+    id: str
+    title: str
+    abstract: str
+    sources: tuple[str, ...] = ()
+    date: str | None = None
+    url: str | None = None
+    authors: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["sources"] = list(self.sources)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Paper":
+        return cls(**{**d, "sources": tuple(d.get("sources", ()))})
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str
+    paper_id: str
+    index: int
+    text: str  # what gets embedded: the title followed by the sentences
+    sentences: tuple[int, ...]  # indices into the paper's sentence list
+
+
+@dataclass
+class Evidence:
+    """One retrieved paper with the sentences that best answer the question."""
+
+    paper_id: str
+    title: str
+    score: float  # fused retrieval score
+    dense: float  # best cosine similarity of any chunk of the paper
+    sentences: list[str]
+    sentence_scores: list[float] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+    number: int = 0  # [n] used in the prompt, 1-based
+
+
+@dataclass
+class Citation:
+    number: int
+    paper_id: str
+    title: str
+    quote: str  # the evidence sentence that supports the claim
+    support: float  # how well the claim matches the quote (0..1)
+
+
+@dataclass
+class Timings:
+    retrieval_s: float = 0.0
+    first_token_s: float = 0.0
+    generation_s: float = 0.0
+    total_s: float = 0.0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def tokens_per_s(self) -> float:
+        gen = self.generation_s - self.first_token_s
+        return self.completion_tokens / gen if gen > 0 and self.completion_tokens > 1 else 0.0
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
+    abstained: bool = False
+    cancelled: bool = False
+    timings: Timings = field(default_factory=Timings)
+    model: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["timings"]["tokens_per_s"] = round(self.timings.tokens_per_s, 1)
+        return d
