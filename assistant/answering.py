@@ -48,7 +48,7 @@ class Pipeline:
 
     def build_messages(self, question: str, evidence: list[Evidence]) -> tuple[list[dict[str, str]], list[Evidence]]:
         """Add numbered sources while the prompt plus the answer fit the context window."""
-        system = self.system.render(refusal=REFUSAL)
+        system = self.system.render()
         budget = self.generator.n_ctx - self.settings.max_tokens - 32  # chat-template overhead
         fixed = self.generator.count_tokens(system) + self.generator.count_tokens(self.user.render(sources="", question=question))
         if fixed > budget:
@@ -96,11 +96,15 @@ class Pipeline:
         timings.completion_tokens = len(pieces)
         raw = "".join(pieces).strip()
         cancelled = bool(cancel and cancel.is_set())
-        abstained = not raw or REFUSAL.lower().rstrip(".") in raw.lower()
-        if abstained:
-            text, citations = REFUSAL, []
+        if cancelled:
+            # The user stopped it: keep what they saw, only the markers are checked.
+            text, citations = verify(raw, used, keep_unsupported=True) if raw else ("", [])
         else:
+            # Retrieval decided the corpus covers the question; a model that still refuses (small
+            # models over-refuse) gives way to the best evidence, quoted.
+            if REFUSAL.lower().rstrip(".") in raw.lower():
+                raw = ""
             text, citations = verify(raw, used)
         timings.total_s = time.perf_counter() - t0
-        return Answer(question, text, citations, used, abstained=abstained, cancelled=cancelled,
+        return Answer(question, text, citations, used, abstained=False, cancelled=cancelled,
                       timings=timings, model=self.generator.name)

@@ -44,10 +44,18 @@ def parse_claims(text: str) -> list[Claim]:
     return claims
 
 
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+def numbers(text: str) -> set[str]:
+    return {n.replace(",", "") for n in _NUMBER.findall(text)}
+
+
 def support(claim: str, sentence: str) -> float:
-    """Share of the claim's content words found in the sentence (0..1)."""
+    """Share of the claim's content words found in the sentence (0..1); 0 if the claim states a number
+    the sentence does not contain (small models invent figures)."""
     c = set(terms(claim))
-    if not c:
+    if not c or not numbers(claim) <= numbers(sentence):
         return 0.0
     return len(c & set(terms(sentence))) / len(c)
 
@@ -56,11 +64,14 @@ def best_quote(claim: str, ev: Evidence) -> tuple[float, str]:
     return max(((support(claim, s), s) for s in ev.sentences), default=(0.0, ""))
 
 
-def verify(text: str, evidence: list[Evidence], min_support: float = MIN_SUPPORT) -> tuple[str, list[Citation]]:
+def verify(text: str, evidence: list[Evidence], min_support: float = MIN_SUPPORT,
+           keep_unsupported: bool = False) -> tuple[str, list[Citation]]:
     """Rewrite the answer with checked markers and return one Citation per cited source.
 
     A cited number must name a retrieved source and that source must support the sentence;
-    otherwise the best-supporting source replaces it, or the marker goes.
+    otherwise the best-supporting source replaces it. A sentence no source supports is dropped:
+    it is the model's invention, not the corpus's. If nothing is left, the best evidence
+    sentence is quoted instead, so every answer rests on the corpus.
     """
     by_number = {e.number: e for e in evidence}
     citations: dict[int, Citation] = {}
@@ -73,6 +84,8 @@ def verify(text: str, evidence: list[Evidence], min_support: float = MIN_SUPPORT
             if sup >= min_support:
                 keep = [n]
         sentence = claim.text
+        if not keep and evidence and not keep_unsupported:
+            continue
         if keep:
             end = sentence[-1] if sentence[-1] in ".!?" else ""
             body = sentence[:-1] if end else sentence
@@ -82,4 +95,14 @@ def verify(text: str, evidence: list[Evidence], min_support: float = MIN_SUPPORT
             sup, quote = scored[n]
             if n not in citations or citations[n].support < sup:
                 citations[n] = Citation(n, by_number[n].paper_id, by_number[n].title, quote, round(sup, 3))
+    if not out and evidence and not keep_unsupported:
+        return extractive(evidence)
     return " ".join(out), [citations[n] for n in sorted(citations)]
+
+
+def extractive(evidence: list[Evidence]) -> tuple[str, list[Citation]]:
+    """The fallback answer: the top-ranked evidence sentence, quoted and cited."""
+    ev = evidence[0]
+    best = max(range(len(ev.sentences)), key=lambda i: ev.sentence_scores[i] if i < len(ev.sentence_scores) else 0)
+    quote = ev.sentences[best]
+    return f'According to [{ev.number}]: "{quote}"', [Citation(ev.number, ev.paper_id, ev.title, quote, 1.0)]

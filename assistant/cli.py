@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _setup_logging(args: argparse.Namespace) -> None:
     level = logging.WARNING - 10 * min(getattr(args, "verbose", 0), 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("bm25s", "chromadb", "httpx", "sentence_transformers", "transformers"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,13 +47,18 @@ class Settings(BaseSettings):
     embed_model: str | None = Field(None, description="sentence-transformers model folder; default: the bundled all-MiniLM-L6-v2.")
     embed_batch_size: int = Field(64, ge=1, description="Texts per embedding batch.")
     embed_device: str = Field("cpu", description="Torch device for the embedder (cpu, cuda).")
+    embed_backend: Literal["auto", "openvino", "onnx", "onnx-int8", "torch"] = Field(
+        "auto", description="Embedding runtime. auto: openvino, else onnx, else torch (torch whenever embed_device is "
+        "not cpu). openvino/onnx run a one-time ONNX export of the model cached in data_dir/models, without importing "
+        "torch afterwards, and give the same vectors as torch; onnx-int8 is faster than onnx but changes the vectors "
+        "(cos ~0.994), so switching to or from it rebuilds the index.")
     chunk_tokens: int = Field(200, ge=32, le=256, description="Max tokens per chunk, title included (embedder window is 256).")
     # retrieval
-    top_k: int = Field(4, ge=1, le=20, description="Papers given to the model as numbered sources.")
+    top_k: int = Field(3, ge=1, le=20, description="Papers given to the model as numbered sources.")
     candidates: int = Field(30, ge=5, description="Chunks fetched from each retriever before fusion.")
     evidence_sentences: int = Field(2, ge=1, le=10, description="Evidence sentences quoted per paper.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
-    abstain_threshold: float = Field(0.47, ge=-1, le=1, description="Abstain when the best dense cosine similarity is below this.")
+    abstain_threshold: float = Field(0.36, ge=-1, le=1, description="Abstain when the best dense cosine similarity is below this.")
     # generation
     model_path: Path | None = Field(None, description="GGUF file; default: the bundled SmolLM2-135M-Instruct Q4_1.")
     llm_url: str | None = Field(None, description="OpenAI-compatible server base URL (e.g. http://gpu-box:8080/v1) instead of in-process llama.cpp.")

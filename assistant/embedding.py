@@ -1,4 +1,7 @@
-"""Embedder protocol and the sentence-transformers implementation, resolved offline from site-packages."""
+"""Embedder protocol and the MiniLM embedder, resolved offline from site-packages.
+
+Backends (settings.embed_backend): openvino / onnx run a cached ONNX export without torch (fast start, 2-3x
+less CPU per chunk); torch is the sentence-transformers reference. See assistant/onnx_embedder.py."""
 
 from __future__ import annotations
 
@@ -43,19 +46,43 @@ def resolve_embed_model(settings: Settings) -> Path:
 
 
 def embed_model_id(settings: Settings) -> str:
-    """What the index records: changing it forces a rebuild."""
-    return "all-MiniLM-L6-v2" if not settings.embed_model else str(Path(settings.embed_model).expanduser().resolve())
+    """What the index records: changing it forces a rebuild. openvino/onnx/torch give the same vectors
+    (cos > 0.9999), so they share an id; int8 does not."""
+    base = "all-MiniLM-L6-v2" if not settings.embed_model else str(Path(settings.embed_model).expanduser().resolve())
+    return base + "+int8" if settings.embed_backend == "onnx-int8" else base
+
+
+def resolve_backend(settings: Settings, model_dir: Path | None = None) -> str:
+    """The concrete backend for settings.embed_backend, decided without importing any runtime."""
+    from .onnx_embedder import exportable
+
+    wanted = settings.embed_backend
+    if wanted == "auto":
+        if settings.embed_device != "cpu" or (model_dir is not None and not exportable(model_dir)):
+            return "torch"
+        for backend, module in (("openvino", "openvino"), ("onnx", "onnxruntime")):
+            if importlib.util.find_spec(module) is not None:
+                return backend
+        return "torch"
+    if wanted != "torch" and importlib.util.find_spec("openvino" if wanted == "openvino" else "onnxruntime") is None:
+        raise ModelError(f"embed_backend={wanted} needs {'openvino' if wanted == 'openvino' else 'onnxruntime'}; "
+                         "pip install it or set embed_backend=torch")
+    if wanted != "torch" and model_dir is not None and not exportable(model_dir):
+        raise ModelError(f"{model_dir}: only Transformer + mean-pooling models can use embed_backend={wanted}")
+    return wanted
 
 
 class SentenceTransformerEmbedder:
-    """Real MiniLM (or any local sentence-transformers folder); torch is imported only when embedding."""
+    """Real MiniLM (or any local sentence-transformers folder); the runtime is loaded only when embedding."""
 
     def __init__(self, settings: Settings):
         self.path = resolve_embed_model(settings)
         self.name = embed_model_id(settings)
+        self.backend = resolve_backend(settings, self.path)
         self.device = settings.embed_device
         self.batch_size = settings.embed_batch_size
         self.threads = settings.threads
+        self.data_dir = settings.data_dir
 
     @cached_property
     def tokenizer(self):
@@ -85,9 +112,19 @@ class SentenceTransformerEmbedder:
         except Exception as exc:
             raise ModelError(f"cannot load the embedder from {self.path}: {exc}") from None
 
+    @cached_property
+    def runner(self):
+        """The torch-free runtime (exports the model to data_dir/models on first use)."""
+        from .onnx_embedder import OnnxRunner
+
+        return OnnxRunner(self.path, self.data_dir, self.backend, self.threads)
+
     def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
+        if self.backend != "torch":
+            # 32 beat 64 on ONNX Runtime (same CPU time on OpenVINO); texts are length-sorted inside
+            return self.runner.embed(texts, min(self.batch_size, 32))
         vecs = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
                                  convert_to_numpy=True, show_progress_bar=progress)
         return vecs.astype(np.float32, copy=False)

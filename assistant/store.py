@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,7 +141,7 @@ class Store:
 
     # -- writing a new generation -------------------------------------------
     def create_generation(self, metadata: dict[str, Any]):
-        name = f"{self.settings.collection}-{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}"
+        name = f"{self.settings.collection}-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
         meta = {"hnsw:space": "cosine", "schema": SCHEMA, "created": time.time(), **metadata}
         return self._call("create collection", self.client.create_collection, name, metadata=meta)
 

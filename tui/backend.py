@@ -1,0 +1,53 @@
+"""The slow parts, built off the UI thread: the pipeline (index + embedder + model) and, when missing, the index.
+
+Imports of `assistant.session`/`assistant.ingest` (numpy, Chroma, torch) happen here, lazily, so the app starts fast.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from assistant.config import Settings
+
+Progress = Callable[[int, int], None]
+
+
+class Backend:
+    """Default factories for the app; one embedder is shared by the index build and the pipeline."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._embedder = None
+        self._lock = threading.Lock()
+
+    def embedder(self):
+        with self._lock:
+            if self._embedder is None:
+                from assistant.session import make_embedder
+
+                self._embedder = make_embedder(self.settings)
+            return self._embedder
+
+    def pipeline(self):
+        from assistant.retrieval import Index, Retriever
+        from assistant.session import make_pipeline
+        from assistant.store import Store
+
+        # The index first: a missing index is reported before seconds go into loading the embedder and model.
+        index = Index.load(Store(self.settings))
+        return make_pipeline(self.settings, retriever=Retriever(self.settings, self.embedder(), index))
+
+    def build_index(self, progress: Progress | None = None):
+        from assistant.config import default_corpus
+        from assistant.ingest import ingest
+
+        return ingest(self.settings, self.embedder(), default_corpus(), progress=progress)
+
+
+def device_label(settings: Settings) -> str:
+    if settings.llm_url:
+        return "server"
+    if settings.n_gpu_layers == 0:
+        return f"CPU, {settings.threads} threads"
+    return "GPU, all layers" if settings.n_gpu_layers < 0 else f"GPU, {settings.n_gpu_layers} layers"

@@ -1,0 +1,52 @@
+"""The status line: a spinner while loading, then model, device, corpus size and the last answer's speed."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import LoadingIndicator, Static
+
+from assistant.types import Timings
+
+from ..safe import plain
+
+
+class StatusBar(Horizontal):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.base = Text()
+        self.last = Text()
+
+    def compose(self) -> ComposeResult:
+        yield LoadingIndicator(id="spinner")
+        yield Static(id="status-text")
+
+    def _show(self, text: Text, busy: bool) -> None:
+        self.query_one("#spinner").display = busy
+        self.query_one("#status-text", Static).update(text)
+        self.set_class(busy, "-busy")
+
+    def busy(self, message: str) -> None:
+        self._show(plain(message), True)
+
+    def problem(self, message: str) -> None:
+        self._show(plain(message, "bold"), False)
+        self.add_class("-problem")
+
+    def ready(self, model: str, device: str, papers: int) -> None:
+        self.remove_class("-problem")
+        self.base = Text.assemble(plain(model, "bold"), plain(f" · {device} · {papers} papers"))
+        self._show(self.base + self.last, False)
+
+    def timings(self, t: Timings) -> None:
+        if t.completion_tokens:
+            tps = f", {t.tokens_per_s:.1f} tok/s" if t.tokens_per_s else ""
+            speed = f"first token {t.first_token_s:.2f} s{tps}, "
+        else:
+            speed = "no tokens generated, "
+        self.last = plain(f" · last answer: {speed}total {t.total_s:.1f} s")
+        self._show(self.base + self.last, False)
+
+    def idle(self) -> None:
+        self._show(self.base + self.last, False)
