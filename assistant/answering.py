@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,15 @@ log = logging.getLogger(__name__)
 REFUSAL = "The indexed abstracts do not cover this question."
 MAX_QUESTION_CHARS = 2000
 OnToken = Callable[[str], None]
+# Chat-template control tokens (<|im_start|>, <|eot_id|>, <s>, [INST], <start_of_turn>...). llama.cpp tokenises
+# special tokens inside the prompt text, so one of these in an abstract would open a new role turn.
+_SPECIAL_TOKEN = re.compile(r"<\|[^<>|\s]{1,64}\|>|</?s>|<(?:start|end)_of_turn>|\[/?INST\]|<</?SYS>>")
+
+
+def neutralise_special_tokens(text: str) -> str:
+    """Show role/control tokens in untrusted text as look-alikes that no tokenizer maps to a special token."""
+    return _SPECIAL_TOKEN.sub(lambda m: m.group().replace("<", "\u2039").replace(">", "\u203a")
+                              .replace("[", "\u2045").replace("]", "\u2046"), text)
 
 
 def clean_question(question: str) -> str:
@@ -49,6 +59,7 @@ class Pipeline:
     def build_messages(self, question: str, evidence: list[Evidence]) -> tuple[list[dict[str, str]], list[Evidence]]:
         """Add numbered sources while the prompt plus the answer fit the context window."""
         system = self.system.render()
+        question = neutralise_special_tokens(question)
         budget = self.generator.n_ctx - self.settings.max_tokens - 32  # chat-template overhead
         fixed = self.generator.count_tokens(system) + self.generator.count_tokens(self.user.render(sources="", question=question))
         if fixed > budget:
@@ -56,7 +67,8 @@ class Pipeline:
         blocks: list[str] = []
         used: list[Evidence] = []
         for ev in evidence:
-            block = self.source.render(number=len(used) + 1, title=ev.title, text=" ".join(ev.sentences))
+            block = self.source.render(number=len(used) + 1, title=neutralise_special_tokens(ev.title),
+                                       text=neutralise_special_tokens(" ".join(ev.sentences)))
             cost = self.generator.count_tokens(block) + 1
             if fixed + cost > budget:
                 continue

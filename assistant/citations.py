@@ -12,6 +12,7 @@ from .types import Citation, Evidence
 # [1], [1, 2], [1-3], [1][2]; also the fullwidth and "Source 1" variants small models produce.
 MARKER = re.compile(r"\s*\[(?:sources?\s*)?(\d+(?:\s*(?:[,;–-]|and)\s*\d+)*)\]", re.IGNORECASE)
 MIN_SUPPORT = 0.34
+RELEVANCE_SHARE = 0.6
 
 
 @dataclass
@@ -60,8 +61,10 @@ def support(claim: str, sentence: str) -> float:
     return len(c & set(terms(sentence))) / len(c)
 
 
-def best_quote(claim: str, ev: Evidence) -> tuple[float, str]:
-    return max(((support(claim, s), s) for s in ev.sentences), default=(0.0, ""))
+def best_quote(claim: str, ev: Evidence) -> tuple[float, str, float]:
+    """(support, sentence, that sentence's relevance to the question) for the best-supporting sentence."""
+    scores = ev.sentence_scores or [0.0] * len(ev.sentences)
+    return max(((support(claim, s), s, r) for s, r in zip(ev.sentences, scores)), default=(0.0, "", 0.0))
 
 
 def verify(text: str, evidence: list[Evidence], min_support: float = MIN_SUPPORT,
@@ -70,19 +73,33 @@ def verify(text: str, evidence: list[Evidence], min_support: float = MIN_SUPPORT
 
     A cited number must name a retrieved source and that source must support the sentence;
     otherwise the best-supporting source replaces it. A sentence no source supports is dropped:
-    it is the model's invention, not the corpus's. If nothing is left, the best evidence
+    it is the model's invention, not the corpus's. The first kept sentence must be supported by the
+    top-ranked source. If nothing is left, the best evidence
     sentence is quoted instead, so every answer rests on the corpus.
     """
     by_number = {e.number: e for e in evidence}
     citations: dict[int, Citation] = {}
     out: list[str] = []
+    # A claim must rest on a sentence that bears on the question: small models happily copy an
+    # off-topic source verbatim, which is "supported" but does not answer anything.
+    top = max((r for e in evidence for r in e.sentence_scores), default=0.0)
+    floor = RELEVANCE_SHARE * top
+
+    def ok(n: int) -> bool:
+        return n in scored and scored[n][0] >= min_support and scored[n][2] >= floor
+
+    lead = evidence[0].number if evidence else None
     for claim in parse_claims(text):
         scored = {n: best_quote(claim.text, e) for n, e in by_number.items()}
-        keep = [n for n in claim.cited if n in scored and scored[n][0] >= min_support]
+        keep = [n for n in claim.cited if ok(n)]
         if not keep and scored:
-            n, (sup, _) = max(scored.items(), key=lambda kv: kv[1][0])
-            if sup >= min_support:
+            n = max(scored, key=lambda m: scored[m][0])
+            if ok(n):
                 keep = [n]
+        if lead is not None and not keep_unsupported and not out:
+            # The lead sentence must rest on the best-ranked paper; distractor sources may only
+            # add to an answer, never replace it.
+            keep = [lead] if ok(lead) else []
         sentence = claim.text
         if not keep and evidence and not keep_unsupported:
             continue
@@ -92,7 +109,7 @@ def verify(text: str, evidence: list[Evidence], min_support: float = MIN_SUPPORT
             sentence = body + "".join(f" [{n}]" for n in keep) + end
         out.append(sentence)
         for n in keep:
-            sup, quote = scored[n]
+            sup, quote, _ = scored[n]
             if n not in citations or citations[n].support < sup:
                 citations[n] = Citation(n, by_number[n].paper_id, by_number[n].title, quote, round(sup, 3))
     if not out and evidence and not keep_unsupported:

@@ -78,6 +78,12 @@ def _run(settings, embedder, plan, warnings, wait, progress) -> IngestReport:
     except Timeout:
         raise IndexBusyError(f"another ingest is running on {settings.data_dir} (lock {settings.lock_path}); "
                              "wait for it or pass --wait SECONDS") from None
+    except OSError as exc:
+        # A read-only or full disk, a file where the data dir should be: the new generation was never
+        # activated (see _ingest_locked), so the previous index is still the one in use.
+        where = exc.filename or settings.data_dir
+        raise StoreError(f"{where}: cannot write the index ({exc.strerror or exc}); "
+                         "the previous index is unchanged") from None
     report.warnings = warnings
     report.total_s = time.perf_counter() - start
     return report

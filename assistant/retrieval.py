@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import numpy as np
 from .chunking import split_sentences
 from .config import Settings
 from .embedding import Embedder, embed_model_id
-from .errors import IndexMissingError
+from .errors import IndexMissingError, StoreError
 from .store import Store, papers_from_dump
 from .text import terms
 from .types import Evidence, Paper
@@ -50,8 +51,15 @@ class Index:
 
     @classmethod
     def load(cls, store: Store) -> "Index":
-        col = store.active()
-        return cls(store, col, store.dump(col))
+        for attempt in range(3):
+            col = store.active()
+            try:
+                return cls(store, col, store.dump(col))
+            except StoreError:
+                # An ingest flipped the pointer and dropped this generation while we read it: read the new one.
+                if attempt == 2 or store.active_name() == col.name:
+                    raise
+        raise AssertionError("unreachable")
 
     @cached_property
     def bm25(self):
@@ -78,10 +86,14 @@ class Retriever:
         self.embedder = embedder
         self.index = index
         self._sentence_cache: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()  # a search sees one index generation, even when another thread reloads
+        self._check(index)
+
+    def _check(self, index: Index) -> None:
         built_with = index.metadata.get("embed_model")
-        if built_with and built_with != embed_model_id(settings):
+        if built_with and built_with != embed_model_id(self.settings):
             raise IndexMissingError(f"the index was built with {built_with}, but the embedder is now "
-                                    f"{embed_model_id(settings)}; rebuild with: assistant ingest seeds/")
+                                    f"{embed_model_id(self.settings)}; rebuild with: assistant ingest seeds/")
 
     def dense(self, qvec: np.ndarray, n: int, where: dict | None) -> dict[str, float]:
         n = min(n, len(self.index.chunks))
@@ -108,7 +120,22 @@ class Retriever:
         t0 = time.perf_counter()
         k = k or self.settings.top_k
         qvec = self.embedder.embed([query])[0]
-        dense = self.dense(qvec, self.settings.candidates, where)
+        with self._lock:
+            for attempt in range(3):
+                try:
+                    dense = self.dense(qvec, self.settings.candidates, where)
+                    break
+                except StoreError:
+                    # An ingest (this or another process) replaced and dropped the generation this index was
+                    # loaded from: move to the new one instead of failing.
+                    if attempt == 2 or self.index.store.active_name() in (None, self.index.name):
+                        raise
+                    index = Index.load(self.index.store)
+                    self._check(index)
+                    self.index = index
+            return self._search_loaded(query, qvec, dense, k, where, boost, t0)
+
+    def _search_loaded(self, query, qvec, dense, k, where, boost, t0) -> tuple[list[Evidence], float]:
         allowed = None
         if where:
             allowed = {self.index.chunks[self.index.chunk_pos[i]].paper_id for i in dense}

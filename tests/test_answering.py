@@ -1,0 +1,151 @@
+"""Pipeline logic with fakes: fusion, abstention, context budget, prompts, citation parsing and verification."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant import prompts
+from assistant.answering import REFUSAL, Pipeline
+from assistant.citations import parse_claims, parse_numbers, verify
+from assistant.config import load_settings
+from assistant.errors import ConfigError, GenerationError
+from assistant.ingest import ingest
+from assistant.retrieval import Index, Retriever
+from assistant.store import Store
+from assistant.types import Evidence
+from conftest import SEEDS, ScriptedGenerator
+
+LION_Q = "What is the name of the optimizer found through symbolic program search that keeps only a momentum state?"
+
+
+@pytest.fixture
+def fake_retriever(settings, fake_embedder):
+    ingest(settings, fake_embedder, [SEEDS])
+    return Retriever(settings, fake_embedder, Index.load(Store(settings)))
+
+
+def _ev(n, sentences, scores=None, pid=None):
+    return Evidence(pid or f"p{n}", f"Title {n}", 1.0 / n, 0.6, sentences, scores or [1.0] * len(sentences), [], n)
+
+
+def test_parse_numbers_and_claims():
+    assert parse_numbers("1, 2") == [1, 2]
+    assert parse_numbers("1-3") == [1, 2, 3]
+    claims = parse_claims("Alpha is good [1][2]. Beta is bad [Source 3].")
+    assert [(c.text, c.cited) for c in claims] == [("Alpha is good.", [1, 2]), ("Beta is bad.", [3])]
+
+
+def test_verify_keeps_supported_fixes_wrong_and_drops_fabricated_numbers():
+    ev = [_ev(1, ["The Lion optimizer keeps only the momentum."]), _ev(2, ["Cats sleep for sixteen hours a day."])]
+    text, cites = verify("The Lion optimizer keeps only the momentum [2]. Cats sleep sixteen hours [7].", ev)
+    assert text == "The Lion optimizer keeps only the momentum [1]. Cats sleep sixteen hours [2]."
+    assert [(c.number, c.paper_id) for c in cites] == [(1, "p1"), (2, "p2")]
+    assert cites[0].quote == "The Lion optimizer keeps only the momentum."
+
+
+def test_unsupported_claims_are_dropped_and_numbers_must_match():
+    ev = [_ev(1, ["The dataset has 61 distinct tasks."])]
+    text, cites = verify("The dataset has 24 distinct tasks [1].", ev)
+    # the invented figure is not supported: the answer falls back to the evidence, quoted
+    assert text == 'According to [1]: "The dataset has 61 distinct tasks."'
+    assert cites[0].paper_id == "p1"
+
+
+def test_off_topic_copy_is_not_accepted():
+    ev = [_ev(1, ["Lion keeps only momentum."], [2.0]), _ev(2, ["Bananas are yellow fruit."], [0.1])]
+    text, _ = verify("Bananas are yellow fruit [2].", ev)
+    assert text.startswith("According to [1]")
+
+
+def test_prompt_templates_fail_loudly():
+    t = prompts.Template("t", "Hello {name}")
+    with pytest.raises(ConfigError, match="missing"):
+        t.render()
+    with pytest.raises(ConfigError, match="unexpected"):
+        t.render(name="x", other=1)
+    assert t.render(name="{not a placeholder}") == "Hello {not a placeholder}"
+    with pytest.raises(ConfigError, match="not found"):
+        prompts.load("nope")
+
+
+def test_fusion_finds_the_paper_and_evidence(fake_retriever):
+    evidence, seconds = fake_retriever.search(LION_Q, k=5)
+    assert "Symbolic Discovery of Optimization Algorithms" in [e.title for e in evidence]
+    assert all(e.sentences and len(e.sentences) == len(e.sentence_scores) for e in evidence)
+    assert [e.number for e in evidence] == [1, 2, 3, 4, 5]
+    assert evidence == sorted(evidence, key=lambda e: -e.score)
+
+
+def test_metadata_filter_restricts_sources(fake_retriever):
+    only = "001_96a867dc4f2e18cb.txt"
+    evidence, _ = fake_retriever.search(LION_Q, k=5, where={f"src:{only}": True})
+    assert evidence and all(only in e.sources for e in evidence)
+
+
+def test_abstains_below_threshold_without_calling_the_model(settings, fake_retriever):
+    gen = ScriptedGenerator(["should not be used"])
+    settings.abstain_threshold = 0.99
+    answer = Pipeline(settings, fake_retriever, gen).ask(LION_Q)
+    assert answer.abstained and answer.text == REFUSAL and not answer.citations and gen.calls == []
+
+
+def test_answer_with_citation_and_timings(settings, fake_retriever):
+    settings.abstain_threshold = -1
+    gen = ScriptedGenerator(["The Lion optimizer keeps only the momentum [1]."])
+    tokens: list[str] = []
+    answer = Pipeline(settings, fake_retriever, gen).ask(LION_Q, on_token=tokens.append)
+    assert "".join(tokens).startswith("The Lion")
+    assert not answer.abstained and answer.citations
+    assert all(c.paper_id in {e.paper_id for e in answer.evidence} for c in answer.citations)
+    assert answer.timings.completion_tokens == len(tokens) and answer.timings.prompt_tokens > 0
+    system, user = gen.calls[0]
+    assert system["role"] == "system" and "[1]" in user["content"] and LION_Q in user["content"]
+
+
+def test_context_budget_is_never_exceeded(settings, fake_retriever):
+    settings.abstain_threshold = -1
+    gen = ScriptedGenerator(["x"])
+    gen.n_ctx = 400
+    pipe = Pipeline(settings, fake_retriever, gen)
+    evidence, _ = fake_retriever.search(LION_Q, k=10)
+    messages, used = pipe.build_messages(LION_Q, evidence)
+    total = sum(gen.count_tokens(m["content"]) for m in messages)
+    assert total + settings.max_tokens + 32 <= gen.n_ctx
+    assert 0 < len(used) < 10 and [e.number for e in used] == list(range(1, len(used) + 1))
+
+
+def test_bad_questions(settings, fake_retriever):
+    pipe = Pipeline(settings, fake_retriever, ScriptedGenerator())
+    with pytest.raises(GenerationError, match="empty"):
+        pipe.ask("  \x00 \n")
+    with pytest.raises(GenerationError, match="characters long"):
+        pipe.ask("why " * 1000)
+
+
+def test_model_refusal_with_confident_retrieval_quotes_the_evidence(settings, fake_retriever):
+    settings.abstain_threshold = -1
+    answer = Pipeline(settings, fake_retriever, ScriptedGenerator([REFUSAL])).ask(LION_Q)
+    assert answer.text.startswith("According to [1]") and answer.citations
+
+
+def test_follow_up_uses_the_previous_question(settings, fake_retriever):
+    settings.abstain_threshold = -1
+    pipe = Pipeline(settings, fake_retriever, ScriptedGenerator(["The Lion optimizer keeps only the momentum [1]."]))
+    first = pipe.ask(LION_Q)
+    assert pipe.retrieval_query("What did they find?", [first]).endswith("What did they find?")
+    follow = pipe.ask("What did they find?", history=[first])
+    assert first.citations[0].paper_id in [e.paper_id for e in follow.evidence]
+
+
+def test_settings_reject_unknown_keys_and_bad_types(tmp_path):
+    bad = tmp_path / "c.toml"
+    bad.write_text("top_kk = 3\n")
+    with pytest.raises(ConfigError, match="top_kk"):
+        load_settings(bad)
+    bad.write_text('top_k = "many"\n')
+    with pytest.raises(ConfigError, match="top_k"):
+        load_settings(bad)
+    good = tmp_path / "g.toml"
+    good.write_text("top_k = 5\nmax_tokens = 50\n")
+    assert load_settings(good, max_tokens=70).top_k == 5
+    assert load_settings(good, max_tokens=70).max_tokens == 70  # flags beat the file
