@@ -70,7 +70,8 @@ def one_error_line(err: str) -> str:
 
 
 def run_assistant(*argv, timeout=120, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([str(ASSISTANT), *map(str, argv)], capture_output=True, timeout=timeout, **kw)
+    args = [a if isinstance(a, bytes) else str(a) for a in argv]
+    return subprocess.run([str(ASSISTANT), *args], capture_output=True, timeout=timeout, **kw)
 
 
 @pytest.fixture
@@ -84,10 +85,13 @@ def indexed(settings, fake_embedder, monkeypatch):
 
 
 @pytest.fixture
-def real_copy(tmp_path, seeded_dir, monkeypatch) -> Path:
-    """A private copy of the session's real index (and its exported embedder) as the data dir."""
+def real_copy(tmp_path, seeded_dir, real_embedder, monkeypatch) -> Path:
+    """A private copy of the session's real index, with the embedder's ONNX export, as the data dir."""
     d = tmp_path / "real"
     shutil.copytree(seeded_dir, d)
+    export = Path(real_embedder.data_dir) / "models"
+    if export.is_dir() and not (d / "models").exists():  # saves each subprocess a ~10 s export
+        shutil.copytree(export, d / "models")
     monkeypatch.setenv("ASSISTANT_DATA_DIR", str(d))
     return d
 

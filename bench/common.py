@@ -1,0 +1,47 @@
+"""Shared helpers for the benchmarks: machine description, medians, tables, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DEV = ROOT.parent / "shared" / "eval" / "dev.jsonl"
+
+
+def machine() -> dict:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return {"cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+            "load_avg": round(os.getloadavg()[0], 2), "commit": commit}
+
+
+def pct(values: list[float], q: float) -> float:
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(q * (len(v) - 1))))] if v else 0.0
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def peak_rss_mb(children: bool = False) -> float:
+    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def report(name: str, rows: list[tuple[str, object, str]], extra: dict | None = None) -> None:
+    """Print a table (metric, value, target) and write bench/results/<name>.json."""
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{name} on {machine()}")
+    for metric, value, target in rows:
+        shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+        print(f"  {metric:<{width}}  {shown:>12}  {target}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    data = {"machine": machine(), "metrics": {r[0]: r[1] for r in rows}, "targets": {r[0]: r[2] for r in rows}, **(extra or {})}
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=1))
