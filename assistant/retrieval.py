@@ -121,14 +121,14 @@ class Retriever:
         k = k or self.settings.top_k
         qvec = self.embedder.embed([query])[0]
         with self._lock:
-            for attempt in range(3):
+            for attempt in range(5):
                 try:
                     dense = self.dense(qvec, self.settings.candidates, where)
                     break
                 except StoreError:
                     # An ingest (this or another process) replaced and dropped the generation this index was
                     # loaded from: move to the new one instead of failing.
-                    if attempt == 2 or self.index.store.active_name() in (None, self.index.name):
+                    if attempt == 4 or self.index.store.active_name() == self.index.name:
                         raise
                     index = Index.load(self.index.store)
                     self._check(index)

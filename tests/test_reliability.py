@@ -608,10 +608,11 @@ def test_kill_9_during_ingest_leaves_the_old_or_the_new_index(real_copy, real_em
     new = old | {p.id for p in load_corpus([corpus])[0]}
     rng = random.Random(7)
     outcomes = []
-    for trial in range(4):
+    # a full run takes ~7 s here (2 s of start-up, embedding, writing, the flip): kill across all of it
+    for delay in (1.5, 3.5, 5.5, 8.0):
         proc = subprocess.Popen([str(ASSISTANT), "ingest", corpus, "-q"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
-        time.sleep(rng.uniform(1.0, 6.0))
+                                stderr=subprocess.DEVNULL)
+        time.sleep(delay + rng.uniform(-0.5, 0.5))
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
         got = _ids(s)
@@ -625,6 +626,7 @@ def test_kill_9_during_ingest_leaves_the_old_or_the_new_index(real_copy, real_em
         idx = Index.load(Store(s))
         evidence, _ = Retriever(s, real_embedder, idx).search("length generalization of transformers")
         assert evidence
+    print("kill -9 outcomes:", outcomes)
     # the killed processes held the lock: the OS released it, a new ingest runs at once (no --wait)
     p = run_assistant("ingest", corpus, "-q")
     assert p.returncode == 0, p.stderr
