@@ -67,6 +67,9 @@ class Pipeline:
         blocks: list[str] = []
         used: list[Evidence] = []
         for ev in evidence:
+            if used:
+                ev.sentences = ev.sentences[: self.settings.other_sentences]
+                ev.sentence_scores = ev.sentence_scores[: self.settings.other_sentences]
             block = self.source.render(number=len(used) + 1, title=neutralise_special_tokens(ev.title),
                                        text=neutralise_special_tokens(" ".join(ev.sentences)))
             cost = self.generator.count_tokens(block) + 1

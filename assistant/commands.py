@@ -6,7 +6,6 @@ import json
 import sys
 import threading
 from contextlib import contextmanager
-from pathlib import Path
 
 from .cli import settings_from
 from .config import default_corpus

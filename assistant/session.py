@@ -21,5 +21,9 @@ def make_retriever(settings: Settings, embedder: Embedder | None = None) -> Retr
 
 def make_pipeline(settings: Settings, *, embedder: Embedder | None = None, generator: Generator | None = None,
                   retriever: Retriever | None = None) -> Pipeline:
+    if generator is None and not settings.llm_url:
+        from .generation import check_gguf, default_model_path
+
+        check_gguf(settings.model_path or default_model_path())  # a bad --model fails before seconds of loading
     retriever = retriever or make_retriever(settings, embedder)
     return Pipeline(settings, retriever, generator or make_generator(settings))

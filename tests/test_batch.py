@@ -176,7 +176,7 @@ def test_stdin_format_detection(titles):
     rc, out, _, _ = batch(["-", "--format", "csv"], stdin=f"id,question\nc1,{titles[3]}\n")
     assert [r["id"] for r in csv.DictReader(io.StringIO(out))] == ["c1"]
     rc, out, _, _ = batch(["-", "--format", "md"], stdin=f"{titles[0]}\n")
-    assert out.startswith("# Batch answers: stdin") and f"## q-" in out and "1 answered" in out
+    assert out.startswith("# Batch answers: stdin") and "## q-" in out and "1 answered" in out
 
 
 @pytest.mark.parametrize("name,content,message", [

@@ -8,7 +8,6 @@ import threading
 import pytest
 from filelock import FileLock
 
-from assistant import ingest as ingest_mod
 from assistant.config import Settings
 from assistant.errors import CorpusError, IndexBusyError
 from assistant.ingest import ingest, remove_sources

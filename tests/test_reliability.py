@@ -24,17 +24,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
 from assistant import session
-from assistant.answering import Pipeline, neutralise_special_tokens
+from assistant.answering import neutralise_special_tokens
 from assistant.citations import parse_claims, parse_numbers, verify
 from assistant.cli import main
-from assistant.config import Settings, load_settings
+from assistant.config import Settings
 from assistant.corpus import MAX_FILE_BYTES
 from assistant.errors import GenerationError, StoreError
 from assistant.ingest import ingest
 from assistant.retrieval import Index, Retriever
 from assistant.store import Store, papers_from_dump
 from assistant.types import Evidence
-from conftest import SEEDS, FakeEmbedder, ScriptedGenerator
+from conftest import SEEDS, ScriptedGenerator
 
 pytestmark = pytest.mark.reliability
 

@@ -1,0 +1,150 @@
+"""Question files for `assistant batch`: text, JSONL or CSV, from a path or stdin (see batch.py)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from .errors import AssistantError
+
+log = logging.getLogger(__name__)
+JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
+RESULT_FIELDS = ("id", "question", "text", "citations", "abstained", "retrieved", "model", "timings", "error")
+CSV_FIELDS = ("id", "question", "text", "abstained", "error", "citations", "total_s", "first_token_s",
+              "completion_tokens", "model")
+
+
+class BatchInputError(AssistantError):
+    """The question file cannot be used (missing, empty, no questions, no `question` column) or bad batch flags."""
+
+    exit_code = 2
+
+
+# -- input ------------------------------------------------------------------
+@dataclass
+class Item:
+    line: int
+    question: str | None
+    id: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None  # a parse error: recorded as failed without asking the model
+
+    @property
+    def key(self) -> str:
+        """What resume matches on: the id when given, else a hash of the question."""
+        if self.id is not None and str(self.id) != "":
+            return str(self.id)
+        if self.question is None:
+            return f"line-{self.line}"
+        return "q-" + hashlib.sha256(self.question.strip().encode()).hexdigest()[:12]
+
+    @property
+    def out_id(self) -> Any:
+        return self.id if self.id is not None and str(self.id) != "" else self.key
+
+
+def detect_format(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    meaningful = [ln for ln in lines if not ln.startswith("#")]
+    if meaningful and meaningful[0].startswith("{"):
+        return "jsonl"
+    if lines:
+        header = next(csv.reader([lines[0]]), [])
+        if any(cell.strip().lower() == "question" for cell in header):
+            return "csv"
+    return "text"
+
+
+def read_questions(source: str, stdin: TextIO | None = None) -> list[Item]:
+    if source == "-":
+        name = "stdin"
+        text = (stdin or sys.stdin).read()
+        fmt = None
+    else:
+        path = Path(source)
+        name = str(path)
+        if not path.exists():
+            raise BatchInputError(f"{path}: no such question file")
+        if path.is_dir():
+            raise BatchInputError(f"{path} is a folder; give a question file (txt, JSONL or CSV)")
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError:
+            raise BatchInputError(f"{path}: not UTF-8 text; give a txt, JSONL or CSV question file") from None
+        except OSError as exc:
+            raise BatchInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        suffix = path.suffix.lower()
+        fmt = "jsonl" if suffix in JSONL_SUFFIXES else "csv" if suffix == ".csv" else "text" if suffix == ".txt" else None
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        raise BatchInputError(f"{name} is empty; give one question per line, JSONL or CSV")
+    fmt = fmt or detect_format(text)
+    items = {"jsonl": _parse_jsonl, "csv": _parse_csv, "text": _parse_text}[fmt](text, name)
+    if not items:
+        raise BatchInputError(f"{name} holds no questions")
+    seen: dict[str, int] = {}
+    for it in items:
+        if it.key in seen and it.error is None:
+            log.warning("%s line %d repeats the %s of line %d; resume treats them as one question",
+                        name, it.line, "id" if it.id not in (None, "") else "question", seen[it.key])
+        seen.setdefault(it.key, it.line)
+    return items
+
+
+def _parse_text(text: str, name: str) -> list[Item]:
+    return [Item(n, ln.strip()) for n, ln in enumerate(text.splitlines(), 1)
+            if ln.strip() and not ln.strip().startswith("#")]
+
+
+def _parse_jsonl(text: str, name: str) -> list[Item]:
+    items = []
+    for n, ln in enumerate(text.splitlines(), 1):
+        if not ln.strip() or ln.lstrip().startswith("#"):
+            continue
+        try:
+            obj = json.loads(ln)
+        except ValueError as exc:
+            msg = f"{exc.msg}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+            items.append(Item(n, None, error=f"line {n}: not valid JSON ({msg})"))
+            continue
+        if not isinstance(obj, dict):
+            items.append(Item(n, None, error=f"line {n}: expected a JSON object, got {type(obj).__name__}"))
+            continue
+        qid = obj.get("id")
+        extra = {k: v for k, v in obj.items() if k not in ("id", "question")}
+        question = obj.get("question")
+        if question is None:
+            items.append(Item(n, None, qid, extra, error=f'line {n}: no "question" field'))
+        elif not isinstance(question, str):
+            items.append(Item(n, None, qid, extra, error=f'line {n}: "question" must be a string'))
+        else:
+            items.append(Item(n, question, qid, extra))
+    return items
+
+
+def _parse_csv(text: str, name: str) -> list[Item]:
+    reader = csv.DictReader(io.StringIO(text))
+    columns = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
+    if "question" not in columns:
+        raise BatchInputError(f"{name}: no 'question' column in the CSV header "
+                              f"({', '.join(c for c in reader.fieldnames or [] if c) or 'empty'})")
+    qcol, idcol = columns["question"], columns.get("id")
+    items = []
+    for row in reader:
+        values = {k: v for k, v in row.items() if k is not None}
+        if not any((v or "").strip() for v in values.values()):
+            continue
+        extra = {k: v for k, v in values.items() if k not in (qcol, idcol)}
+        qid = (values.get(idcol) or "").strip() or None if idcol else None
+        items.append(Item(reader.line_num, values.get(qcol) or "", qid, extra))
+    return items
+
+
+# -- records ----------------------------------------------------------------

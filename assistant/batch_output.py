@@ -1,0 +1,186 @@
+"""Batch output: result records, JSONL/CSV/Markdown sinks, the resume journal (see batch.py)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, TextIO
+
+from .text import printable
+
+log = logging.getLogger(__name__)
+JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
+RESULT_FIELDS = ("id", "question", "text", "citations", "abstained", "retrieved", "model", "timings", "error")
+CSV_FIELDS = ("id", "question", "text", "abstained", "error", "citations", "total_s", "first_token_s",
+              "completion_tokens", "model")
+
+from .batch_input import BatchInputError, Item
+
+def success_record(item: Item, answer) -> dict[str, Any]:
+    d = answer.to_dict()
+    return {
+        **item.extra, "id": item.out_id, "question": item.question, "text": d["text"],
+        "citations": [{k: c[k] for k in ("number", "paper_id", "title", "quote", "support")} for c in d["citations"]],
+        "abstained": d["abstained"],
+        "retrieved": [{"number": e["number"], "paper_id": e["paper_id"], "title": e["title"]} for e in d["evidence"]],
+        "model": d["model"], "timings": d["timings"], "error": None,
+    }
+
+
+def failure_record(item: Item, error: str) -> dict[str, Any]:
+    return {**item.extra, "id": item.out_id, "question": item.question, "text": None, "citations": [],
+            "abstained": False, "retrieved": [], "model": None, "timings": None, "error": error}
+
+
+def record_key(rec: dict[str, Any]) -> str:
+    return str(rec.get("id"))
+
+
+def is_record(obj: Any) -> bool:
+    return isinstance(obj, dict) and all(k in obj for k in ("id", "question", "error"))
+
+
+# -- output -----------------------------------------------------------------
+def output_format(fmt: str | None, output: str) -> str:
+    if fmt:
+        return fmt
+    suffix = Path(output).suffix.lower() if output != "-" else ""
+    return {".csv": "csv", ".md": "md", ".markdown": "md"}.get(suffix, "jsonl")
+
+
+class JsonlSink:
+    def __init__(self, fh: TextIO):
+        self.fh = fh
+
+    def write(self, rec: dict[str, Any]) -> None:
+        self.fh.write(json.dumps(rec, ensure_ascii=False) + "\n")  # one write, then flush: a kill loses <= 1 line
+        self.fh.flush()
+
+    def end(self, summary: str) -> None:
+        pass
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+class CsvSink:
+    def __init__(self, fh: TextIO, extra_columns: list[str]):
+        self.fh = fh
+        self.extra = [c for c in extra_columns if c not in CSV_FIELDS]
+        self.writer = csv.writer(fh, lineterminator="\n")
+        self.writer.writerow([*CSV_FIELDS, *self.extra])
+        fh.flush()
+
+    def write(self, rec: dict[str, Any]) -> None:
+        t = rec.get("timings") or {}
+        cites = "\n".join(f'[{c["number"]}] {c["title"]} — "{c["quote"]}"' for c in rec.get("citations") or [])
+        secs = [round(t[k], 3) if isinstance(t.get(k), float) else None for k in ("total_s", "first_token_s")]
+        row = [rec.get("id"), rec.get("question"), rec.get("text"), rec.get("abstained"), rec.get("error"), cites,
+               *secs, t.get("completion_tokens"), rec.get("model")]
+        self.writer.writerow([_cell(v) for v in row] + [_cell(rec.get(c)) for c in self.extra])
+        self.fh.flush()
+
+    def end(self, summary: str) -> None:
+        pass
+
+
+class MarkdownSink:
+    def __init__(self, fh: TextIO, title: str):
+        self.fh = fh
+        fh.write(f"# Batch answers: {printable(title)}\n\n")
+        fh.flush()
+
+    def write(self, rec: dict[str, Any]) -> None:
+        q = printable(" ".join(str(rec.get("question") or "").split())) or "(no question)"
+        out = [f"## {printable(str(rec.get('id')))}: {q}", ""]
+        if rec.get("error"):
+            out += [f"**Failed:** {printable(rec['error'])}", ""]
+        else:
+            out += [printable(rec.get("text") or ""), ""]
+            cites = [f"{c['number']}. **{printable(c['title'])}** — “{printable(c['quote'])}”"
+                     for c in rec.get("citations") or []]
+            t = rec.get("timings") or {}
+            out += [*cites, *([""] if cites else []),
+                    f"_{'abstained · ' if rec.get('abstained') else ''}{t.get('total_s', 0):.2f} s · "
+                    f"{printable(str(rec.get('model') or ''))}_", ""]
+        self.fh.write("\n".join(out) + "\n")
+        self.fh.flush()
+
+    def end(self, summary: str) -> None:
+        self.fh.write(f"---\n\n{summary}\n")
+        self.fh.flush()
+
+
+def make_sink(fmt: str, fh: TextIO, items: list[Item], title: str):
+    if fmt == "csv":
+        extra: list[str] = []
+        for it in items:
+            extra += [k for k in it.extra if k not in extra]
+        return CsvSink(fh, extra)
+    if fmt == "md":
+        return MarkdownSink(fh, title)
+    return JsonlSink(fh)
+
+
+# -- the journal (JSONL output file, or the sidecar of a CSV/Markdown file) ---
+def load_journal(path: Path) -> tuple[list[dict[str, Any]], bool]:
+    """The successful records already in `path`, and whether anything else (failed, partial) was dropped."""
+    if not path.exists():
+        return [], False
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BatchInputError(f"{path}: cannot read the earlier output to resume ({exc}); pass --overwrite") from None
+    lines = raw.split("\n")
+    kept, dropped = [], False
+    for n, ln in enumerate(lines, 1):
+        if not ln.strip():
+            continue
+        last = n == len(lines)  # no newline after it: a write cut short by a kill
+        try:
+            obj = json.loads(ln)
+        except ValueError:
+            obj = None
+        if last and not raw.endswith("\n"):
+            log.info("%s: dropping a partial last line (a killed run); its question is asked again", path)
+            dropped = True
+            continue
+        if not is_record(obj):
+            raise BatchInputError(f"{path} line {n} is not batch output; pass --overwrite to replace the file, "
+                                  "or choose another -o")
+        if obj.get("error"):
+            dropped = True  # failed earlier: retried now
+            continue
+        kept.append(obj)
+    return kept, dropped
+
+
+def write_atomic(path: Path, render) -> None:
+    """Write via a temporary file in the same folder, then rename: readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            render(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def in_input_order(records: list[dict[str, Any]], items: list[Item]) -> list[dict[str, Any]]:
+    pos: dict[str, int] = {}
+    for n, it in enumerate(items):
+        pos.setdefault(it.key, n)
+    return sorted(records, key=lambda r: pos.get(record_key(r), len(items)))  # stable: unknown ones last
+
+
+# -- progress ---------------------------------------------------------------
