@@ -1,0 +1,75 @@
+"""The in-process llama.cpp generator with the real GGUF (greedy): streaming, stop strings, max tokens, cancel."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from assistant.errors import ModelError
+from assistant.generation import check_gguf
+
+pytestmark = pytest.mark.e2e
+
+SYSTEM = "You are a helpful assistant. Answer in one or two sentences."
+PROMPTS = [
+    "What is the capital of France?",
+    "Name three primary colours and say why they are called primary.",
+    "Translate to Japanese: good morning",  # multi-byte UTF-8, characters split across tokens
+]
+
+
+def chat(user: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+@pytest.fixture
+def gen(real_generator):
+    assert real_generator.settings.temperature == 0
+    assert real_generator.chat_template, "the bundled GGUF carries its chat template"
+    return real_generator
+
+
+@pytest.mark.parametrize("user", PROMPTS)
+def test_stream_yields_text_and_is_repeatable(gen, user):
+    pieces = list(gen.stream(chat(user), 48))
+    text = "".join(pieces)
+    assert pieces and all(isinstance(p, str) for p in pieces)
+    assert text.strip() and "\ufffd" not in text
+    assert text == "".join(gen.stream(chat(user), 48))  # again, with the prompt prefix served from the KV cache
+
+
+def test_stop_string_cuts_the_text(gen, monkeypatch):
+    monkeypatch.setattr(gen.settings, "stop", [])
+    full = "".join(gen.stream(chat(PROMPTS[1]), 40))
+    assert len(full) > 30
+    stop = full[12:18]
+    monkeypatch.setattr(gen.settings, "stop", ["never-appears", stop])
+    assert "".join(gen.stream(chat(PROMPTS[1]), 40)) == full[: full.index(stop)]
+
+
+def test_max_tokens(gen, monkeypatch):
+    monkeypatch.setattr(gen.settings, "stop", [])
+    full = "".join(gen.stream(chat(PROMPTS[1]), 40))
+    short = list(gen.stream(chat(PROMPTS[1]), 5))
+    assert 0 < len(short) <= 5 and full.startswith("".join(short)) and len("".join(short)) < len(full)
+
+
+def test_cancel_between_tokens(gen, monkeypatch):
+    monkeypatch.setattr(gen.settings, "stop", [])
+    cancel = threading.Event()
+    cancel.set()
+    assert list(gen.stream(chat(PROMPTS[1]), 40, cancel)) == []
+    cancel.clear()
+    got = []
+    for piece in gen.stream(chat(PROMPTS[1]), 40, cancel):
+        got.append(piece)
+        cancel.set()
+    assert len(got) == 1
+
+
+def test_not_a_gguf(tmp_path):
+    bad = tmp_path / "model.gguf"
+    bad.write_bytes(b"NOPE" + b"\0" * 100)
+    with pytest.raises(ModelError, match="not a GGUF"):
+        check_gguf(bad)
