@@ -36,7 +36,9 @@ def test_stream_yields_text_and_is_repeatable(gen, user):
     text = "".join(pieces)
     assert pieces and all(isinstance(p, str) for p in pieces)
     assert text.strip() and "\ufffd" not in text
-    assert text == "".join(gen.stream(chat(user), 48))  # again, with the prompt prefix served from the KV cache
+    # Greedy and repeatable once the cache state is the same (a cold prompt is split into other batches than a
+    # cached one, and llama.cpp's float sums then differ in the last bits: near-ties can flip).
+    assert "".join(gen.stream(chat(user), 48)) == "".join(gen.stream(chat(user), 48))
 
 
 def test_stop_string_cuts_the_text(gen, monkeypatch):
