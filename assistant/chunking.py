@@ -33,7 +33,7 @@ def approx_tokens(text: str) -> int:
     return int(len(re.findall(r"\w+|[^\w\s]", text)) * 1.3) + 2
 
 
-def chunk_paper(paper: Paper, max_tokens: int = 200, count: TokenCounter = approx_tokens) -> list[Chunk]:
+def chunk_paper(paper: Paper, max_tokens: int = 200, count: TokenCounter = approx_tokens, overlap: int = 1) -> list[Chunk]:
     sentences = split_sentences(paper.abstract)
     head = paper.title.rstrip(".") + ". "
     budget = max_tokens - count(head)
@@ -44,8 +44,9 @@ def chunk_paper(paper: Paper, max_tokens: int = 200, count: TokenCounter = appro
         n = count(sent)
         if group and used + n > budget:
             chunks.append(_make(paper, len(chunks), head, sentences, group))
-            # one sentence of overlap keeps a claim and its context together
-            group, used = [group[-1]], count(sentences[group[-1]])
+            # sentences of overlap keep a claim and its context together (at the cost of embedding them twice)
+            group = group[-overlap:] if overlap else []
+            used = sum(count(sentences[j]) for j in group)
             if used + n > budget:
                 group, used = [], 0
         group.append(i)

@@ -53,12 +53,13 @@ class Settings(BaseSettings):
         "torch afterwards, and give the same vectors as torch; onnx-int8 is faster than onnx but changes the vectors "
         "(cos ~0.994), so switching to or from it rebuilds the index.")
     chunk_tokens: int = Field(200, ge=32, le=256, description="Max tokens per chunk, title included (embedder window is 256).")
+    chunk_overlap: int = Field(1, ge=0, le=3, description="Sentences repeated between consecutive chunks of a paper.")
     # retrieval
     top_k: int = Field(3, ge=1, le=20, description="Papers given to the model as numbered sources.")
     candidates: int = Field(30, ge=5, description="Chunks fetched from each retriever before fusion.")
     evidence_sentences: int = Field(2, ge=1, le=10, description="Evidence sentences quoted per paper.")
     other_sentences: int = Field(1, ge=1, le=10, description="Evidence sentences for sources after the first (a shorter prompt, a faster first token).")
-    sentence_rerank: int = Field(1, ge=0, le=20, description="Top papers whose sentences are embedded at query time to pick evidence (0: chunk scores only).")
+    sentence_rerank: int = Field(0, ge=0, le=20, description="Top papers whose sentences are embedded at query time to pick evidence (0: chunk scores only).")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     abstain_threshold: float = Field(0.36, ge=-1, le=1, description="Abstain when the best dense cosine similarity is below this.")
     # generation

@@ -94,7 +94,8 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
     report = IngestReport()
     model_id = embed_model_id(settings)
     info = store.info()
-    compatible = info is not None and info.embed_model == model_id and info.chunk_tokens == settings.chunk_tokens
+    compatible = (info is not None and info.embed_model == model_id and info.chunk_tokens == settings.chunk_tokens
+                  and info.chunk_overlap == settings.chunk_overlap)
     dump = store.dump(store.active(), embeddings=False) if info else {"ids": [], "metadatas": []}
     old = papers_from_dump(dump) if info else {}
     new = plan(old)
@@ -111,7 +112,7 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
     report.rebuilt = info is not None and not compatible
 
     chunks: list[tuple[Chunk, Paper]] = [(c, p) for p in new.values()
-                                         for c in chunk_paper(p, settings.chunk_tokens, embedder.count_tokens)]
+                                         for c in chunk_paper(p, settings.chunk_tokens, embedder.count_tokens, settings.chunk_overlap)]
     ids = [c.id for c, _ in chunks]
     old_ids = set(dump["ids"])
     reuse_ids = [i for i in ids if i in old_ids] if compatible else []
@@ -126,6 +127,7 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
     report.embedded, report.reused, report.chunks = len(todo), len(chunks) - len(todo), len(chunks)
 
     col = store.create_generation({"embed_model": model_id, "chunk_tokens": settings.chunk_tokens,
+                                   "chunk_overlap": settings.chunk_overlap,
                                    "papers": len(new), "chunks": len(chunks)})
     try:
         store.add(col, ids, np.stack([vectors[i] for i in ids]), [c.text for c, _ in chunks],

@@ -30,6 +30,7 @@ class IndexInfo:
     collection: str
     embed_model: str
     chunk_tokens: int
+    chunk_overlap: int
     papers: int
     chunks: int
     created: float
@@ -123,7 +124,7 @@ class Store:
         except Exception:
             return None
         m = col.metadata or {}
-        return IndexInfo(name, m.get("embed_model", "?"), int(m.get("chunk_tokens", 0)),
+        return IndexInfo(name, m.get("embed_model", "?"), int(m.get("chunk_tokens", 0)), int(m.get("chunk_overlap", 1)),
                          int(m.get("papers", 0)), int(m.get("chunks", 0)), float(m.get("created", 0)))
 
     def active(self):
