@@ -23,9 +23,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from common import DEV, ROOT  # noqa: E402
+
 sys.path.insert(0, str(ROOT))
-DEV = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev.jsonl"
 
 
 def build_index(data_dir: Path, embedder) -> None:

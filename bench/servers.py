@@ -29,9 +29,10 @@ from pathlib import Path
 import httpx
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from common import DEV, ROOT  # noqa: E402
+
 sys.path.insert(0, str(ROOT))
-DEV = Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev.jsonl"
 
 
 def free_port() -> int:
