@@ -88,10 +88,14 @@ async def wait_until(pilot, condition, tries: int = 500) -> None:
 
 
 async def ask(pilot, question: str) -> AnswerMessage | None:
-    pilot.app.screen.prompt.value = question
+    screen = pilot.app.screen
+    # On a loaded machine the background load can finish a moment after the first settle.
+    if getattr(screen, "load_error", None) == "The index and the model are still loading.":
+        await wait_until(pilot, lambda: screen.pipeline is not None or screen.load_error != "The index and the model are still loading.")
+    screen.prompt.value = question
     await pilot.press("enter")
     await settle(pilot)
-    bubbles = pilot.app.screen.query(AnswerMessage)
+    bubbles = screen.query(AnswerMessage)
     return bubbles.last() if bubbles else None
 
 
