@@ -14,6 +14,7 @@ from .config import Settings
 from .errors import GenerationError
 from .generation import Generator
 from .retrieval import Retriever
+from .text import one_spaced_line
 from .types import Answer, Evidence, Timings
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def neutralise_special_tokens(text: str) -> str:
 
 
 def clean_question(question: str) -> str:
-    q = " ".join("".join(ch if ch.isprintable() else " " for ch in question).split())
+    q = one_spaced_line(question)
     if not q:
         raise GenerationError("the question is empty")
     if len(q) > MAX_QUESTION_CHARS:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import CorpusError
+from .text import one_spaced_line
 from .types import Paper
 
 log = logging.getLogger(__name__)
@@ -41,9 +42,7 @@ def paper_id(title: str) -> str:
 
 def clean_text(text: str) -> str:
     # Control characters (ANSI escapes, NULs) never reach the index or the terminal.
-    text = unicodedata.normalize("NFC", text)
-    text = "".join(ch if ch.isprintable() or ch in "\t" else " " for ch in text)
-    return " ".join(text.split())
+    return one_spaced_line(unicodedata.normalize("NFC", text))
 
 
 def read_text(path: Path) -> str:

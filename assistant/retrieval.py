@@ -180,8 +180,10 @@ class Retriever:
         for pid in pids:
             sims = [0.0] * len(self.index.sentences[pid])
             for ref in self.index.paper_chunks.get(pid, []):
+                if ref.id not in dense:
+                    continue
                 for i in ref.sentences:
-                    if ref.id in dense and i < len(sims):
+                    if i < len(sims):
                         sims[i] = max(sims[i], dense[ref.id])
             out[pid] = sims
         return out

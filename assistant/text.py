@@ -30,3 +30,8 @@ def terms(text: str) -> list[str]:
 def printable(text: str) -> str:
     """Drop control characters (ANSI escapes, BEL, NUL) so text can only ever be shown, never executed."""
     return "".join(ch if ch.isprintable() or ch in "\n\t" else "\ufffd" if ch == "\x1b" else "" for ch in text)
+
+
+def one_spaced_line(text: str) -> str:
+    """Control characters become spaces and all whitespace runs collapse to one space."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())

@@ -30,13 +30,11 @@ class Backend:
             return self._embedder
 
     def pipeline(self):
-        from assistant.retrieval import Index, Retriever
         from assistant.session import make_pipeline
-        from assistant.store import Store
 
-        # The index first: a missing index is reported before seconds go into loading the embedder and model.
-        index = Index.load(Store(self.settings))
-        return make_pipeline(self.settings, retriever=Retriever(self.settings, self.embedder(), index))
+        # Constructing the embedder is cheap (its runtime loads on first use), so a missing index or model
+        # is still reported before any slow loading.
+        return make_pipeline(self.settings, embedder=self.embedder())
 
     def build_index(self, progress: Progress | None = None):
         from assistant.config import default_corpus
