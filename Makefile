@@ -4,6 +4,14 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LLAMA  := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml | head -1)
+# llama.cpp builds for the CPU it is built on (-march=native). On a CPU that has AMX but a VM or kernel
+# that does not enable it, ggml's AMX kernels crash (general protection fault in ldtilecfg), so AMX is
+# left out; the 135M default model gains nothing from it. Override for a GPU: LLAMA_CMAKE_ARGS=-DGGML_CUDA=on
+ifeq ($(shell uname -m),x86_64)
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMA_CMAKE_ARGS ?= -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
+endif
 
 .PHONY: setup chat ingest test test-fast bench clean
 
@@ -12,6 +20,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --upgrade pip wheel
 	# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
 	$(BIN)/pip install "torch==2.13.0"
+	# Built here with our flags; --no-cache-dir so that a wheel cached from other flags is not reused.
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --no-cache-dir "$(LLAMA)"
 	$(BIN)/pip install -e ".[test,server]"
 	touch $(STAMP)
 

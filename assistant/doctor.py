@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import sys
 from dataclasses import asdict, dataclass
 
@@ -62,6 +63,7 @@ def _llama_checks(settings: Settings) -> list[Check]:
     if trained and settings.n_ctx > trained:
         c.problem, c.fix = "n_ctx exceeds the model's training context; quality degrades", f"set n_ctx <= {trained}"
     out.append(c)
+    out.append(_decode_check(path, settings, info))
     tmpl = meta.get("tokenizer.chat_template")
     c = Check("chat template", "from the GGUF metadata" if tmpl else "none in the GGUF")
     if not tmpl:
@@ -69,6 +71,31 @@ def _llama_checks(settings: Settings) -> list[Check]:
         c.fix = "use an instruction-tuned GGUF that embeds its template"
     out.append(c)
     return out
+
+
+# Run in a child process: a llama.cpp build with CPU kernels this machine cannot execute dies by a signal.
+_DECODE = ("import sys, llama_cpp; m = llama_cpp.Llama(model_path=sys.argv[1], n_ctx=64, n_threads=int(sys.argv[2]), "
+           "n_gpu_layers=int(sys.argv[3]), verbose=False); m.eval(m.tokenize(b'Hello, world.'))")
+
+
+def _decode_check(path, settings: Settings, info: str) -> Check:
+    try:
+        proc = subprocess.run([sys.executable, "-c", _DECODE, str(path), str(settings.threads), str(settings.n_gpu_layers)],
+                              capture_output=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        return Check("decode test", "timed out", "decoding 4 tokens took over 300 s", "check threads and the model size")
+    if proc.returncode == 0:
+        return Check("decode test", "ok (the model decodes in a child process)")
+    last = proc.stderr.decode(errors="replace").strip().splitlines()[-1:]
+    c = Check("decode test", f"failed (exit {proc.returncode})",
+              last[0] if last else f"llama.cpp died by signal {-proc.returncode}",
+              "reinstall llama-cpp-python for this machine: pip install --force-reinstall --no-cache-dir llama-cpp-python")
+    if proc.returncode < 0 and "AMX_INT8 = 1" in info:
+        c.problem = "llama.cpp was built with AMX kernels, and this machine (often a VM) does not let them run"
+        c.fix = ("reinstall without AMX: CMAKE_ARGS=\"-DCMAKE_C_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16' "
+                 "-DCMAKE_CXX_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16'\" pip install --force-reinstall "
+                 "--no-deps --no-cache-dir llama-cpp-python")
+    return c
 
 
 def _embedder_checks(settings: Settings) -> list[Check]:

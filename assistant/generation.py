@@ -80,6 +80,22 @@ class LlamaCppGenerator:
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode(), add_bos=False, special=True))
 
+    def prefill(self, messages: Messages) -> None:
+        """Decode a fixed leading part of every prompt now (the system turn), so that the first answer
+        reuses its KV cache instead of paying for it after retrieval."""
+        if not self.chat_template:
+            return
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        special = lambda tok: self.llm.detokenize([tok], special=True).decode(errors="ignore")  # noqa: E731
+        formatter = Jinja2ChatFormatter(self.chat_template, eos_token=special(self.llm.token_eos()),
+                                        bos_token=special(self.llm.token_bos()), add_generation_prompt=False)
+        # As create_chat_completion tokenises: the template adds any BOS itself.
+        tokens = self.llm.tokenize(formatter(messages=messages).prompt.encode(), add_bos=False, special=True)
+        with self._lock:
+            self.llm.reset()
+            self.llm.eval(tokens)
+
     def stream(self, messages: Messages, max_tokens: int, cancel: threading.Event | None = None) -> Iterator[str]:
         s = self.settings
         with self._lock:

@@ -96,6 +96,17 @@ class Retriever:
             raise IndexMissingError(f"the index was built with {built_with}, but the embedder is now "
                                     f"{embed_model_id(self.settings)}; rebuild with: assistant ingest seeds/")
 
+    def warm(self) -> None:
+        """Pay the first-query costs now (embedder's first inference, Chroma's lazy HNSW load, the BM25 and
+        IDF builds), so they overlap the model load instead of delaying the first answer."""
+        qvec = self.embedder.embed(["warm up"])[0]
+        with self._lock:
+            try:
+                self.dense(qvec, 1, None)
+            except StoreError:
+                pass  # the first real search handles a replaced generation
+            self.index.bm25, self.index.idf  # noqa: B018 - cached properties, built here
+
     def dense(self, qvec: np.ndarray, n: int, where: dict | None) -> dict[str, float]:
         n = min(n, len(self.index.chunks))
         res = self.index.store.query(self.index.collection, qvec.tolist(), n, where)

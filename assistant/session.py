@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+from . import prompts
 from .answering import Pipeline
 from .config import Settings
 from .embedding import Embedder, SentenceTransformerEmbedder
@@ -19,11 +22,26 @@ def make_retriever(settings: Settings, embedder: Embedder | None = None) -> Retr
     return Retriever(settings, embedder, Index.load(Store(settings)))
 
 
+def _load_generator(settings: Settings) -> Generator:
+    generator = make_generator(settings)
+    prefill = getattr(generator, "prefill", None)
+    if prefill is not None:
+        prefill([{"role": "system", "content": prompts.load("system", settings.prompt_dir).render()}])
+    return generator
+
+
 def make_pipeline(settings: Settings, *, embedder: Embedder | None = None, generator: Generator | None = None,
                   retriever: Retriever | None = None) -> Pipeline:
-    if generator is None and not settings.llm_url:
+    if generator is not None:
+        return Pipeline(settings, retriever or make_retriever(settings, embedder), generator)
+    if not settings.llm_url:
         from .generation import check_gguf, default_model_path
 
         check_gguf(settings.model_path or default_model_path())  # a bad --model fails before seconds of loading
-    retriever = retriever or make_retriever(settings, embedder)
-    return Pipeline(settings, retriever, generator or make_generator(settings))
+    # The model loads (and decodes the fixed system prompt) on a second thread while the index and the
+    # embedder load here: llama.cpp runs in C with the GIL released, so a cold `ask` overlaps the two.
+    with ThreadPoolExecutor(1, thread_name_prefix="model-load") as pool:
+        pending = pool.submit(_load_generator, settings)
+        retriever = retriever or make_retriever(settings, embedder)
+        retriever.warm()
+        return Pipeline(settings, retriever, pending.result())

@@ -149,3 +149,29 @@ def test_settings_reject_unknown_keys_and_bad_types(tmp_path):
     good.write_text("top_k = 5\nmax_tokens = 50\n")
     assert load_settings(good, max_tokens=70).top_k == 5
     assert load_settings(good, max_tokens=70).max_tokens == 70  # flags beat the file
+
+
+def test_make_pipeline_loads_the_model_beside_the_index_and_reports_its_errors(settings, fake_embedder, monkeypatch):
+    from assistant import session
+    from assistant.errors import ModelError
+
+    ingest(settings, fake_embedder, [SEEDS])
+    prefilled = []
+
+    class Loaded(ScriptedGenerator):
+        def prefill(self, messages):
+            prefilled.append(messages)
+
+    monkeypatch.setattr(session, "make_generator", lambda s: Loaded(["Lion [1]."]))
+    monkeypatch.setattr(settings, "llm_url", "http://127.0.0.1:9/v1")  # skip the GGUF file check
+    pipe = session.make_pipeline(settings, embedder=fake_embedder)
+    assert isinstance(pipe.generator, Loaded)
+    assert prefilled == [[{"role": "system", "content": pipe.system.render()}]]
+    assert {"bm25", "idf"} <= set(vars(pipe.retriever.index))  # warmed before the first question
+
+    def broken(s):
+        raise ModelError("model.gguf: llama.cpp could not load the model")
+
+    monkeypatch.setattr(session, "make_generator", broken)
+    with pytest.raises(ModelError, match="could not load"):
+        session.make_pipeline(settings, embedder=fake_embedder)

@@ -75,3 +75,18 @@ def test_not_a_gguf(tmp_path):
     bad.write_bytes(b"NOPE" + b"\0" * 100)
     with pytest.raises(ModelError, match="not a GGUF"):
         check_gguf(bad)
+
+
+def test_prefill_caches_exactly_the_leading_tokens_of_the_chat_prompt(gen):
+    """The cold-start prefill is only worth anything if llama.cpp's prefix match finds it: the system turn
+    must tokenise to the first tokens of every full chat prompt."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    gen.prefill(chat(PROMPTS[0])[:1])
+    n = gen.llm.n_tokens
+    cached = list(gen.llm.input_ids[:n])
+    full = Jinja2ChatFormatter(gen.chat_template, eos_token="<|im_end|>", bos_token="<|im_start|>")(messages=chat(PROMPTS[0])).prompt
+    tokens = gen.llm.tokenize(full.encode(), add_bos=False, special=True)
+    assert 10 < n < len(tokens) and tokens[:n] == cached
+    # and an answer after the prefill is a normal answer
+    assert "".join(gen.stream(chat(PROMPTS[0]), 16)).strip()
