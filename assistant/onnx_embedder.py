@@ -67,6 +67,9 @@ def _export_fp32(model_dir: Path, target: Path) -> None:
     except ImportError as exc:
         raise ModelError(f"exporting the embedder to ONNX needs torch and transformers ({exc})") from None
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # its "Loading weights" bar would break `ingest -q` and piped output
     # eager attention traces to plain ops that the ONNX Runtime / OpenVINO fusers recognise
     model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager", local_files_only=True).eval()
 

@@ -13,6 +13,7 @@ from functools import cached_property
 
 import numpy as np
 
+from . import index_cache
 from .chunking import split_sentences
 from .config import Settings
 from .embedding import Embedder, embed_model_id
@@ -32,33 +33,65 @@ class ChunkRef:
 
 
 class Index:
-    """A loaded, read-only view of one index generation: papers, chunk refs and the BM25 model."""
+    """A loaded, read-only view of one index generation: papers, chunk refs, sentences, BM25 and IDF."""
 
-    def __init__(self, store: Store, collection, dump: dict):
+    def __init__(self, store: Store, collection, papers: dict[str, Paper], chunks: list[ChunkRef],
+                 sentences: dict[str, list[str]], texts: list[str] | None = None, bm25=None,
+                 idf: dict[str, float] | None = None):
         self.store = store
         self.collection = collection
         self.name = collection.name
         self.metadata = collection.metadata or {}
-        self.papers: dict[str, Paper] = papers_from_dump(dump)
-        self.chunks = [ChunkRef(i, m["paper_id"], tuple(json.loads(m["sentences"])))
-                       for i, m in zip(dump["ids"], dump["metadatas"])]
+        self.papers = papers
+        self.chunks = chunks
         self.chunk_pos = {c.id: n for n, c in enumerate(self.chunks)}
         self.paper_chunks: dict[str, list[ChunkRef]] = {}
         for c in self.chunks:
             self.paper_chunks.setdefault(c.paper_id, []).append(c)
-        self._texts = dump["documents"]
-        self.sentences = {pid: split_sentences(p.abstract) for pid, p in self.papers.items()}
+        self.sentences = sentences
+        self._texts = texts or []
+        if bm25 is not None:
+            self.__dict__["bm25"] = bm25  # fills the cached properties below
+        if idf is not None:
+            self.__dict__["idf"] = idf
+
+    @classmethod
+    def from_dump(cls, store: Store, collection, dump: dict) -> "Index":
+        papers = papers_from_dump(dump)
+        chunks = [ChunkRef(i, m["paper_id"], tuple(json.loads(m["sentences"])))
+                  for i, m in zip(dump["ids"], dump["metadatas"])]
+        sentences = {pid: split_sentences(p.abstract) for pid, p in papers.items()}
+        return cls(store, collection, papers, chunks, sentences, dump["documents"])
+
+    @classmethod
+    def from_snapshot(cls, store: Store, collection, parts: dict, bm25) -> "Index":
+        papers = {d["id"]: Paper(d["id"], d["title"], d["abstract"], tuple(d["sources"]), d.get("date"),
+                                 d.get("url"), d.get("authors")) for d in parts["papers"]}
+        chunks = [ChunkRef(i, pid, tuple(sents)) for i, pid, sents in parts["chunks"]]
+        return cls(store, collection, papers, chunks, parts["sentences"], None, bm25, parts["idf"])
+
+    def snapshot(self) -> dict:
+        return {"papers": [{"id": p.id, "title": p.title, "abstract": p.abstract, "sources": list(p.sources),
+                            "date": p.date, "url": p.url, "authors": p.authors} for p in self.papers.values()],
+                "chunks": [[c.id, c.paper_id, list(c.sentences)] for c in self.chunks],
+                "sentences": self.sentences, "idf": self.idf}
 
     @classmethod
     def load(cls, store: Store) -> "Index":
         for attempt in range(3):
             col = store.active()
+            cached = index_cache.read(store.settings, col)
+            if cached is not None:
+                return cls.from_snapshot(store, col, *cached)
             try:
-                return cls(store, col, store.dump(col))
+                index = cls.from_dump(store, col, store.dump(col))
             except StoreError:
                 # An ingest flipped the pointer and dropped this generation while we read it: read the new one.
                 if attempt == 2 or store.active_name() == col.name:
                     raise
+                continue
+            index_cache.write(store.settings, col, index.snapshot(), index.bm25)
+            return index
         raise AssertionError("unreachable")
 
     @cached_property

@@ -95,9 +95,16 @@ def main() -> None:
             t0 = time.perf_counter()
             rep = ingest(settings, emb, paths)
             ingest_s = time.perf_counter() - t0
+            store = Store(settings)
             t0 = time.perf_counter()
-            index = Index.load(Store(settings))
-            _ = index.bm25
+            col = store.active()
+            rebuilt = Index.from_dump(store, col, store.dump(col))
+            _ = rebuilt.bm25, rebuilt.idf
+            rebuild_s = time.perf_counter() - t0  # what every cold process paid before the snapshot
+            del rebuilt
+            t0 = time.perf_counter()
+            index = Index.load(Store(settings))  # reads the snapshot the ingest wrote
+            _ = index.bm25, index.idf
             load_s = time.perf_counter() - t0
             retr = Retriever(settings, real, index)
             retr.search(questions[0])
@@ -109,10 +116,12 @@ def main() -> None:
             vectors = "real" if emb is real else "sentence-sum"
             detail[n] = {"papers": rep.papers, "chunks": rep.chunks, "ingest_s": ingest_s, "embed_s": rep.embed_s,
                          "papers_per_s_excl_model_load": rep.papers / ingest_s, "index_load_s": load_s,
+                         "index_rebuild_s": rebuild_s,
                          "retrieval_p50_ms": 1000 * pct(lat, 0.5), "retrieval_p95_ms": 1000 * pct(lat, 0.95),
                          "vectors": vectors}
             rows += [(f"{n}: papers/s ingest ({vectors} vectors)", rep.papers / ingest_s, ">= 30" if vectors == "real" else "store cost only"),
-                     (f"{n}: index load + BM25 build s", load_s, ""),
+                     (f"{n}: index load from the snapshot s", load_s, ""),
+                     (f"{n}: index rebuild from Chroma (dump, sentences, BM25, IDF) s", rebuild_s, "no snapshot"),
                      (f"{n}: retrieval p50 ms", 1000 * pct(lat, 0.5), ""),
                      (f"{n}: retrieval p95 ms", 1000 * pct(lat, 0.95), "<= 50 at 20000")]
             print(n, detail[n], flush=True)

@@ -149,3 +149,42 @@ def test_ingest_with_nothing_left_refuses(settings, fake_embedder):
     with pytest.raises(StoreError, match="empty"):
         remove_sources(settings, fake_embedder, ["000_d1fd4c495b64a3a8.txt"])
     assert Store(settings).info().papers > 0
+
+
+def _results(retriever, questions):
+    return [[(e.paper_id, e.sentences, e.score) for e in retriever.search(q)[0]] for q in questions]
+
+
+def test_index_snapshot_is_written_by_ingest_read_back_identically_and_replaced_per_generation(
+        settings, fake_embedder, seeds_copy):
+    from assistant import index_cache
+    from assistant.retrieval import Retriever
+
+    ingest(settings, fake_embedder, [seeds_copy])
+    store = Store(settings)
+    col = store.active()
+    assert index_cache.read(settings, col) is not None  # written by the ingest itself
+    cached = Index.load(store)
+    assert {"bm25", "idf"} <= set(vars(cached))  # nothing rebuilt
+    rebuilt = Index.from_dump(store, col, store.dump(col))
+    questions = ["symbolic optimizer momentum", "crowdsourcing instructions tasks", "graph neural networks", "zzz"]
+    assert _results(Retriever(settings, fake_embedder, cached), questions) == \
+        _results(Retriever(settings, fake_embedder, rebuilt), questions)
+    assert len(cached.papers) == 216 and cached.papers == rebuilt.papers and cached.sentences == rebuilt.sentences
+
+    (seeds_copy / "new.txt").write_text(NEW_PAGE)
+    ingest(settings, fake_embedder, [seeds_copy])
+    folders = list((settings.data_dir / "index-cache").iterdir())
+    assert len(folders) == 1 and Store(settings).active_name() in folders[0].name  # the old one is gone
+    assert len(Index.load(Store(settings)).papers) == 217
+
+
+def test_a_damaged_snapshot_is_ignored_and_rebuilt(settings, fake_embedder, caplog):
+    from assistant import index_cache
+
+    ingest(settings, fake_embedder, [SEEDS])
+    folder = next((settings.data_dir / "index-cache").iterdir())
+    (folder / "index.json").write_text('{"papers": [')  # a torn or tampered file
+    index = Index.load(Store(settings))
+    assert len(index.papers) == 216 and "ignoring the index snapshot" in caplog.text
+    assert index_cache.read(settings, Store(settings).active()) is not None  # and written afresh
