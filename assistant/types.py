@@ -69,8 +69,9 @@ class Timings:
 
     @property
     def tokens_per_s(self) -> float:
+        # The first token belongs to the prompt phase (time to first token): the rate is over the rest.
         gen = self.generation_s - self.first_token_s
-        return self.completion_tokens / gen if gen > 0 and self.completion_tokens > 1 else 0.0
+        return (self.completion_tokens - 1) / gen if gen > 0 and self.completion_tokens > 1 else 0.0
 
 
 @dataclass

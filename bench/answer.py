@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DEV, ROOT, median, pct, peak_rss_mb, report  # noqa: E402
+from common import DEV, ROOT, llama_bench_reference, median, pct, peak_rss_mb, report  # noqa: E402
 
 from assistant.config import Settings  # noqa: E402
 from assistant.ingest import ingest  # noqa: E402
@@ -77,16 +77,25 @@ def main() -> None:
                                  env=env, capture_output=True, text=True)
             cold.append(time.perf_counter() - t)
             assert out.returncode == 0, out.stderr
+        ref = llama_bench_reference()  # bash bench/llama_bench.sh, same machine
+        tg_pipe = median([a.timings.tokens_per_s for a in gen if a.timings.tokens_per_s])
+        ttft = pct([a.timings.first_token_s for a in gen], 0.5)
+        share = [(f"generation in pipeline / llama-bench {k}", tg_pipe / ref[k], ">= 0.80" if k == "tg128 fa0" else "")
+                 for k in ("tg128 fa0", "tg128 @ d400 fa0") if k in ref]
+        share += [(f"raw prompt tok/s / llama-bench {k}", median(list(pp)) / ref[k], ">= 0.90" if k == "pp512 fa0" else "")
+                  for k in ("pp512 fa0", "pp512 @ d400 fa0") if k in ref]
         rows = [
             ("pipeline load s (embedder+index+GGUF)", load_s, ""),
             ("retrieval p50 ms", 1000 * pct(retrieval, 0.5), "<= 20"),
             ("retrieval p95 ms", 1000 * pct(retrieval, 0.95), ""),
             ("prompt tokens p50", median([a.timings.prompt_tokens for a in gen]), ""),
-            ("first token p50 s", pct([a.timings.first_token_s for a in gen], 0.5), "<= 0.5 (issue 7), <= 0.8 (issue 4)"),
+            ("first token p50 s", ttft, "<= 0.5 (issue 7), <= 0.8 (issue 4)"),
             ("first token p95 s", pct([a.timings.first_token_s for a in gen], 0.95), ""),
-            ("generation tok/s in pipeline p50", median([a.timings.tokens_per_s for a in gen if a.timings.tokens_per_s]), ">= 130"),
-            ("raw llama.cpp prompt tok/s", median(list(pp)), ">= 305 (90% of llama-bench 339)"),
-            ("raw llama.cpp generation tok/s", median(list(tg)), "llama-bench: 163"),
+            ("generation tok/s in pipeline p50", tg_pipe, ">= 80% of llama-bench tg128"),
+            ("raw llama.cpp prompt tok/s", median(list(pp)), ">= 90% of llama-bench pp512"),
+            ("raw llama.cpp generation tok/s", median(list(tg)), ""),
+            *[(f"llama-bench {k} tok/s", v, "bench/llama_bench.sh") for k, v in ref.items()],
+            *share,
             ("full answer p50 s", pct([a.timings.total_s for a in answers], 0.5), "<= 1.5"),
             ("full answer p95 s", pct([a.timings.total_s for a in answers], 0.95), ""),
             ("cold `assistant ask` wall s (median)", median(cold), "<= 4"),

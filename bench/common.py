@@ -45,3 +45,19 @@ def report(name: str, rows: list[tuple[str, object, str]], extra: dict | None = 
     RESULTS.mkdir(parents=True, exist_ok=True)
     data = {"machine": machine(), "metrics": {r[0]: r[1] for r in rows}, "targets": {r[0]: r[2] for r in rows}, **(extra or {})}
     (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=1))
+
+
+def llama_bench_reference() -> dict[str, float]:
+    """t/s by test and flash attention ("tg128 fa0", "pp512 @ d400 fa0", ...) from the last
+    `bash bench/llama_bench.sh` run on this machine; empty when it has not been run."""
+    path = RESULTS / "llama-bench" / "results.md"
+    out: dict[str, float] = {}
+    if not path.is_file():
+        return out
+    lines = [l for l in path.read_text().splitlines() if l.startswith("|")]
+    head = [c.strip() for c in lines[0].strip("|").split("|")]
+    for line in lines[2:]:
+        row = dict(zip(head, (c.strip() for c in line.strip("|").split("|"))))
+        fa = row.get("fa", "0")
+        out[f"{row['test']} fa{fa}"] = float(row["t/s"].split("±")[0])
+    return out
