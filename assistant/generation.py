@@ -81,8 +81,9 @@ class LlamaCppGenerator:
         return len(self.llm.tokenize(text.encode(), add_bos=False, special=True))
 
     def prefill(self, messages: Messages) -> None:
-        """Decode a fixed leading part of every prompt now (the system turn), so that the first answer
-        reuses its KV cache instead of paying for it after retrieval."""
+        """Put a fixed leading part of every prompt (the system turn) in the KV cache now, so that the first
+        answer reuses it instead of decoding it after retrieval. Its KV state is saved to the data dir once
+        and read back by later processes (a few ms instead of ~0.5 s of decoding on 2 cores)."""
         if not self.chat_template:
             return
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -92,9 +93,57 @@ class LlamaCppGenerator:
                                         bos_token=special(self.llm.token_bos()), add_generation_prompt=False)
         # As create_chat_completion tokenises: the template adds any BOS itself.
         tokens = self.llm.tokenize(formatter(messages=messages).prompt.encode(), add_bos=False, special=True)
+        path = self._prefix_file(tokens)
         with self._lock:
             self.llm.reset()
+            if path.is_file() and self._load_prefix(path, tokens):
+                return
             self.llm.eval(tokens)
+            self._save_prefix(path, tokens)
+
+    def _prefix_file(self, tokens: list[int]) -> Path:
+        import hashlib
+
+        llama_cpp = import_llama_cpp()
+        st = self.path.stat()
+        key = hashlib.sha1(f"{self.path.resolve()}:{st.st_size}:{st.st_mtime_ns}:{llama_cpp.__version__}:"
+                           f"{self.settings.n_gpu_layers}:{tokens}".encode()).hexdigest()[:16]
+        return self.settings.data_dir / "models" / "prompt-cache" / f"{self.path.stem}-{key}.kv"
+
+    def _load_prefix(self, path: Path, tokens: list[int]) -> bool:
+        import ctypes
+
+        llama_cpp = import_llama_cpp()
+        out = (llama_cpp.llama_token * len(tokens))()
+        count = ctypes.c_size_t(0)
+        read = llama_cpp.llama_state_seq_load_file(self.llm.ctx, str(path).encode(), 0, out, len(tokens),
+                                                   ctypes.byref(count))
+        if not read or list(out[: count.value]) != tokens:
+            log.warning("ignoring the saved prompt state %s (unreadable or for other tokens)", path)
+            self.llm.reset()  # the next eval clears whatever part was loaded
+            return False
+        self.llm.input_ids[: len(tokens)] = tokens
+        self.llm.n_tokens = len(tokens)
+        return True
+
+    def _save_prefix(self, path: Path, tokens: list[int]) -> None:
+        import os
+        import tempfile
+
+        llama_cpp = import_llama_cpp()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            os.close(fd)
+            try:
+                arr = (llama_cpp.llama_token * len(tokens))(*tokens)
+                if llama_cpp.llama_state_seq_save_file(self.llm.ctx, tmp.encode(), 0, arr, len(tokens)):
+                    os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+        except OSError as exc:  # a read-only or full data dir only costs the next process a re-decode
+            log.warning("could not save the prompt state in %s (%s)", path.parent, exc)
 
     def stream(self, messages: Messages, max_tokens: int, cancel: threading.Event | None = None) -> Iterator[str]:
         s = self.settings

@@ -90,3 +90,28 @@ def test_prefill_caches_exactly_the_leading_tokens_of_the_chat_prompt(gen):
     assert 10 < n < len(tokens) and tokens[:n] == cached
     # and an answer after the prefill is a normal answer
     assert "".join(gen.stream(chat(PROMPTS[0]), 16)).strip()
+
+
+def test_prefill_state_is_saved_once_then_read_back_instead_of_decoded(gen, tmp_path, monkeypatch):
+    monkeypatch.setattr(gen.settings, "data_dir", tmp_path)
+    system = chat(PROMPTS[1])[:1]
+    evals = []
+    real_eval = gen.llm.eval
+    monkeypatch.setattr(gen.llm, "eval", lambda tokens: (evals.append(len(tokens)), real_eval(tokens))[1])
+
+    gen.prefill(system)
+    saved = list((tmp_path / "models" / "prompt-cache").glob("*.kv"))
+    assert len(saved) == 1 and evals and (saved[0].stat().st_mode & 0o077) == 0
+    n = gen.llm.n_tokens
+    first = "".join(gen.stream(chat(PROMPTS[1]), 24))
+
+    evals.clear()
+    gen.prefill(system)  # what a new process does: the KV state comes from the file
+    assert evals == [] and gen.llm.n_tokens == n
+    assert "".join(gen.stream(chat(PROMPTS[1]), 24)) == first  # the same cache bits, the same greedy answer
+
+    saved[0].write_bytes(saved[0].read_bytes()[:1000])  # torn file: ignored, decoded again
+    evals.clear()
+    gen.prefill(system)
+    assert evals == [n] and gen.llm.n_tokens == n
+    assert "".join(gen.stream(chat(PROMPTS[1]), 24)) == first
