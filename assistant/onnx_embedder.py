@@ -177,8 +177,17 @@ class OnnxRunner:
             import openvino as ov
 
             # bf16 is picked automatically on CPUs with avx512_bf16/AMX (cos 0.99998 against fp32), else fp32
-            compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads,
-                                                                  "PERFORMANCE_HINT": "LATENCY"})
+            # CACHE_DIR keeps the compiled blob (OpenVINO keys it by model, device and config): 0.08 s
+            # instead of 0.18 s to compile in every cold process.
+            config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+            blobs = path.parent / "openvino-cache"
+            try:
+                blobs.mkdir(exist_ok=True, mode=0o700)
+                if os.access(blobs, os.W_OK):
+                    config["CACHE_DIR"] = str(blobs)
+            except OSError:
+                pass  # a read-only data dir: compile every time
+            compiled = ov.Core().compile_model(str(path), "CPU", config)
             self.inputs = [i.get_any_name() for i in compiled.inputs]
             request, out = compiled.create_infer_request(), compiled.outputs[0]
             self._run = lambda feed: request.infer(feed)[out]
