@@ -83,16 +83,41 @@ class Pipeline:
         user = self.user.render(sources="\n".join(blocks), question=question)
         return [{"role": "system", "content": system}, {"role": "user", "content": user}], used
 
+    def _retrieve(self, question: str, history: list[Answer], where: dict | None, k: int | None
+                  ) -> tuple[list[Evidence], float, bool]:
+        """Evidence, retrieval time, and whether to abstain (retrieval is not confident the corpus covers it)."""
+        boost = [c.paper_id for c in history[-1].citations] if history else []
+        evidence, retrieval_s = self.retriever.search(self.retrieval_query(question, history), k=k, where=where, boost=boost)
+        best = max((e.dense for e in evidence), default=0.0)
+        return evidence, retrieval_s, not evidence or (best < self.settings.abstain_threshold and not history)
+
+    def prepare(self, draft: str, *, history: list[Answer] | None = None, cancel: threading.Event | None = None,
+                where: dict | None = None, k: int | None = None) -> int:
+        """Read ahead for a question still being typed: retrieve for the draft and decode its prompt into the
+        model's KV cache, so that when the question is sent only the part that changed is decoded (when the
+        draft's sources are also the final question's, the first token comes almost at once). Returns the
+        prompt tokens decoded; 0 when there is nothing to do (no local model, abstention, a bad draft)."""
+        extend = getattr(self.generator, "extend", None)
+        if extend is None:
+            return 0
+        try:
+            question = clean_question(draft)
+            evidence, _, abstain = self._retrieve(question, history or [], where, k)
+            if abstain:
+                return 0
+            messages, _ = self.build_messages(question, evidence)
+        except GenerationError:
+            return 0
+        return extend(messages, cancel)
+
     def ask(self, question: str, *, history: list[Answer] | None = None, on_token: OnToken | None = None,
             cancel: threading.Event | None = None, where: dict | None = None, k: int | None = None) -> Answer:
         t0 = time.perf_counter()
         question = clean_question(question)
         history = history or []
-        boost = [c.paper_id for c in history[-1].citations] if history else []
-        evidence, retrieval_s = self.retriever.search(self.retrieval_query(question, history), k=k, where=where, boost=boost)
+        evidence, retrieval_s, abstain = self._retrieve(question, history, where, k)
         timings = Timings(retrieval_s=retrieval_s)
-        best = max((e.dense for e in evidence), default=0.0)
-        if not evidence or (best < self.settings.abstain_threshold and not history):
+        if abstain:
             timings.total_s = time.perf_counter() - t0
             if on_token:
                 on_token(REFUSAL)

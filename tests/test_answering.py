@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from assistant import prompts
@@ -175,3 +177,27 @@ def test_make_pipeline_loads_the_model_beside_the_index_and_reports_its_errors(s
     monkeypatch.setattr(session, "make_generator", broken)
     with pytest.raises(ModelError, match="could not load"):
         session.make_pipeline(settings, embedder=fake_embedder)
+
+
+def test_prepare_reads_ahead_exactly_the_prompt_the_answer_then_uses(settings, fake_retriever):
+    class Extending(ScriptedGenerator):
+        def __init__(self, replies):
+            super().__init__(replies)
+            self.extended = []
+
+        def extend(self, messages, cancel=None):
+            self.extended.append((messages, cancel))
+            return 7
+
+    settings.abstain_threshold = -1
+    gen = Extending(["Lion keeps only the momentum [1]."])
+    pipe = Pipeline(settings, fake_retriever, gen)
+    stop = threading.Event()
+    assert pipe.prepare(LION_Q, cancel=stop) == 7
+    pipe.ask(LION_Q)
+    assert gen.extended == [(gen.calls[0], stop)]  # the same system and user turns, so the cache prefix matches
+    assert pipe.prepare("   ") == 0 and pipe.prepare("x" * 5000) == 0  # drafts that ask would refuse
+    assert len(gen.extended) == 1
+    assert Pipeline(settings, fake_retriever, ScriptedGenerator()).prepare(LION_Q) == 0  # nothing to read into
+    settings.abstain_threshold = 0.99
+    assert pipe.prepare(LION_Q) == 0 and len(gen.extended) == 1  # abstention needs no prompt

@@ -115,3 +115,31 @@ def test_prefill_state_is_saved_once_then_read_back_instead_of_decoded(gen, tmp_
     gen.prefill(system)
     assert evals == [n] and gen.llm.n_tokens == n
     assert "".join(gen.stream(chat(PROMPTS[1]), 24)) == first
+
+
+def test_extend_decodes_only_the_changed_tail_and_leaves_answers_unchanged(gen):
+    from assistant.generation import EXTEND_STEP
+
+    draft, final = chat("Name three primary colours and say"), chat(PROMPTS[1])
+    baseline = "".join(gen.stream(final, 32))
+    gen.prefill(final[:1])
+    first = gen.extend(draft)
+    assert first > 0
+    assert gen.extend(draft) == 0  # already cached
+    tail = gen.extend(final)
+    assert 0 < tail < first  # only the end of the question changed
+    assert "".join(gen.stream(final, 32)) == baseline
+    stop = threading.Event()
+    stop.set()
+    gen.prefill(final[:1])
+    assert gen.extend(chat("A different question about colour theory " * 8), stop) == 0  # cancelled at once
+    long = chat("Explain why the sky is blue, in detail. " * 12)
+
+    class StopAfterOneStep:
+        calls = 0
+
+        def is_set(self):
+            self.calls += 1
+            return self.calls > 1
+
+    assert gen.extend(long, StopAfterOneStep()) == EXTEND_STEP  # stops between steps

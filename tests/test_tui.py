@@ -366,3 +366,29 @@ async def test_e2e_real_model_answers_with_citations(tmp_path, seeded_dir, real_
         assert markdown_text(bubble.query_one(Markdown)).strip()
         assert app.screen.query_one(SourcesList).option_count == len(answer.evidence) > 0
         assert "first token" in shown(app.screen.query_one("#status-text", Static))
+
+
+@pytest.mark.asyncio
+async def test_a_pause_in_typing_reads_the_draft_ahead_and_enter_cancels_it(chat_settings):
+    app, recorder = make_app(chat_settings, [ANSWER])
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await wait_until(pilot, lambda: app.screen.pipeline is not None)
+        screen = app.screen
+        drafts = []
+        prepare = screen.pipeline.prepare
+        screen.pipeline.prepare = lambda d, **kw: (drafts.append((d, kw["cancel"])), prepare(d, **kw))[1]
+        screen.prompt.value = "why"  # too short to be worth it
+        await pilot.pause(0.6)
+        assert drafts == []
+        screen.prompt.value = QUESTION[:45] + "  "
+        await pilot.pause(0.1)
+        assert drafts == []  # still typing
+        await wait_until(pilot, lambda: drafts)
+        assert drafts[0][0] == QUESTION[:45].strip() and not drafts[0][1].is_set()
+        screen.prompt.value = QUESTION
+        await pilot.press("enter")
+        assert drafts[0][1].is_set()  # Enter stops the read-ahead: the answer gets the model
+        await settle(pilot)
+        await pilot.pause(0.6)
+        assert len(drafts) == 1 and recorder.asks[-1]["question"] == QUESTION

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from textual import on, work
@@ -24,6 +25,8 @@ from .dialogs import BuildIndexScreen, ConfirmScreen
 from .history import ConversationActions
 from .paper import PaperScreen
 
+log = logging.getLogger(__name__)
+READ_AHEAD_PAUSE = 0.4  # seconds without typing before the draft question's sources are read into the model
 WELCOME = ("Ask a question about the indexed research-paper abstracts.\n"
            "Answers cite papers as [n]; Tab moves to the sources list. F1 shows all keys.")
 
@@ -52,6 +55,8 @@ class ChatScreen(ConversationActions, Screen):
         self.cancel_event: threading.Event | None = None
         self.selected: AnswerMessage | None = None
         self.index_missing = False
+        self.read_ahead_cancel: threading.Event | None = None
+        self.read_ahead_timer = None
 
     # -- layout -------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -155,9 +160,42 @@ class ChatScreen(ConversationActions, Screen):
             self.notify("Index built.", markup=False)
             self.action_reload()
 
+    # -- reading ahead while the question is typed ---------------------------
+    @on(Input.Changed, "#prompt")
+    def draft_changed(self, event: Input.Changed) -> None:
+        self.stop_read_ahead()
+        draft = event.value.strip()
+        if self.pipeline is None or self.generating or len(draft.split()) < 3:
+            return
+        self.read_ahead_timer = self.set_timer(READ_AHEAD_PAUSE, lambda: self.start_read_ahead(draft))
+
+    def start_read_ahead(self, draft: str) -> None:
+        self.read_ahead_timer = None
+        if self.pipeline is None or self.generating:
+            return
+        self.read_ahead_cancel = threading.Event()
+        self.read_ahead(draft, list(self.answers), self.read_ahead_cancel)
+
+    def stop_read_ahead(self) -> None:
+        if self.read_ahead_timer is not None:
+            self.read_ahead_timer.stop()
+            self.read_ahead_timer = None
+        if self.read_ahead_cancel is not None:
+            self.read_ahead_cancel.set()  # the worker stops after its current step of a few dozen tokens
+            self.read_ahead_cancel = None
+
+    @work(thread=True, exclusive=True, group="read-ahead", exit_on_error=False)
+    def read_ahead(self, draft: str, history: list[Answer], cancel: threading.Event) -> None:
+        try:
+            decoded = self.pipeline.prepare(draft, history=history, cancel=cancel)
+            log.debug("read ahead %d prompt tokens for %r", decoded, draft)
+        except Exception as exc:  # noqa: BLE001 - only a speed-up: the real ask reports any problem
+            log.debug("read-ahead failed: %s", exc)
+
     # -- asking -------------------------------------------------------------
     @on(Input.Submitted, "#prompt")
     async def submit(self, event: Input.Submitted) -> None:
+        self.stop_read_ahead()
         question = event.value.strip()
         if not question:
             return
