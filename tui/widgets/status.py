@@ -27,8 +27,9 @@ class StatusBar(Horizontal):
         self.query_one("#status-text", Static).update(text)
         self.set_class(busy, "-busy")
 
-    def busy(self, message: str) -> None:
-        self._show(plain(message), True)
+    def busy(self, message: str, spin: bool = True) -> None:
+        """spin=False while answering: the animated indicator redraws constantly and takes CPU from the model."""
+        self._show(plain(message), spin)
 
     def problem(self, message: str) -> None:
         self._show(plain(message, "bold"), False)
