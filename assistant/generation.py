@@ -99,8 +99,8 @@ class LlamaCppGenerator:
         steps that stop when `cancel` is set: the chat app reads a question's sources while it is still being
         typed, so on Enter only the changed tail is left to decode. Returns the tokens decoded."""
         tokens = self._tokens(messages)
-        if not tokens:
-            return 0
+        if not tokens or len(tokens) >= self.n_ctx:
+            return 0  # the real ask reports a prompt that does not fit
         with self._lock:
             llm = self.llm
             keep = 0
@@ -123,7 +123,7 @@ class LlamaCppGenerator:
         answer reuses it instead of decoding it after retrieval. Its KV state is saved to the data dir once
         and read back by later processes (a few ms instead of ~0.5 s of decoding on 2 cores)."""
         tokens = self._tokens(messages)
-        if not tokens:
+        if not tokens or len(tokens) >= self.n_ctx:
             return
         path = self._prefix_file(tokens)
         with self._lock:

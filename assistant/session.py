@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from . import prompts
@@ -11,6 +12,8 @@ from .embedding import Embedder, SentenceTransformerEmbedder
 from .generation import Generator, make_generator
 from .retrieval import Index, Retriever
 from .store import Store
+
+log = logging.getLogger(__name__)
 
 
 def make_embedder(settings: Settings) -> Embedder:
@@ -26,7 +29,11 @@ def _load_generator(settings: Settings) -> Generator:
     generator = make_generator(settings)
     prefill = getattr(generator, "prefill", None)
     if prefill is not None:
-        prefill([{"role": "system", "content": prompts.load("system", settings.prompt_dir).render()}])
+        system = [{"role": "system", "content": prompts.load("system", settings.prompt_dir).render()}]
+        try:
+            prefill(system)
+        except (RuntimeError, ValueError, OSError) as exc:  # only a head start: the first answer decodes it
+            log.warning("could not prefill the system prompt (%s)", exc)
     return generator
 
 

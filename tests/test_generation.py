@@ -143,3 +143,10 @@ def test_extend_decodes_only_the_changed_tail_and_leaves_answers_unchanged(gen):
             return self.calls > 1
 
     assert gen.extend(long, StopAfterOneStep()) == EXTEND_STEP  # stops between steps
+
+
+def test_prefill_and_extend_skip_prompts_longer_than_the_context(gen):
+    too_long = [{"role": "system", "content": "word " * (gen.n_ctx + 10)}]
+    gen.prefill(too_long)  # no error: the answer itself reports a prompt that does not fit
+    assert gen.extend(too_long + [{"role": "user", "content": "hi"}]) == 0
+    assert "".join(gen.stream(chat(PROMPTS[0]), 8)).strip()
