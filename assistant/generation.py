@@ -6,6 +6,7 @@ import importlib.util
 import logging
 import threading
 from collections.abc import Iterator
+from functools import cached_property
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -81,18 +82,25 @@ class LlamaCppGenerator:
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode(), add_bos=False, special=True))
 
-    def _tokens(self, messages: Messages) -> list[int]:
-        """The prompt tokens of `messages` without the reply header: a prefix of the prompt that
-        create_chat_completion builds for the same messages. Empty without a chat template."""
+    @cached_property
+    def _prefix_formatter(self):
+        """The GGUF's chat template without the reply header, compiled once (read-ahead renders it often)."""
         if not self.chat_template:
-            return []
+            return None
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         special = lambda tok: self.llm.detokenize([tok], special=True).decode(errors="ignore")  # noqa: E731
-        formatter = Jinja2ChatFormatter(self.chat_template, eos_token=special(self.llm.token_eos()),
-                                        bos_token=special(self.llm.token_bos()), add_generation_prompt=False)
+        return Jinja2ChatFormatter(self.chat_template, eos_token=special(self.llm.token_eos()),
+                                   bos_token=special(self.llm.token_bos()), add_generation_prompt=False)
+
+    def _tokens(self, messages: Messages) -> list[int]:
+        """The prompt tokens of `messages` without the reply header: a prefix of the prompt that
+        create_chat_completion builds for the same messages. Empty without a chat template."""
+        if self._prefix_formatter is None:
+            return []
         # As create_chat_completion tokenises: the template adds any BOS itself.
-        return self.llm.tokenize(formatter(messages=messages).prompt.encode(), add_bos=False, special=True)
+        prompt = self._prefix_formatter(messages=messages).prompt
+        return self.llm.tokenize(prompt.encode(), add_bos=False, special=True)
 
     def extend(self, messages: Messages, cancel: threading.Event | None = None) -> int:
         """Decode `messages` (rendered without the reply header) on top of the longest cached prefix, in small
@@ -103,11 +111,7 @@ class LlamaCppGenerator:
             return 0  # the real ask reports a prompt that does not fit
         with self._lock:
             llm = self.llm
-            keep = 0
-            for a, b in zip(llm.input_ids[: llm.n_tokens].tolist(), tokens):
-                if a != b:
-                    break
-                keep += 1
+            keep = llm.longest_token_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
             if keep == len(tokens) == llm.n_tokens:
                 return 0  # already exactly this
             keep = min(keep, len(tokens) - 1)  # re-decode one token so the logits belong to the last one

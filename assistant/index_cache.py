@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -84,9 +85,7 @@ def write(settings: Settings, collection, parts: dict[str, Any], bm25) -> None:
 
 def _fresh_tmp(path: Path) -> bool:
     """A temp folder another process may still be writing (under a minute old)."""
-    import time
-
     try:
-        return path.name.startswith(".tmp-") and time.time() - path.stat().st_mtime < 60
+        return time.time() - path.stat().st_mtime < 60
     except OSError:
         return False

@@ -150,11 +150,10 @@ def _snapshot(store: Store, col, papers: dict[str, Paper], chunks: list[tuple[Ch
     """Save the new generation's index snapshot now, from memory, so the first `ask` does not rebuild it."""
     from . import index_cache
     from .retrieval import ChunkRef, Index
-    from .chunking import split_sentences
 
     try:
         index = Index(store, col, papers, [ChunkRef(c.id, p.id, tuple(c.sentences)) for c, p in chunks],
-                      {pid: split_sentences(p.abstract) for pid, p in papers.items()}, [c.text for c, _ in chunks])
+                      texts=[c.text for c, _ in chunks])
         index_cache.write(store.settings, col, index.snapshot(), index.bm25)
     except Exception as exc:  # noqa: BLE001 - the ingest has committed; readers rebuild the snapshot themselves
         log.warning("could not save the index snapshot (%s: %s)", type(exc).__name__, exc)

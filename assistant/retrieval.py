@@ -36,7 +36,7 @@ class Index:
     """A loaded, read-only view of one index generation: papers, chunk refs, sentences, BM25 and IDF."""
 
     def __init__(self, store: Store, collection, papers: dict[str, Paper], chunks: list[ChunkRef],
-                 sentences: dict[str, list[str]], texts: list[str] | None = None, bm25=None,
+                 sentences: dict[str, list[str]] | None = None, texts: list[str] | None = None, bm25=None,
                  idf: dict[str, float] | None = None):
         self.store = store
         self.collection = collection
@@ -48,7 +48,8 @@ class Index:
         self.paper_chunks: dict[str, list[ChunkRef]] = {}
         for c in self.chunks:
             self.paper_chunks.setdefault(c.paper_id, []).append(c)
-        self.sentences = sentences
+        self.sentences = sentences if sentences is not None else {pid: split_sentences(p.abstract)
+                                                                  for pid, p in papers.items()}
         self._texts = texts or []
         if bm25 is not None:
             self.__dict__["bm25"] = bm25  # fills the cached properties below
@@ -60,19 +61,16 @@ class Index:
         papers = papers_from_dump(dump)
         chunks = [ChunkRef(i, m["paper_id"], tuple(json.loads(m["sentences"])))
                   for i, m in zip(dump["ids"], dump["metadatas"])]
-        sentences = {pid: split_sentences(p.abstract) for pid, p in papers.items()}
-        return cls(store, collection, papers, chunks, sentences, dump["documents"])
+        return cls(store, collection, papers, chunks, texts=dump["documents"])
 
     @classmethod
     def from_snapshot(cls, store: Store, collection, parts: dict, bm25) -> "Index":
-        papers = {d["id"]: Paper(d["id"], d["title"], d["abstract"], tuple(d["sources"]), d.get("date"),
-                                 d.get("url"), d.get("authors")) for d in parts["papers"]}
+        papers = {d["id"]: Paper.from_dict(d) for d in parts["papers"]}
         chunks = [ChunkRef(i, pid, tuple(sents)) for i, pid, sents in parts["chunks"]]
         return cls(store, collection, papers, chunks, parts["sentences"], None, bm25, parts["idf"])
 
     def snapshot(self) -> dict:
-        return {"papers": [{"id": p.id, "title": p.title, "abstract": p.abstract, "sources": list(p.sources),
-                            "date": p.date, "url": p.url, "authors": p.authors} for p in self.papers.values()],
+        return {"papers": [p.to_dict() for p in self.papers.values()],
                 "chunks": [[c.id, c.paper_id, list(c.sentences)] for c in self.chunks],
                 "sentences": self.sentences, "idf": self.idf}
 
