@@ -37,6 +37,9 @@ def parse_numbers(group: str) -> list[int]:
 
 
 def parse_claims(text: str) -> list[Claim]:
+    # Each marker becomes one word ("[Source 1 and 2]" -> "[1,2]") first: split_sentences cuts overlong runs
+    # into word windows, and a marker cut in half ("[Source" | "0]") would escape both parsing and checking.
+    text = MARKER.sub(lambda m: " [" + ",".join(map(str, parse_numbers(m.group(1)))) + "]", text)
     claims = []
     for sent in split_sentences(text):
         cited: list[int] = []

@@ -216,3 +216,13 @@ def test_a_sentence_mixing_two_sources_is_not_passed_off_as_cited():
     # a sentence that is the source's own words still passes
     text, _ = verify("Lion only keeps track of the momentum, so it is more memory-efficient than Adam [1].", ev)
     assert text == "Lion only keeps track of the momentum, so it is more memory-efficient than Adam [1]."
+
+
+def test_a_marker_at_a_word_window_cut_is_parsed_whole():
+    """split_sentences cuts runs over 60 words; a "[Source 3]" there used to split into "[Source" and "3]"
+    and reach the answer unchecked (found by the Hypothesis suite)."""
+    text = " ".join(["word"] * 59) + " [Source 3] more words [1 and 2]."
+    claims = parse_claims(text)
+    assert [(c.text, c.cited) for c in claims] == [(" ".join(["word"] * 59), [3]), ("more words.", [1, 2])]
+    text, _ = verify(" ".join(["word"] * 59) + " [Source 7]", [])
+    assert "Source" not in text and "7]" not in text
