@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from .errors import ConfigError
+from assistant.errors import ConfigError
 
 APP_NAME = "paper-assistant"
 ENV_PREFIX = "ASSISTANT_"

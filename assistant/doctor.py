@@ -9,7 +9,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 
-from .config import Settings
+from assistant.config import Settings
 
 
 @dataclass
@@ -21,8 +21,8 @@ class Check:
 
 
 def _llama_checks(settings: Settings) -> list[Check]:
-    from .errors import AssistantError
-    from .generation import check_gguf, default_model_path, import_llama_cpp
+    from assistant.errors import AssistantError
+    from assistant.generate.llama import check_gguf, default_model_path, import_llama_cpp
 
     out: list[Check] = []
     try:
@@ -99,8 +99,8 @@ def _decode_check(path, settings: Settings, info: str) -> Check:
 
 
 def _embedder_checks(settings: Settings) -> list[Check]:
-    from .embedding import embed_model_id, resolve_backend, resolve_embed_model
-    from .errors import AssistantError
+    from assistant.index.embedding import embed_model_id, resolve_backend, resolve_embed_model
+    from assistant.errors import AssistantError
 
     try:
         path = resolve_embed_model(settings)
@@ -112,9 +112,9 @@ def _embedder_checks(settings: Settings) -> list[Check]:
 
 
 def _index_checks(settings: Settings) -> list[Check]:
-    from .embedding import embed_model_id
-    from .errors import AssistantError
-    from .store import Store, data_dir_size
+    from assistant.index.embedding import embed_model_id
+    from assistant.errors import AssistantError
+    from assistant.index.store import Store, data_dir_size
 
     where = settings.chroma_url or str(settings.data_dir / "chroma")
     try:

@@ -35,3 +35,21 @@ def printable(text: str) -> str:
 def one_spaced_line(text: str) -> str:
     """Control characters become spaces and all whitespace runs collapse to one space."""
     return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
+# Split after . ! ? when the next sentence starts; but not after common abbreviations.
+_ABBREV = r"(?<!\be\.g)(?<!\bi\.e)(?<!\bet al)(?<!\bvs)(?<!\bcf)(?<!\bFig)(?<!\bEq)(?<!\bapprox)(?<!\bresp)"
+_SPLIT = re.compile(_ABBREV + r"(?<=[.!?])[\"')\]]?\s+(?=[A-Z0-9\"'(\[])")
+MAX_SENTENCE_WORDS = 60
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of an abstract; overlong runs are cut into word windows so every piece stays quotable."""
+    out: list[str] = []
+    for sent in _SPLIT.split(text.strip()):
+        words = sent.split()
+        for i in range(0, len(words), MAX_SENTENCE_WORDS):
+            piece = " ".join(words[i : i + MAX_SENTENCE_WORDS])
+            if piece:
+                out.append(piece)
+    return out

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DEV, ROOT, llama_bench_reference, median, pct, peak_rss_mb, report  # noqa: E402
 
 from assistant.config import Settings  # noqa: E402
-from assistant.ingest import ingest  # noqa: E402
-from assistant.session import make_embedder, make_pipeline  # noqa: E402
+from assistant.ingest.build import ingest  # noqa: E402
+from assistant.answer.session import make_embedder, make_pipeline  # noqa: E402
 
 
 def raw_llama(gen, n_prompt: int = 256, n_gen: int = 128) -> tuple[float, float]:

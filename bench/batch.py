@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 def build_index(data_dir: Path, embedder) -> None:
     from assistant.config import Settings
-    from assistant.ingest import ingest
+    from assistant.ingest.build import ingest
 
     ingest(Settings(data_dir=data_dir), embedder, [ROOT / "seeds"])
 
@@ -43,10 +43,10 @@ def main() -> int:
     ap.add_argument("--questions", type=Path, default=DEV)
     opts = ap.parse_args()
 
-    from assistant.batch import run_batch
-    from assistant.cli import build_parser
+    from assistant.batch.runner import run_batch
+    from assistant.cli.main import build_parser
     from assistant.config import load_settings
-    from assistant.session import make_embedder, make_pipeline
+    from assistant.answer.session import make_embedder, make_pipeline
 
     questions = [json.loads(line) for line in opts.questions.read_text().splitlines() if line.strip()]
     if opts.limit:

@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from assistant.config import Settings  # noqa: E402
-from assistant.embedding import SentenceTransformerEmbedder  # noqa: E402
-from assistant.ingest import ingest  # noqa: E402
+from assistant.index.embedding import SentenceTransformerEmbedder  # noqa: E402
+from assistant.ingest.build import ingest  # noqa: E402
 
 
 def peak_rss_mb() -> float:
@@ -43,7 +43,7 @@ def main() -> None:
         base = Path(tmp)
         models = base / "shared"  # export cache shared by every run, so the one-time export is not timed
         code = ("import time,sys;t=time.perf_counter();from pathlib import Path;"
-                "from assistant.config import Settings;from assistant.embedding import SentenceTransformerEmbedder;"
+                "from assistant.config import Settings;from assistant.index.embedding import SentenceTransformerEmbedder;"
                 f"e=SentenceTransformerEmbedder(Settings(data_dir=Path({str(models)!r}),embed_backend={args.backend!r}));"
                 "e.embed(['warm up']);print(time.perf_counter()-t, 'torch' in sys.modules)")
 

@@ -9,7 +9,7 @@ PY="$ROOT/.venv/bin/python"
 WORK="$ROOT/bench/results/llama-bench"
 VERSION="$(grep -o 'llama-cpp-python==[0-9.]*' "$ROOT/pyproject.toml" | head -1 | cut -d= -f3)"
 THREADS="$("$PY" -c 'from assistant.config import Settings; print(Settings().threads)')"
-MODEL="$("$PY" -c 'from assistant.generation import default_model_path; print(default_model_path())')"
+MODEL="$("$PY" -c 'from assistant.generate.llama import default_model_path; print(default_model_path())')"
 BIN="$WORK/llama_cpp_python-$VERSION/vendor/llama.cpp/build/bin/llama-bench"
 if [ ! -x "$BIN" ]; then
   mkdir -p "$WORK"

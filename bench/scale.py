@@ -27,13 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import DEV, ROOT, pct, peak_rss_mb, report  # noqa: E402
 
-from assistant.chunking import split_sentences  # noqa: E402
+from assistant.text import split_sentences  # noqa: E402
 from assistant.config import Settings  # noqa: E402
-from assistant.corpus import load_corpus  # noqa: E402
-from assistant.ingest import ingest  # noqa: E402
-from assistant.retrieval import Index, Retriever  # noqa: E402
-from assistant.session import make_embedder  # noqa: E402
-from assistant.store import Store  # noqa: E402
+from assistant.ingest.corpus import load_corpus  # noqa: E402
+from assistant.ingest.build import ingest  # noqa: E402
+from assistant.index.lexical import Index  # noqa: E402
+from assistant.retrieve.hybrid import Retriever
+from assistant.answer.session import make_embedder  # noqa: E402
+from assistant.index.store import Store  # noqa: E402
 
 
 class SentenceSumEmbedder:

@@ -42,7 +42,7 @@ def free_port() -> int:
 
 
 def start_llama_server(port: int, threads: int, log: Path) -> subprocess.Popen:
-    from assistant.generation import default_model_path
+    from assistant.generate.llama import default_model_path
 
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()), "--host", "127.0.0.1",
            "--port", str(port), "--n_ctx", "2048", "--n_threads", str(threads), "--n_threads_batch", str(threads),
@@ -64,8 +64,8 @@ def start_llama_server(port: int, threads: int, log: Path) -> subprocess.Popen:
 
 
 def timed_batch(qfile: Path, out: Path, settings, pipeline, concurrency: int) -> dict:
-    from assistant.batch import run_batch
-    from assistant.cli import build_parser
+    from assistant.batch.runner import run_batch
+    from assistant.cli.main import build_parser
 
     args = build_parser().parse_args(["batch", str(qfile), "-o", str(out), "--quiet", "--overwrite",
                                       "--concurrency", str(concurrency)])
@@ -89,8 +89,8 @@ def main() -> int:
     opts = ap.parse_args()
 
     from assistant.config import load_settings
-    from assistant.ingest import ingest
-    from assistant.session import make_embedder, make_pipeline, make_retriever
+    from assistant.ingest.build import ingest
+    from assistant.answer.session import make_embedder, make_pipeline, make_retriever
 
     questions = [json.loads(line) for line in DEV.read_text().splitlines() if line.strip()][: opts.limit]
     tmp = Path(tempfile.mkdtemp(prefix="bench-servers-"))

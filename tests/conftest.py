@@ -89,7 +89,7 @@ def fake_embedder() -> FakeEmbedder:
 
 @pytest.fixture(scope="session")
 def real_embedder():
-    from assistant.embedding import SentenceTransformerEmbedder
+    from assistant.index.embedding import SentenceTransformerEmbedder
 
     emb = SentenceTransformerEmbedder(Settings())
     emb.embed(["warm up"])
@@ -99,7 +99,7 @@ def real_embedder():
 @pytest.fixture(scope="session")
 def seeded_dir(tmp_path_factory, real_embedder) -> Path:
     """One real index of the bundled seeds (real MiniLM, real Chroma), built once per session; copy before writing."""
-    from assistant.ingest import ingest
+    from assistant.ingest.build import ingest
 
     d = tmp_path_factory.mktemp("seeded") / "data"
     ingest(Settings(data_dir=d), real_embedder, [SEEDS])
@@ -108,6 +108,6 @@ def seeded_dir(tmp_path_factory, real_embedder) -> Path:
 
 @pytest.fixture(scope="session")
 def real_generator():
-    from assistant.generation import LlamaCppGenerator
+    from assistant.generate.llama import LlamaCppGenerator
 
     return LlamaCppGenerator(Settings())

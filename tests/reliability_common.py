@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from assistant import session
-from assistant.cli import main
+from assistant.answer import session
+from assistant.cli.main import main
 from assistant.config import Settings
-from assistant.ingest import ingest
-from assistant.store import Store, papers_from_dump
+from assistant.ingest.build import ingest
+from assistant.index.store import Store, papers_from_dump
 from conftest import SEEDS, ScriptedGenerator
 
 

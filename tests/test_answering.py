@@ -6,14 +6,15 @@ import threading
 
 import pytest
 
-from assistant import prompts
-from assistant.answering import REFUSAL, Pipeline
-from assistant.citations import parse_claims, parse_numbers, verify
+from assistant.answer import prompts
+from assistant.answer.pipeline import REFUSAL, Pipeline
+from assistant.answer.citations import parse_claims, parse_numbers, verify
 from assistant.config import load_settings
 from assistant.errors import ConfigError, GenerationError
-from assistant.ingest import ingest
-from assistant.retrieval import Index, Retriever
-from assistant.store import Store
+from assistant.ingest.build import ingest
+from assistant.index.lexical import Index
+from assistant.retrieve.hybrid import Retriever
+from assistant.index.store import Store
 from assistant.types import Evidence
 from conftest import SEEDS, ScriptedGenerator
 
@@ -154,7 +155,7 @@ def test_settings_reject_unknown_keys_and_bad_types(tmp_path):
 
 
 def test_make_pipeline_loads_the_model_beside_the_index_and_reports_its_errors(settings, fake_embedder, monkeypatch):
-    from assistant import session
+    from assistant.answer import session
     from assistant.errors import ModelError
 
     ingest(settings, fake_embedder, [SEEDS])

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant.batch import BatchInputError, read_questions, run_batch
-from assistant.cli import build_parser, main, settings_from
+from assistant.batch.runner import BatchInputError, read_questions, run_batch
+from assistant.cli.main import build_parser, main, settings_from
 from assistant.errors import GenerationError
-from assistant.session import make_pipeline
+from assistant.answer.session import make_pipeline
 
 from conftest import DEV, ROOT, SEEDS, FakeEmbedder, ScriptedGenerator
 
@@ -32,8 +32,8 @@ RESULT_KEYS = {"id", "question", "text", "citations", "abstained", "retrieved", 
 def fake_index(tmp_path_factory) -> tuple[Path, list[str]]:
     """The seeds indexed with the fake embedder once per module, and some paper titles to ask about."""
     from assistant.config import Settings
-    from assistant.ingest import ingest
-    from assistant.store import Store, papers_from_dump
+    from assistant.ingest.build import ingest
+    from assistant.index.store import Store, papers_from_dump
 
     d = tmp_path_factory.mktemp("fake-index") / "data"
     ingest(Settings(data_dir=d), FakeEmbedder(), [SEEDS])
@@ -190,7 +190,7 @@ def test_bad_input_is_one_line_error(tmp_path, monkeypatch, capsys, name, conten
     path = tmp_path / name
     if content is not None:
         path.write_text(content)
-    monkeypatch.setattr("assistant.session.make_pipeline", lambda *a, **k: pytest.fail("model loaded"))
+    monkeypatch.setattr("assistant.answer.session.make_pipeline", lambda *a, **k: pytest.fail("model loaded"))
     rc = main(["batch", str(path)])
     err = capsys.readouterr().err
     assert rc == BatchInputError.exit_code == 2
@@ -218,7 +218,7 @@ def test_per_question_failures_are_recorded_and_the_batch_goes_on(tmp_path, titl
 def test_cli_main_exit_codes_and_clean_stdout(tmp_path, titles, monkeypatch, capsys):
     q = tmp_path / "q.txt"
     q.write_text(f"{titles[0]}\n")
-    monkeypatch.setattr("assistant.session.make_pipeline", lambda s: fake_pipeline(s))
+    monkeypatch.setattr("assistant.answer.session.make_pipeline", lambda s: fake_pipeline(s))
     assert main(["batch", str(q)]) == 0
     captured = capsys.readouterr()
     assert len(jsonl(captured.out)) == 1 and "batch: 1 answered" in captured.err

@@ -7,8 +7,9 @@ import json
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from assistant.chunking import chunk_paper, split_sentences
-from assistant.corpus import load_corpus, paper_id, parse_file, parse_page
+from assistant.ingest.chunking import chunk_paper
+from assistant.text import split_sentences
+from assistant.ingest.corpus import load_corpus, paper_id, parse_file, parse_page
 from assistant.errors import CorpusError
 from conftest import SEEDS
 
@@ -94,7 +95,7 @@ def test_bad_jsonl_names_the_line(tmp_path):
 
 def test_chunks_fit_the_window_keep_the_title_and_cover_every_sentence():
     papers, _ = load_corpus([SEEDS])
-    from assistant.chunking import approx_tokens
+    from assistant.ingest.chunking import approx_tokens
 
     for p in papers[:60]:
         chunks = chunk_paper(p, 128)

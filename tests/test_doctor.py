@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from assistant import doctor
-from assistant.cli import main
+from assistant.cli.main import main
 from assistant.config import Settings
 
 

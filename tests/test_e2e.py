@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from assistant.answering import REFUSAL
+from assistant.answer.pipeline import REFUSAL
 from assistant.config import Settings
-from assistant.session import make_pipeline
+from assistant.answer.session import make_pipeline
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from assistant.config import Settings
-from assistant.embedding import SentenceTransformerEmbedder, embed_model_id, resolve_backend
-from assistant.onnx_embedder import cache_dir, ensure_export
+from assistant.index.embedding import SentenceTransformerEmbedder, embed_model_id, resolve_backend
+from assistant.index.onnx_export import cache_dir, ensure_export
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXTS = [
@@ -95,7 +95,7 @@ def test_cached_export_is_reused_without_torch(models_dir, offline_export):
     assert path.parent == cache_dir(offline_export.path, models_dir)
     before = {p.name: p.stat().st_mtime_ns for p in path.parent.iterdir()}
     code = ("import sys; from pathlib import Path; from assistant.config import Settings;"
-            "from assistant.embedding import SentenceTransformerEmbedder;"
+            "from assistant.index.embedding import SentenceTransformerEmbedder;"
             f"e = SentenceTransformerEmbedder(Settings(data_dir=Path({str(models_dir)!r})));"
             "v = e.embed(['a query']); assert v.shape == (1, 384);"
             "print('torch' in sys.modules)")

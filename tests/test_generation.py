@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from assistant.errors import ModelError
-from assistant.generation import check_gguf
+from assistant.generate.llama import check_gguf
 
 pytestmark = pytest.mark.e2e
 
@@ -118,7 +118,7 @@ def test_prefill_state_is_saved_once_then_read_back_instead_of_decoded(gen, tmp_
 
 
 def test_extend_decodes_only_the_changed_tail_and_leaves_answers_unchanged(gen):
-    from assistant.generation import EXTEND_STEP
+    from assistant.generate.llama import EXTEND_STEP
 
     draft, final = chat("Name three primary colours and say"), chat(PROMPTS[1])
     baseline = "".join(gen.stream(final, 32))

@@ -10,9 +10,9 @@ from filelock import FileLock
 
 from assistant.config import Settings
 from assistant.errors import CorpusError, IndexBusyError
-from assistant.ingest import ingest, remove_sources
-from assistant.retrieval import Index
-from assistant.store import Store, papers_from_dump
+from assistant.ingest.build import ingest, remove_sources
+from assistant.index.lexical import Index
+from assistant.index.store import Store, papers_from_dump
 from conftest import SEEDS
 
 NEW_PAGE = "Header\n\nA Brand New Paper About Quantum Gardening\n\n" + (
@@ -157,8 +157,8 @@ def _results(retriever, questions):
 
 def test_index_snapshot_is_written_by_ingest_read_back_identically_and_replaced_per_generation(
         settings, fake_embedder, seeds_copy):
-    from assistant import index_cache
-    from assistant.retrieval import Retriever
+    from assistant.index import cache as index_cache
+    from assistant.retrieve.hybrid import Retriever
 
     ingest(settings, fake_embedder, [seeds_copy])
     store = Store(settings)
@@ -180,7 +180,7 @@ def test_index_snapshot_is_written_by_ingest_read_back_identically_and_replaced_
 
 
 def test_a_damaged_snapshot_is_ignored_and_rebuilt(settings, fake_embedder, caplog):
-    from assistant import index_cache
+    from assistant.index import cache as index_cache
 
     ingest(settings, fake_embedder, [SEEDS])
     folder = next((settings.data_dir / "index-cache").iterdir())

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from assistant import session
-from assistant.corpus import MAX_FILE_BYTES
+from assistant.answer import session
+from assistant.ingest.corpus import MAX_FILE_BYTES
 from assistant.errors import GenerationError, StoreError
-from assistant.ingest import ingest
-from assistant.store import Store, papers_from_dump
+from assistant.ingest.build import ingest
+from assistant.index.store import Store, papers_from_dump
 from conftest import SEEDS, ScriptedGenerator
 
 from reliability_common import *  # noqa: F401,F403  (helpers and fixtures)
@@ -159,7 +159,7 @@ def test_config_path_that_is_not_a_file(indexed, tmp_path, capsys, kind):
 # -- the model file -----------------------------------------------------------------------------------
 @pytest.fixture
 def real_gguf() -> Path:
-    from assistant.generation import default_model_path
+    from assistant.generate.llama import default_model_path
 
     path = default_model_path()
     if not path.is_file():
@@ -179,7 +179,7 @@ MODEL_FAULTS = {
 
 @pytest.mark.parametrize("kind", sorted(MODEL_FAULTS))
 def test_bad_model_file(indexed, settings, tmp_path, capsys, monkeypatch, real_gguf, kind):
-    from assistant.generation import make_generator
+    from assistant.generate.llama import make_generator
 
     monkeypatch.setattr(session, "make_generator", make_generator)  # the real llama.cpp loader
     make, message = MODEL_FAULTS[kind]
@@ -195,7 +195,7 @@ def test_bad_model_file(indexed, settings, tmp_path, capsys, monkeypatch, real_g
 
 
 def test_model_directory_given_as_model(indexed, tmp_path, capsys, monkeypatch):
-    from assistant.generation import make_generator
+    from assistant.generate.llama import make_generator
 
     monkeypatch.setattr(session, "make_generator", make_generator)
     rc, _, err = cli(capsys, "ask", "what are sparse adapters", "--model", tmp_path)
@@ -291,7 +291,7 @@ def test_read_only_data_dir_simulated(indexed, settings, tmp_path, capsys, monke
     import chromadb
     from filelock import FileLock
 
-    from assistant import ingest as ingest_mod
+    from assistant.ingest import build as ingest_mod
 
     before = snapshot(settings)
     (tmp_path / "new.txt").write_text(PAGE.format(title="A Read Only Paper About Tomatoes"))

@@ -21,13 +21,14 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 
-from assistant import session
-from assistant.answering import neutralise_special_tokens
-from assistant.citations import parse_claims, parse_numbers, verify
+from assistant.answer import session
+from assistant.answer.pipeline import neutralise_special_tokens
+from assistant.answer.citations import parse_claims, parse_numbers, verify
 from assistant.config import Settings
-from assistant.ingest import ingest
-from assistant.retrieval import Index, Retriever
-from assistant.store import Store
+from assistant.ingest.build import ingest
+from assistant.index.lexical import Index
+from assistant.retrieve.hybrid import Retriever
+from assistant.index.store import Store
 from assistant.types import Evidence
 from conftest import SEEDS, ScriptedGenerator
 
@@ -112,7 +113,7 @@ def injected(settings, fake_embedder, tmp_path):
 
 
 def test_injected_abstracts_do_not_change_the_system_prompt(settings, fake_embedder, injected):
-    from assistant import prompts
+    from assistant.answer import prompts
 
     gen = ScriptedGenerator(["Sparse adapters work well [1]."])
     pipe = session.make_pipeline(settings, embedder=fake_embedder, generator=gen)
@@ -214,7 +215,7 @@ def test_kill_9_during_ingest_leaves_the_old_or_the_new_index(real_copy, real_em
     new_file.write_text("".join(json.dumps({"title": f"Killed Paper Number {i} About Tomato Qubits",
                                             "abstract": f"Experiment {i} grows tomatoes. " * 30}) + "\n"
                                 for i in range(120)))
-    from assistant.corpus import load_corpus
+    from assistant.ingest.corpus import load_corpus
 
     new = old | {p.id for p in load_corpus([corpus])[0]}
     rng = random.Random(7)
@@ -350,7 +351,7 @@ def test_ingest_and_ask_open_no_network_socket(real_copy, real_embedder, real_ge
     (tmp_path / "new.txt").write_text(PAGE.format(title="An Offline Paper About Quantum Tomatoes"))
     report = ingest(s, real_embedder, [tmp_path / "new.txt"])
     assert report.added
-    from assistant.embedding import SentenceTransformerEmbedder
+    from assistant.index.embedding import SentenceTransformerEmbedder
 
     fresh = SentenceTransformerEmbedder(s)  # a new process's embedder: loads the cached export
     pipe = session.make_pipeline(s, embedder=fresh, generator=real_generator)
@@ -380,8 +381,8 @@ def test_data_dir_is_created_private(settings, fake_embedder, capsys, monkeypatc
 
 
 def test_conversations_are_private(settings):
-    from assistant.answering import REFUSAL
-    from assistant.conversations import ConversationStore
+    from assistant.answer.pipeline import REFUSAL
+    from assistant.answer.conversations import ConversationStore
     from assistant.types import Answer
 
     old = os.umask(0)  # the most permissive umask must not leak

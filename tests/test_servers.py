@@ -18,7 +18,7 @@ import pytest
 
 from assistant.config import Settings
 from assistant.errors import GenerationError
-from assistant.server_client import OpenAICompatibleGenerator, sse_data
+from assistant.generate.openai_compat import OpenAICompatibleGenerator, sse_data
 
 from conftest import SEEDS
 
@@ -70,7 +70,7 @@ def test_name_from_settings_when_given():
 
 
 def test_retries_5xx_and_connection_errors_before_the_first_token(monkeypatch):
-    monkeypatch.setattr("assistant.server_client.BACKOFF_S", 0.01)
+    monkeypatch.setattr("assistant.generate.openai_compat.BACKOFF_S", 0.01)
     calls = []
 
     def handler(req):
@@ -86,7 +86,7 @@ def test_retries_5xx_and_connection_errors_before_the_first_token(monkeypatch):
 
 
 def test_server_down_is_one_clear_line(monkeypatch):
-    monkeypatch.setattr("assistant.server_client.BACKOFF_S", 0.01)
+    monkeypatch.setattr("assistant.generate.openai_compat.BACKOFF_S", 0.01)
 
     def handler(req):
         raise httpx.ConnectError("[Errno 111] Connection refused")
@@ -226,7 +226,7 @@ class ServerProcess:
 
 
 def llama_server(tmp: Path, port: int, *extra: str) -> ServerProcess:
-    from assistant.generation import default_model_path
+    from assistant.generate.llama import default_model_path
 
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()), "--host", "127.0.0.1",
            "--port", str(port), "--n_ctx", "2048", "--n_threads", str(os.cpu_count() or 1), *extra]
@@ -239,7 +239,7 @@ SEED = SEEDS / "001_96a867dc4f2e18cb.txt"  # the smallest seed file: a quick ing
 @pytest.fixture(scope="module")
 def chroma_url(tmp_path_factory, real_embedder):
     """A real Chroma server with one seed file ingested through it."""
-    from assistant.ingest import ingest
+    from assistant.ingest.build import ingest
 
     tmp = tmp_path_factory.mktemp("chroma-server")
     port = free_port()
@@ -266,7 +266,7 @@ def llm_url(tmp_path_factory):
 
 
 def served_titles(chroma_url: str, n: int) -> list[str]:
-    from assistant.store import Store, papers_from_dump
+    from assistant.index.store import Store, papers_from_dump
 
     papers = papers_from_dump(Store(Settings(chroma_url=chroma_url)).dump())
     return sorted(p.title for p in papers.values())[:n]
@@ -274,7 +274,7 @@ def served_titles(chroma_url: str, n: int) -> list[str]:
 
 @pytest.mark.server
 def test_answer_through_chroma_and_llama_servers(tmp_path, chroma_url, llm_url, real_embedder):
-    from assistant.session import make_pipeline
+    from assistant.answer.session import make_pipeline
 
     settings = Settings(data_dir=tmp_path / "data", chroma_url=chroma_url, llm_url=llm_url, max_tokens=48)
     pipeline = make_pipeline(settings, embedder=real_embedder)
@@ -292,9 +292,9 @@ def test_answer_through_chroma_and_llama_servers(tmp_path, chroma_url, llm_url, 
 
 @pytest.mark.server
 def test_model_server_killed_mid_batch_then_resumed(tmp_path, chroma_url, real_embedder):
-    from assistant.batch import run_batch
-    from assistant.cli import build_parser
-    from assistant.session import make_pipeline
+    from assistant.batch.runner import run_batch
+    from assistant.cli.main import build_parser
+    from assistant.answer.session import make_pipeline
 
     port = free_port()
     server = llama_server(tmp_path, port).start()

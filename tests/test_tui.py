@@ -14,8 +14,8 @@ from textual.widgets import Markdown, Static
 
 from assistant.config import Settings
 from assistant.errors import GenerationError
-from assistant.ingest import ingest
-from assistant.session import make_pipeline
+from assistant.ingest.build import ingest
+from assistant.answer.session import make_pipeline
 from assistant.types import Timings
 from conftest import SEEDS, FakeEmbedder, ScriptedGenerator
 from tui.app import PaperChatApp

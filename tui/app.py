@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from assistant.config import Settings
-from assistant.conversations import ConversationStore
+from assistant.answer.conversations import ConversationStore
 
 from .backend import Backend
 from .screens.chat import ChatScreen

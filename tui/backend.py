@@ -1,6 +1,6 @@
 """The slow parts, built off the UI thread: the pipeline (index + embedder + model) and, when missing, the index.
 
-Imports of `assistant.session`/`assistant.ingest` (numpy, Chroma, torch) happen here, lazily, so the app starts fast.
+Imports of `assistant.answer.session`/`assistant.ingest.build` (numpy, Chroma, torch) happen here, lazily, so the app starts fast.
 """
 
 from __future__ import annotations
@@ -24,13 +24,13 @@ class Backend:
     def embedder(self):
         with self._lock:
             if self._embedder is None:
-                from assistant.session import make_embedder
+                from assistant.answer.session import make_embedder
 
                 self._embedder = make_embedder(self.settings)
             return self._embedder
 
     def pipeline(self):
-        from assistant.session import make_pipeline
+        from assistant.answer.session import make_pipeline
 
         # Constructing the embedder is cheap (its runtime loads on first use), so a missing index or model
         # is still reported before any slow loading.
@@ -38,7 +38,7 @@ class Backend:
 
     def build_index(self, progress: Progress | None = None):
         from assistant.config import default_corpus
-        from assistant.ingest import ingest
+        from assistant.ingest.build import ingest
 
         return ingest(self.settings, self.embedder(), default_corpus(), progress=progress)
 

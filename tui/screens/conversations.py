@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from assistant.conversations import ConversationInfo, ConversationStore
+from assistant.answer.conversations import ConversationInfo, ConversationStore
 
 from ..safe import one_line, plain
 

@@ -64,7 +64,7 @@ class ConversationActions:
         self.notify(f"Exported to {path}", title="Exported", markup=False, timeout=10)
 
     def action_copy_answer(self) -> None:
-        from assistant.render import as_text
+        from assistant.answer.render import as_text
 
         if not self.answers:
             self.notify("No answer to copy yet.", markup=False)

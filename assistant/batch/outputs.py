@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
-from .text import printable
+from assistant.text import printable
 
 log = logging.getLogger(__name__)
 JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
@@ -18,7 +18,7 @@ RESULT_FIELDS = ("id", "question", "text", "citations", "abstained", "retrieved"
 CSV_FIELDS = ("id", "question", "text", "abstained", "error", "citations", "total_s", "first_token_s",
               "completion_tokens", "model")
 
-from .batch_input import BatchInputError, Item
+from assistant.batch.inputs import BatchInputError, Item
 
 def success_record(item: Item, answer) -> dict[str, Any]:
     d = answer.to_dict()

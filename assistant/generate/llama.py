@@ -8,26 +8,14 @@ import threading
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
-from .config import Settings
-from .errors import GenerationError, ModelError
+from assistant.config import Settings
+from assistant.generate.base import Generator, Messages
+from assistant.errors import GenerationError, ModelError
 
 log = logging.getLogger(__name__)
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EXTEND_STEP = 48  # tokens per decode step of a speculative prefill: how soon a submitted question gets the model
-Messages = list[dict[str, str]]
-
-
-@runtime_checkable
-class Generator(Protocol):
-    name: str
-    n_ctx: int
-
-    def count_tokens(self, text: str) -> int: ...
-
-    def stream(self, messages: Messages, max_tokens: int, cancel: threading.Event | None = None) -> Iterator[str]:
-        """Yield text pieces as they are generated; stop early when `cancel` is set."""
 
 
 def default_model_path() -> Path:
@@ -201,7 +189,7 @@ class LlamaCppGenerator:
 
 def make_generator(settings: Settings) -> Generator:
     if settings.llm_url:
-        from .server_client import OpenAICompatibleGenerator
+        from assistant.generate.openai_compat import OpenAICompatibleGenerator
 
         return OpenAICompatibleGenerator(settings)
     return LlamaCppGenerator(settings)

@@ -6,8 +6,8 @@ import string
 from functools import lru_cache
 from pathlib import Path
 
-from .config import PACKAGE_ROOT
-from .errors import ConfigError
+from assistant.config import PACKAGE_ROOT
+from assistant.errors import ConfigError
 
 BUNDLED = PACKAGE_ROOT / "prompts"
 

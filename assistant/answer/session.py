@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from . import prompts
-from .answering import Pipeline
-from .config import Settings
-from .embedding import Embedder, SentenceTransformerEmbedder
-from .generation import Generator, make_generator
-from .retrieval import Index, Retriever
-from .store import Store
+from assistant.answer import prompts
+from assistant.answer.pipeline import Pipeline
+from assistant.config import Settings
+from assistant.index.embedding import Embedder, SentenceTransformerEmbedder
+from assistant.generate.base import Generator
+from assistant.generate.llama import make_generator
+from assistant.index.lexical import Index
+from assistant.retrieve.hybrid import Retriever
+from assistant.index.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ def make_pipeline(settings: Settings, *, embedder: Embedder | None = None, gener
     if generator is not None:
         return Pipeline(settings, retriever or make_retriever(settings, embedder), generator)
     if not settings.llm_url:
-        from .generation import check_gguf, default_model_path
+        from assistant.generate.llama import check_gguf, default_model_path
 
         check_gguf(settings.model_path or default_model_path())  # a bad --model fails before seconds of loading
     # The model loads (and decodes the fixed system prompt) on a second thread while the index and the

@@ -12,9 +12,9 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import CorpusError
-from .text import one_spaced_line
-from .types import Paper
+from assistant.errors import CorpusError
+from assistant.text import one_spaced_line
+from assistant.types import Paper
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from .text import printable
-from .types import Answer
+from assistant.text import printable
+from assistant.types import Answer
 
 
 def references(answer: Answer) -> str:

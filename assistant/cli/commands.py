@@ -7,9 +7,9 @@ import sys
 import threading
 from contextlib import contextmanager
 
-from .cli import settings_from
-from .config import default_corpus
-from .text import printable
+from assistant.cli.main import settings_from
+from assistant.config import default_corpus
+from assistant.text import printable
 
 
 def _tty(args) -> bool:
@@ -51,8 +51,8 @@ def _ingest_summary(report, quiet: bool) -> None:
 
 
 def cmd_ingest(args) -> int:
-    from .ingest import ingest
-    from .session import make_embedder
+    from assistant.ingest.build import ingest
+    from assistant.answer.session import make_embedder
 
     settings = settings_from(args)
     with progress_bar(_tty(args), "embedding") as cb:
@@ -63,8 +63,8 @@ def cmd_ingest(args) -> int:
 
 
 def cmd_remove(args) -> int:
-    from .ingest import remove_sources
-    from .session import make_embedder
+    from assistant.ingest.build import remove_sources
+    from assistant.answer.session import make_embedder
 
     settings = settings_from(args)
     report = remove_sources(settings, make_embedder(settings), args.names, wait=args.wait)
@@ -73,7 +73,7 @@ def cmd_remove(args) -> int:
 
 
 def cmd_sources(args) -> int:
-    from .store import Store, papers_from_dump
+    from assistant.index.store import Store, papers_from_dump
 
     store = Store(settings_from(args))
     papers = sorted(papers_from_dump(store.dump()).values(), key=lambda p: p.title.lower())
@@ -90,8 +90,8 @@ def cmd_sources(args) -> int:
 
 
 def cmd_stats(args) -> int:
-    from .errors import IndexMissingError
-    from .store import Store, data_dir_size, papers_from_dump
+    from assistant.errors import IndexMissingError
+    from assistant.index.store import Store, data_dir_size, papers_from_dump
 
     settings = settings_from(args)
     store = Store(settings)
@@ -122,8 +122,8 @@ def cmd_stats(args) -> int:
 
 
 def cmd_ask(args) -> int:
-    from .render import as_json, as_text, references
-    from .session import make_pipeline
+    from assistant.answer.render import as_json, as_text, references
+    from assistant.answer.session import make_pipeline
 
     settings = settings_from(args)
     pipeline = make_pipeline(settings)
@@ -159,19 +159,19 @@ def cmd_ask(args) -> int:
 
 
 def cmd_batch(args) -> int:
-    from .batch import run_batch
+    from assistant.batch.runner import run_batch
 
     return run_batch(args, settings_from(args))
 
 
 def cmd_eval(args) -> int:
-    from .evaluation import run_eval
+    from assistant.eval import run_eval
 
     return run_eval(args, settings_from(args))
 
 
 def cmd_doctor(args) -> int:
-    from .doctor import run_doctor
+    from assistant.doctor import run_doctor
 
     return run_doctor(args, settings_from(args))
 
@@ -180,6 +180,6 @@ def cmd_chat(args) -> int:
     try:
         from tui.app import run_app
     except ImportError as exc:
-        from .errors import AssistantError
+        from assistant.errors import AssistantError
         raise AssistantError(f"the chat app cannot start ({exc}); run: pip install textual") from None
     return run_app(settings_from(args)) or 0

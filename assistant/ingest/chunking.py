@@ -6,26 +6,10 @@ import hashlib
 import re
 from collections.abc import Callable
 
-from .types import Chunk, Paper
-
-# Split after . ! ? when the next sentence starts; but not after common abbreviations.
-_ABBREV = r"(?<!\be\.g)(?<!\bi\.e)(?<!\bet al)(?<!\bvs)(?<!\bcf)(?<!\bFig)(?<!\bEq)(?<!\bapprox)(?<!\bresp)"
-_SPLIT = re.compile(_ABBREV + r"(?<=[.!?])[\"')\]]?\s+(?=[A-Z0-9\"'(\[])")
-MAX_SENTENCE_WORDS = 60
+from assistant.text import split_sentences
+from assistant.types import Chunk, Paper
 
 TokenCounter = Callable[[str], int]
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences of an abstract; overlong runs are cut into word windows so every piece stays quotable."""
-    out: list[str] = []
-    for sent in _SPLIT.split(text.strip()):
-        words = sent.split()
-        for i in range(0, len(words), MAX_SENTENCE_WORDS):
-            piece = " ".join(words[i : i + MAX_SENTENCE_WORDS])
-            if piece:
-                out.append(piece)
-    return out
 
 
 def approx_tokens(text: str) -> int:

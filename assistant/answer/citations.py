@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .chunking import split_sentences
-from .text import terms
-from .types import Citation, Evidence
+from assistant.text import split_sentences
+from assistant.text import terms
+from assistant.types import Citation, Evidence
 
 # [1], [1, 2], [1-3], [1][2]; also the fullwidth and "Source 1" variants small models produce.
 MARKER = re.compile(r"\s*\[(?:sources?\s*)?(\d+(?:\s*(?:[,;–-]|and)\s*\d+)*)\]", re.IGNORECASE)

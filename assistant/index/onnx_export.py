@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelError
+from assistant.errors import ModelError
 
 log = logging.getLogger(__name__)
 EXPORT_VERSION = 1  # bump when the export recipe changes so old caches are not reused

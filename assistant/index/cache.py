@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .config import Settings
+from assistant.config import Settings
 
 log = logging.getLogger(__name__)
 VERSION = 1  # bump when the snapshot layout or what it derives (terms, sentence splitting) changes

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock, Timeout
 
-from .chunking import chunk_paper
-from .config import Settings
-from .corpus import load_corpus, merge, ParseResult
-from .embedding import Embedder, embed_model_id
-from .errors import IndexBusyError, StoreError
-from .store import Store, chunk_metadata, papers_from_dump
-from .types import Chunk, Paper
+from assistant.ingest.chunking import chunk_paper
+from assistant.config import Settings
+from assistant.ingest.corpus import load_corpus, merge, ParseResult
+from assistant.index.embedding import Embedder, embed_model_id
+from assistant.errors import IndexBusyError, StoreError
+from assistant.index.store import Store, chunk_metadata, papers_from_dump
+from assistant.types import Chunk, Paper
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
@@ -148,8 +148,8 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
 
 def _snapshot(store: Store, col, papers: dict[str, Paper], chunks: list[tuple[Chunk, Paper]]) -> None:
     """Save the new generation's index snapshot now, from memory, so the first `ask` does not rebuild it."""
-    from . import index_cache
-    from .retrieval import ChunkRef, Index
+    from assistant.index import cache as index_cache
+    from assistant.index.lexical import ChunkRef, Index
 
     try:
         index = Index(store, col, papers, [ChunkRef(c.id, p.id, tuple(c.sentences)) for c, p in chunks],

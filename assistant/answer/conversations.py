@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .render import as_markdown
-from .text import printable
-from .types import Answer, Citation, Evidence, Timings
+from assistant.answer.render import as_markdown
+from assistant.text import printable
+from assistant.types import Answer, Citation, Evidence, Timings
 
 log = logging.getLogger(__name__)
 _ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from .config import Settings
-from .errors import IndexMissingError, StoreError
-from .types import Chunk, Paper
+from assistant.config import Settings
+from assistant.errors import IndexMissingError, StoreError
+from assistant.types import Chunk, Paper
 
 log = logging.getLogger(__name__)
 SCHEMA = 1

@@ -8,14 +8,14 @@ import threading
 import time
 from collections.abc import Callable
 
-from . import prompts
-from .citations import verify
-from .config import Settings
-from .errors import GenerationError
-from .generation import Generator
-from .retrieval import Retriever
-from .text import one_spaced_line
-from .types import Answer, Evidence, Timings
+from assistant.answer import prompts
+from assistant.answer.citations import verify
+from assistant.config import Settings
+from assistant.errors import GenerationError
+from assistant.generate.base import Generator
+from assistant.retrieve.hybrid import Retriever
+from assistant.text import one_spaced_line
+from assistant.types import Answer, Evidence, Timings
 
 log = logging.getLogger(__name__)
 REFUSAL = "The indexed abstracts do not cover this question."

@@ -31,8 +31,8 @@ from urllib.parse import urlparse
 
 import httpx
 
-from .config import Settings
-from .errors import ConfigError, GenerationError
+from assistant.config import Settings
+from assistant.errors import ConfigError, GenerationError
 
 log = logging.getLogger(__name__)
 CHARS_PER_TOKEN = 3.5

@@ -1,0 +1,103 @@
+"""A loaded, read-only view of one index generation: papers, chunk refs, sentences, BM25 and IDF."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import Counter
+from dataclasses import dataclass
+from functools import cached_property
+
+from assistant.index import cache as index_cache
+from assistant.text import split_sentences
+from assistant.errors import StoreError
+from assistant.index.store import Store, papers_from_dump
+from assistant.text import terms
+from assistant.types import Paper
+
+
+@dataclass
+class ChunkRef:
+    id: str
+    paper_id: str
+    sentences: tuple[int, ...]
+
+
+class Index:
+    """A loaded, read-only view of one index generation: papers, chunk refs, sentences, BM25 and IDF."""
+
+    def __init__(self, store: Store, collection, papers: dict[str, Paper], chunks: list[ChunkRef],
+                 sentences: dict[str, list[str]] | None = None, texts: list[str] | None = None, bm25=None,
+                 idf: dict[str, float] | None = None):
+        self.store = store
+        self.collection = collection
+        self.name = collection.name
+        self.metadata = collection.metadata or {}
+        self.papers = papers
+        self.chunks = chunks
+        self.chunk_pos = {c.id: n for n, c in enumerate(self.chunks)}
+        self.paper_chunks: dict[str, list[ChunkRef]] = {}
+        for c in self.chunks:
+            self.paper_chunks.setdefault(c.paper_id, []).append(c)
+        self.sentences = sentences if sentences is not None else {pid: split_sentences(p.abstract)
+                                                                  for pid, p in papers.items()}
+        self._texts = texts or []
+        if bm25 is not None:
+            self.__dict__["bm25"] = bm25  # fills the cached properties below
+        if idf is not None:
+            self.__dict__["idf"] = idf
+
+    @classmethod
+    def from_dump(cls, store: Store, collection, dump: dict) -> "Index":
+        papers = papers_from_dump(dump)
+        chunks = [ChunkRef(i, m["paper_id"], tuple(json.loads(m["sentences"])))
+                  for i, m in zip(dump["ids"], dump["metadatas"])]
+        return cls(store, collection, papers, chunks, texts=dump["documents"])
+
+    @classmethod
+    def from_snapshot(cls, store: Store, collection, parts: dict, bm25) -> "Index":
+        papers = {d["id"]: Paper.from_dict(d) for d in parts["papers"]}
+        chunks = [ChunkRef(i, pid, tuple(sents)) for i, pid, sents in parts["chunks"]]
+        return cls(store, collection, papers, chunks, parts["sentences"], None, bm25, parts["idf"])
+
+    def snapshot(self) -> dict:
+        return {"papers": [p.to_dict() for p in self.papers.values()],
+                "chunks": [[c.id, c.paper_id, list(c.sentences)] for c in self.chunks],
+                "sentences": self.sentences, "idf": self.idf}
+
+    @classmethod
+    def load(cls, store: Store) -> "Index":
+        for attempt in range(3):
+            col = store.active()
+            cached = index_cache.read(store.settings, col)
+            if cached is not None:
+                return cls.from_snapshot(store, col, *cached)
+            try:
+                index = cls.from_dump(store, col, store.dump(col))
+            except StoreError:
+                # An ingest flipped the pointer and dropped this generation while we read it: read the new one.
+                if attempt == 2 or store.active_name() == col.name:
+                    raise
+                continue
+            index_cache.write(store.settings, col, index.snapshot(), index.bm25)
+            return index
+        raise AssertionError("unreachable")
+
+    @cached_property
+    def bm25(self):
+        import bm25s
+
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each build at DEBUG otherwise
+        model = bm25s.BM25()
+        model.index([terms(t) or ["_"] for t in self._texts], show_progress=False)
+        return model
+
+    @cached_property
+    def idf(self) -> dict[str, float]:
+        df: Counter[str] = Counter()
+        for sents in self.sentences.values():
+            for s in sents:
+                df.update(set(terms(s)))
+        n = sum(len(s) for s in self.sentences.values()) or 1
+        return {t: math.log(1 + n / c) for t, c in df.items()}
