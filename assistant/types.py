@@ -22,7 +22,7 @@ class Paper:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Paper":
+    def from_dict(cls, d: dict[str, Any]) -> Paper:
         return cls(**{**d, "sources": tuple(d.get("sources", ()))})
 
 

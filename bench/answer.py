@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import DEV, ROOT, llama_bench_reference, median, pct, peak_rss_mb, report  # noqa: E402
 
+from assistant.answer.session import make_embedder, make_pipeline  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 from assistant.ingest.build import ingest  # noqa: E402
-from assistant.answer.session import make_embedder, make_pipeline  # noqa: E402
 
 
 def raw_llama(gen, n_prompt: int = 256, n_gen: int = 128) -> tuple[float, float]:
@@ -37,7 +37,7 @@ def raw_llama(gen, n_prompt: int = 256, n_gen: int = 128) -> tuple[float, float]
     llm.eval(tokens[:8])
     t0 = time.perf_counter()
     n = 0
-    for tok in llm.generate(tokens[:8], temp=0.0, reset=False):
+    for _tok in llm.generate(tokens[:8], temp=0.0, reset=False):
         n += 1
         if n >= n_gen:
             break
@@ -81,17 +81,27 @@ def main() -> None:
         cold = []
         for _ in range(args.runs):
             t = time.perf_counter()
-            out = subprocess.run([sys.executable, "-m", "assistant.cli", "ask", "--json", items[1]["question"]],
-                                 env=env, capture_output=True, text=True)
+            out = subprocess.run(
+                [sys.executable, "-m", "assistant.cli", "ask", "--json", items[1]["question"]],
+                env=env,
+                capture_output=True,
+                text=True,
+            )
             cold.append(time.perf_counter() - t)
             assert out.returncode == 0, out.stderr
         ref = llama_bench_reference()  # bash bench/llama_bench.sh, same machine
         tg_pipe = median([a.timings.tokens_per_s for a in gen if a.timings.tokens_per_s])
         ttft = pct([a.timings.first_token_s for a in gen], 0.5)
-        share = [(f"generation in pipeline / llama-bench {k}", tg_pipe / ref[k], ">= 0.80" if k == "tg128 fa0" else "")
-                 for k in ("tg128 fa0", "tg128 @ d400 fa0") if k in ref]
-        share += [(f"raw prompt tok/s / llama-bench {k}", median(list(pp)) / ref[k], ">= 0.90" if k == "pp512 fa0" else "")
-                  for k in ("pp512 fa0", "pp512 @ d400 fa0") if k in ref]
+        share = [
+            (f"generation in pipeline / llama-bench {k}", tg_pipe / ref[k], ">= 0.80" if k == "tg128 fa0" else "")
+            for k in ("tg128 fa0", "tg128 @ d400 fa0")
+            if k in ref
+        ]
+        share += [
+            (f"raw prompt tok/s / llama-bench {k}", median(list(pp)) / ref[k], ">= 0.90" if k == "pp512 fa0" else "")
+            for k in ("pp512 fa0", "pp512 @ d400 fa0")
+            if k in ref
+        ]
         rows = [
             ("pipeline load s (embedder+index+GGUF)", load_s, ""),
             ("retrieval p50 ms", 1000 * pct(retrieval, 0.5), "<= 20"),
@@ -99,8 +109,14 @@ def main() -> None:
             ("prompt tokens p50", median([a.timings.prompt_tokens for a in gen]), ""),
             ("first token p50 s", ttft, "<= 0.5 (issue 7), <= 0.8 (issue 4)"),
             ("first token p95 s", pct([a.timings.first_token_s for a in gen], 0.95), ""),
-            *[(f"chat app, read ahead ({mode} at the pause): first token p50 / p95 s",
-               f"{pct(v, 0.5):.3f} / {pct(v, 0.95):.3f}", "") for mode, v in ahead.items()],
+            *[
+                (
+                    f"chat app, read ahead ({mode} at the pause): first token p50 / p95 s",
+                    f"{pct(v, 0.5):.3f} / {pct(v, 0.95):.3f}",
+                    "",
+                )
+                for mode, v in ahead.items()
+            ],
             ("generation tok/s in pipeline p50", tg_pipe, ">= 80% of llama-bench tg128"),
             ("raw llama.cpp prompt tok/s", median(list(pp)), ">= 90% of llama-bench pp512"),
             ("raw llama.cpp generation tok/s", median(list(tg)), ""),

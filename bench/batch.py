@@ -43,10 +43,10 @@ def main() -> int:
     ap.add_argument("--questions", type=Path, default=DEV)
     opts = ap.parse_args()
 
+    from assistant.answer.session import make_embedder, make_pipeline
     from assistant.batch.runner import run_batch
     from assistant.cli.main import build_parser
     from assistant.config import load_settings
-    from assistant.answer.session import make_embedder, make_pipeline
 
     questions = [json.loads(line) for line in opts.questions.read_text().splitlines() if line.strip()]
     if opts.limit:
@@ -91,15 +91,29 @@ def main() -> int:
 
     n = 2 * len(questions)  # each mode ran every question twice
     result = {
-        "questions": len(questions), "runs_per_mode": 2, "order": "loop, batch, batch, loop", "failed": failed, "exit_code": rc, "model": pipeline.generator.name,
-        "model_load_s": round(load_s, 2), "threads": settings.threads, "max_tokens": settings.max_tokens,
-        "individual": {"wall_s": round(loop_s, 2), "questions_per_s": round(n / loop_s, 3),
-                       "sum_total_s": round(loop_pure, 2)},
-        "batch": {"wall_s": round(batch_s, 2), "questions_per_s": round(n / batch_s, 3),
-                  "sum_total_s": round(batch_pure, 2), "sum_generation_s": round(batch_gen, 2),
-                  "overhead_s": round(batch_s - batch_pure, 3),
-                  "overhead_per_question_ms": round(1000 * (batch_s - batch_pure) / n, 2),
-                  "overhead_pct": round(100 * (batch_s - batch_pure) / batch_pure, 2) if batch_pure else None},
+        "questions": len(questions),
+        "runs_per_mode": 2,
+        "order": "loop, batch, batch, loop",
+        "failed": failed,
+        "exit_code": rc,
+        "model": pipeline.generator.name,
+        "model_load_s": round(load_s, 2),
+        "threads": settings.threads,
+        "max_tokens": settings.max_tokens,
+        "individual": {
+            "wall_s": round(loop_s, 2),
+            "questions_per_s": round(n / loop_s, 3),
+            "sum_total_s": round(loop_pure, 2),
+        },
+        "batch": {
+            "wall_s": round(batch_s, 2),
+            "questions_per_s": round(n / batch_s, 3),
+            "sum_total_s": round(batch_pure, 2),
+            "sum_generation_s": round(batch_gen, 2),
+            "overhead_s": round(batch_s - batch_pure, 3),
+            "overhead_per_question_ms": round(1000 * (batch_s - batch_pure) / n, 2),
+            "overhead_pct": round(100 * (batch_s - batch_pure) / batch_pure, 2) if batch_pure else None,
+        },
         "batch_vs_individual": round((n / batch_s) / (n / loop_s), 3),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
     }
@@ -107,9 +121,11 @@ def main() -> int:
     print(f"{'pipeline.ask loop':<24}{loop_s:>9.2f}{n / loop_s:>8.3f}{loop_pure:>13.2f}")
     print(f"{'assistant batch':<24}{batch_s:>9.2f}{n / batch_s:>8.3f}{batch_pure:>13.2f}")
     b = result["batch"]
-    print(f"{len(questions)} questions x 2 per mode ({failed} failed), model load {load_s:.2f} s (once, not in the rows above); batch overhead "
-          f"over sum(timings.total_s): {b['overhead_s']:.3f} s = {b['overhead_per_question_ms']:.1f} ms/question "
-          f"({b['overhead_pct']}%); batch/loop throughput {result['batch_vs_individual']:.3f}x")
+    print(
+        f"{len(questions)} questions x 2 per mode ({failed} failed), model load {load_s:.2f} s (once, not in the rows above); batch overhead "
+        f"over sum(timings.total_s): {b['overhead_s']:.3f} s = {b['overhead_per_question_ms']:.1f} ms/question "
+        f"({b['overhead_pct']}%); batch/loop throughput {result['batch_vs_individual']:.3f}x"
+    )
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "batch.json").write_text(json.dumps(result, indent=2) + "\n")
     return 0

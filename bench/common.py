@@ -16,9 +16,16 @@ DEV = ROOT.parent / "shared" / "eval" / "dev.jsonl"
 
 
 def machine() -> dict:
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return {"cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-            "load_avg": round(os.getloadavg()[0], 2), "commit": commit}
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    return {
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_avg": round(os.getloadavg()[0], 2),
+        "commit": commit,
+    }
 
 
 def pct(values: list[float], q: float) -> float:
@@ -43,7 +50,12 @@ def report(name: str, rows: list[tuple[str, object, str]], extra: dict | None = 
         shown = f"{value:.3f}" if isinstance(value, float) else str(value)
         print(f"  {metric:<{width}}  {shown:>12}  {target}")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    data = {"machine": machine(), "metrics": {r[0]: r[1] for r in rows}, "targets": {r[0]: r[2] for r in rows}, **(extra or {})}
+    data = {
+        "machine": machine(),
+        "metrics": {r[0]: r[1] for r in rows},
+        "targets": {r[0]: r[2] for r in rows},
+        **(extra or {}),
+    }
     (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=1))
 
 

@@ -42,10 +42,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         base = Path(tmp)
         models = base / "shared"  # export cache shared by every run, so the one-time export is not timed
-        code = ("import time,sys;t=time.perf_counter();from pathlib import Path;"
-                "from assistant.config import Settings;from assistant.index.embedding import SentenceTransformerEmbedder;"
-                f"e=SentenceTransformerEmbedder(Settings(data_dir=Path({str(models)!r}),embed_backend={args.backend!r}));"
-                "e.embed(['warm up']);print(time.perf_counter()-t, 'torch' in sys.modules)")
+        code = (
+            "import time,sys;t=time.perf_counter();from pathlib import Path;"
+            "from assistant.config import Settings;from assistant.index.embedding import SentenceTransformerEmbedder;"
+            f"e=SentenceTransformerEmbedder(Settings(data_dir=Path({str(models)!r}),embed_backend={args.backend!r}));"
+            "e.embed(['warm up']);print(time.perf_counter()-t, 'torch' in sys.modules)"
+        )
 
         def cold_load() -> tuple[float, str]:
             out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
@@ -72,17 +74,28 @@ def main() -> None:
             ingest_runs.append(time.perf_counter() - t)
             env = dict(os.environ, ASSISTANT_DATA_DIR=str(data), ASSISTANT_EMBED_BACKEND=args.backend)
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "assistant.cli", "ingest", str(args.seeds)], cwd=ROOT, env=env,
-                           check=True, capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "assistant.cli", "ingest", str(args.seeds)],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                capture_output=True,
+            )
             reingest_runs.append(time.perf_counter() - t)
 
     med = statistics.median
     result = {
-        "machine": {"cores": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
-                    "python": platform.python_version(), "loadavg_1m": os.getloadavg()[0]},
+        "machine": {
+            "cores": os.cpu_count(),
+            "cpu": platform.processor() or platform.machine(),
+            "python": platform.python_version(),
+            "loadavg_1m": os.getloadavg()[0],
+        },
         "backend": embedder.backend,
         "embed_model_id": embedder.name,
-        "papers": report.papers, "chunks": report.chunks, "runs": args.runs,
+        "papers": report.papers,
+        "chunks": report.chunks,
+        "runs": args.runs,
         "first_use_load_s": round(first_load_s, 3),
         "in_process_load_s": round(inproc_load_s, 3),
         "cold_process_load_s": round(med(load_runs), 3),
@@ -92,17 +105,25 @@ def main() -> None:
         "chunks_per_s": round(report.chunks / med(ingest_runs), 1),
         "reingest_unchanged_cli_s": round(med(reingest_runs), 3),
         "peak_rss_mb": round(peak_rss_mb(), 1),
-        "all_runs": {"cold_process_load_s": list(load_runs), "ingest_wall_s": ingest_runs, "reingest_cli_s": reingest_runs},
+        "all_runs": {
+            "cold_process_load_s": list(load_runs),
+            "ingest_wall_s": ingest_runs,
+            "reingest_cli_s": reingest_runs,
+        },
     }
-    rows = [("machine", f"{result['machine']['cores']} cores, load avg {result['machine']['loadavg_1m']:.1f}"),
-            ("backend", f"{result['backend']} (index id {result['embed_model_id']})"),
-            ("corpus", f"{result['papers']} papers, {result['chunks']} chunks"),
-            ("first use, cold process (export + load)", f"{first_load_s:.2f} s"),
-            ("model load, cold process", f"{result['cold_process_load_s']:.2f} s (torch imported: {torch_loaded})"),
-            ("full ingest (model loaded)", f"{result['ingest_wall_s']:.2f} s = {result['papers_per_s']} papers/s, "
-                                           f"{result['chunks_per_s']} chunks/s"),
-            ("no-change re-ingest, CLI", f"{result['reingest_unchanged_cli_s']:.2f} s"),
-            ("peak RSS (this process)", f"{result['peak_rss_mb']:.0f} MB")]
+    rows = [
+        ("machine", f"{result['machine']['cores']} cores, load avg {result['machine']['loadavg_1m']:.1f}"),
+        ("backend", f"{result['backend']} (index id {result['embed_model_id']})"),
+        ("corpus", f"{result['papers']} papers, {result['chunks']} chunks"),
+        ("first use, cold process (export + load)", f"{first_load_s:.2f} s"),
+        ("model load, cold process", f"{result['cold_process_load_s']:.2f} s (torch imported: {torch_loaded})"),
+        (
+            "full ingest (model loaded)",
+            f"{result['ingest_wall_s']:.2f} s = {result['papers_per_s']} papers/s, {result['chunks_per_s']} chunks/s",
+        ),
+        ("no-change re-ingest, CLI", f"{result['reingest_unchanged_cli_s']:.2f} s"),
+        ("peak RSS (this process)", f"{result['peak_rss_mb']:.0f} MB"),
+    ]
     width = max(len(k) for k, _ in rows)
     print(f"{'metric':<{width}}  median of {args.runs}")
     for k, v in rows:

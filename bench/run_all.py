@@ -1,6 +1,6 @@
 """Run every benchmark in turn (each prints its table and writes bench/results/<name>.json).
 
-    .venv/bin/python bench/run_all.py [--quick]
+.venv/bin/python bench/run_all.py [--quick]
 """
 
 from __future__ import annotations

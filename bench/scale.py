@@ -27,14 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import DEV, ROOT, pct, peak_rss_mb, report  # noqa: E402
 
-from assistant.text import split_sentences  # noqa: E402
-from assistant.config import Settings  # noqa: E402
-from assistant.ingest.corpus import load_corpus  # noqa: E402
-from assistant.ingest.build import ingest  # noqa: E402
-from assistant.index.lexical import Index  # noqa: E402
-from assistant.retrieve.hybrid import Retriever
 from assistant.answer.session import make_embedder  # noqa: E402
+from assistant.config import Settings  # noqa: E402
+from assistant.index.lexical import Index  # noqa: E402
 from assistant.index.store import Store  # noqa: E402
+from assistant.ingest.build import ingest  # noqa: E402
+from assistant.ingest.corpus import load_corpus  # noqa: E402
+from assistant.retrieve.hybrid import Retriever
+from assistant.text import split_sentences  # noqa: E402
 
 
 class SentenceSumEmbedder:
@@ -120,23 +120,41 @@ def main() -> None:
             cold = []
             for _ in range(3):
                 t = time.perf_counter()
-                out = subprocess.run([sys.executable, "-m", "assistant.cli", "ask", "--json", questions[1]],
-                                     env={**os.environ, "ASSISTANT_DATA_DIR": tmp}, cwd=ROOT,
-                                     capture_output=True, text=True)
+                out = subprocess.run(
+                    [sys.executable, "-m", "assistant.cli", "ask", "--json", questions[1]],
+                    env={**os.environ, "ASSISTANT_DATA_DIR": tmp},
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                )
                 cold.append(time.perf_counter() - t)
                 assert out.returncode == 0, out.stderr
             vectors = "real" if emb is real else "sentence-sum"
-            detail[n] = {"papers": rep.papers, "chunks": rep.chunks, "ingest_s": ingest_s, "embed_s": rep.embed_s,
-                         "papers_per_s_excl_model_load": rep.papers / ingest_s, "index_load_s": load_s,
-                         "index_rebuild_s": rebuild_s, "cold_ask_s": sorted(cold)[1],
-                         "retrieval_p50_ms": 1000 * pct(lat, 0.5), "retrieval_p95_ms": 1000 * pct(lat, 0.95),
-                         "vectors": vectors}
-            rows += [(f"{n}: papers/s ingest ({vectors} vectors)", rep.papers / ingest_s, ">= 30" if vectors == "real" else "store cost only"),
-                     (f"{n}: index load from the snapshot s", load_s, ""),
-                     (f"{n}: index rebuild from Chroma (dump, sentences, BM25, IDF) s", rebuild_s, "no snapshot"),
-                     (f"{n}: retrieval p50 ms", 1000 * pct(lat, 0.5), ""),
-                     (f"{n}: retrieval p95 ms", 1000 * pct(lat, 0.95), "<= 50 at 20000"),
-                     (f"{n}: cold `assistant ask` s (median of 3)", sorted(cold)[1], "<= 4 at 216")]
+            detail[n] = {
+                "papers": rep.papers,
+                "chunks": rep.chunks,
+                "ingest_s": ingest_s,
+                "embed_s": rep.embed_s,
+                "papers_per_s_excl_model_load": rep.papers / ingest_s,
+                "index_load_s": load_s,
+                "index_rebuild_s": rebuild_s,
+                "cold_ask_s": sorted(cold)[1],
+                "retrieval_p50_ms": 1000 * pct(lat, 0.5),
+                "retrieval_p95_ms": 1000 * pct(lat, 0.95),
+                "vectors": vectors,
+            }
+            rows += [
+                (
+                    f"{n}: papers/s ingest ({vectors} vectors)",
+                    rep.papers / ingest_s,
+                    ">= 30" if vectors == "real" else "store cost only",
+                ),
+                (f"{n}: index load from the snapshot s", load_s, ""),
+                (f"{n}: index rebuild from Chroma (dump, sentences, BM25, IDF) s", rebuild_s, "no snapshot"),
+                (f"{n}: retrieval p50 ms", 1000 * pct(lat, 0.5), ""),
+                (f"{n}: retrieval p95 ms", 1000 * pct(lat, 0.95), "<= 50 at 20000"),
+                (f"{n}: cold `assistant ask` s (median of 3)", sorted(cold)[1], "<= 4 at 216"),
+            ]
             print(n, detail[n], flush=True)
     rows.append(("peak RSS MB", peak_rss_mb(), ""))
     report("scale", rows, {"detail": detail})

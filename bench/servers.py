@@ -44,9 +44,25 @@ def free_port() -> int:
 def start_llama_server(port: int, threads: int, log: Path) -> subprocess.Popen:
     from assistant.generate.llama import default_model_path
 
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()), "--host", "127.0.0.1",
-           "--port", str(port), "--n_ctx", "2048", "--n_threads", str(threads), "--n_threads_batch", str(threads),
-           "--interrupt_requests", "False"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(default_model_path()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "2048",
+        "--n_threads",
+        str(threads),
+        "--n_threads_batch",
+        str(threads),
+        "--interrupt_requests",
+        "False",
+    ]
     with open(log, "ab") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     deadline = time.monotonic() + 180
@@ -67,18 +83,24 @@ def timed_batch(qfile: Path, out: Path, settings, pipeline, concurrency: int) ->
     from assistant.batch.runner import run_batch
     from assistant.cli.main import build_parser
 
-    args = build_parser().parse_args(["batch", str(qfile), "-o", str(out), "--quiet", "--overwrite",
-                                      "--concurrency", str(concurrency)])
+    args = build_parser().parse_args(
+        ["batch", str(qfile), "-o", str(out), "--quiet", "--overwrite", "--concurrency", str(concurrency)]
+    )
     t = time.perf_counter()
     rc = run_batch(args, settings, pipeline)
     wall = time.perf_counter() - t
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     ok = [r for r in rows if not r["error"]]
     lat = sorted(r["timings"]["total_s"] for r in ok)
-    return {"concurrency": concurrency, "wall_s": round(wall, 2), "questions_per_s": round(len(rows) / wall, 3),
-            "failed": len(rows) - len(ok), "exit_code": rc,
-            "p50_latency_s": round(lat[len(lat) // 2], 2) if lat else None,
-            "errors": sorted({r["error"][:120] for r in rows if r["error"]})[:3]}
+    return {
+        "concurrency": concurrency,
+        "wall_s": round(wall, 2),
+        "questions_per_s": round(len(rows) / wall, 3),
+        "failed": len(rows) - len(ok),
+        "exit_code": rc,
+        "p50_latency_s": round(lat[len(lat) // 2], 2) if lat else None,
+        "errors": sorted({r["error"][:120] for r in rows if r["error"]})[:3],
+    }
 
 
 def main() -> int:
@@ -88,9 +110,9 @@ def main() -> int:
     ap.add_argument("--concurrency", default="1,2,4")
     opts = ap.parse_args()
 
+    from assistant.answer.session import make_embedder, make_pipeline, make_retriever
     from assistant.config import load_settings
     from assistant.ingest.build import ingest
-    from assistant.answer.session import make_embedder, make_pipeline, make_retriever
 
     questions = [json.loads(line) for line in DEV.read_text().splitlines() if line.strip()][: opts.limit]
     tmp = Path(tempfile.mkdtemp(prefix="bench-servers-"))
@@ -119,8 +141,9 @@ def main() -> int:
         for c in [int(x) for x in opts.concurrency.split(",")]:
             pipeline = make_pipeline(settings, retriever=retriever)
             pipeline.ask(questions[0]["question"])  # warm: model id, token-count cache, server KV cache
-            rows.append({"mode": "llama_cpp.server", **timed_batch(qfile, tmp / f"server-{c}.jsonl", settings,
-                                                                   pipeline, c)})
+            rows.append(
+                {"mode": "llama_cpp.server", **timed_batch(qfile, tmp / f"server-{c}.jsonl", settings, pipeline, c)}
+            )
             pipeline.generator.close()
     finally:
         proc.terminate()
@@ -129,12 +152,18 @@ def main() -> int:
     inproc = rows[0]["questions_per_s"]
     print(f"{'backend':<18}{'conc':>5}{'wall s':>9}{'q/s':>8}{'vs in-proc':>11}{'p50 s':>8}{'failed':>8}")
     for r in rows:
-        print(f"{r['mode']:<18}{r['concurrency']:>5}{r['wall_s']:>9.2f}{r['questions_per_s']:>8.3f}"
-              f"{r['questions_per_s'] / inproc:>10.2f}x{r['p50_latency_s'] or 0:>8.2f}{r['failed']:>8}")
-    print(f"{len(questions)} dev questions, {threads} threads, max_tokens {base.max_tokens}; llama_cpp.server has no "
-          "parallel slots (one context, requests serialised), so concurrency only overlaps client-side work")
+        print(
+            f"{r['mode']:<18}{r['concurrency']:>5}{r['wall_s']:>9.2f}{r['questions_per_s']:>8.3f}"
+            f"{r['questions_per_s'] / inproc:>10.2f}x{r['p50_latency_s'] or 0:>8.2f}{r['failed']:>8}"
+        )
+    print(
+        f"{len(questions)} dev questions, {threads} threads, max_tokens {base.max_tokens}; llama_cpp.server has no "
+        "parallel slots (one context, requests serialised), so concurrency only overlaps client-side work"
+    )
     result = {
-        "questions": len(questions), "threads": threads, "max_tokens": base.max_tokens,
+        "questions": len(questions),
+        "threads": threads,
+        "max_tokens": base.max_tokens,
         "parallel_slots": "not supported by llama-cpp-python 0.3.36 llama_cpp.server (requests are serialised)",
         "server_flags": ["--interrupt_requests", "False", "--n_ctx", "2048", "--n_threads", str(threads)],
         "rows": rows,

@@ -1,6 +1,5 @@
 """Shared helpers and fixtures for the reliability suite (test_reliability_*.py)."""
 
-
 from __future__ import annotations
 
 import shutil
@@ -9,18 +8,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import SEEDS, ScriptedGenerator
 
 from assistant.answer import session
 from assistant.cli.main import main
 from assistant.config import Settings
-from assistant.ingest.build import ingest
 from assistant.index.store import Store, papers_from_dump
-from conftest import SEEDS, ScriptedGenerator
-
+from assistant.ingest.build import ingest
 
 ASSISTANT = Path(sys.executable).with_name("assistant")
-PAGE = ("Daily Papers\n\n{title}\n\nWe grow quantum tomatoes in superposition. The harvest is measured at 42 kilograms "
-        "per qubit. Our greenhouse uses entangled sprinklers to water the plants every morning.\n")
+PAGE = (
+    "Daily Papers\n\n{title}\n\nWe grow quantum tomatoes in superposition. The harvest is measured at 42 kilograms "
+    "per qubit. Our greenhouse uses entangled sprinklers to water the plants every morning.\n"
+)
 
 
 # -- helpers ------------------------------------------------------------------------------------------
@@ -74,5 +74,3 @@ def real_copy(tmp_path, seeded_dir, real_embedder, monkeypatch) -> Path:
         shutil.copytree(export, d / "models")
     monkeypatch.setenv("ASSISTANT_DATA_DIR", str(d))
     return d
-
-

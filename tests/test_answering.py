@@ -5,18 +5,18 @@ from __future__ import annotations
 import threading
 
 import pytest
+from conftest import SEEDS, ScriptedGenerator
 
 from assistant.answer import prompts
-from assistant.answer.pipeline import REFUSAL, Pipeline
 from assistant.answer.citations import parse_claims, parse_numbers, verify
+from assistant.answer.pipeline import REFUSAL, Pipeline
 from assistant.config import load_settings
 from assistant.errors import ConfigError, GenerationError
-from assistant.ingest.build import ingest
 from assistant.index.lexical import Index
-from assistant.retrieve.hybrid import Retriever
 from assistant.index.store import Store
+from assistant.ingest.build import ingest
+from assistant.retrieve.hybrid import Retriever
 from assistant.types import Evidence
-from conftest import SEEDS, ScriptedGenerator
 
 LION_Q = "What is the name of the optimizer found through symbolic program search that keeps only a momentum state?"
 
@@ -206,13 +206,30 @@ def test_prepare_reads_ahead_exactly_the_prompt_the_answer_then_uses(settings, f
 
 def test_a_sentence_mixing_two_sources_is_not_passed_off_as_cited():
     """Seen in the chat app: the 135M model blended source 3 into a claim cited to source 1."""
-    ev = [_ev(1, ["We compare Lion with widely used optimizers, such as Adam and Adafactor, for training a variety "
-                  "of models on different tasks.",
-                  "It is more memory-efficient than Adam as it only keeps track of the momentum."], [0.6, 0.45]),
-          _ev(2, ["We show that employing an automated prompt optimizer emerges as the most effective method for "
-                  "enhancing performance, even when working with smaller open-source models."], [0.3])]
-    text, cites = verify("It also has an automatic prompt optimizer that can be used for training neural networks "
-                         "with different open-source models [1].", ev)
+    ev = [
+        _ev(
+            1,
+            [
+                "We compare Lion with widely used optimizers, such as Adam and Adafactor, for training a variety "
+                "of models on different tasks.",
+                "It is more memory-efficient than Adam as it only keeps track of the momentum.",
+            ],
+            [0.6, 0.45],
+        ),
+        _ev(
+            2,
+            [
+                "We show that employing an automated prompt optimizer emerges as the most effective method for "
+                "enhancing performance, even when working with smaller open-source models."
+            ],
+            [0.3],
+        ),
+    ]
+    text, cites = verify(
+        "It also has an automatic prompt optimizer that can be used for training neural networks "
+        "with different open-source models [1].",
+        ev,
+    )
     assert text.startswith('According to [1]: "We compare Lion') and [c.number for c in cites] == [1]
     # a sentence that is the source's own words still passes
     text, _ = verify("Lion only keeps track of the momentum, so it is more memory-efficient than Adam [1].", ev)

@@ -17,13 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import DEV, ROOT, SEEDS, FakeEmbedder, ScriptedGenerator
 
+from assistant.answer.session import make_pipeline
 from assistant.batch.runner import BatchInputError, read_questions, run_batch
 from assistant.cli.main import build_parser, main, settings_from
 from assistant.errors import GenerationError
-from assistant.answer.session import make_pipeline
-
-from conftest import DEV, ROOT, SEEDS, FakeEmbedder, ScriptedGenerator
 
 RESULT_KEYS = {"id", "question", "text", "citations", "abstained", "retrieved", "model", "timings", "error"}
 
@@ -32,8 +31,8 @@ RESULT_KEYS = {"id", "question", "text", "citations", "abstained", "retrieved", 
 def fake_index(tmp_path_factory) -> tuple[Path, list[str]]:
     """The seeds indexed with the fake embedder once per module, and some paper titles to ask about."""
     from assistant.config import Settings
-    from assistant.ingest.build import ingest
     from assistant.index.store import Store, papers_from_dump
+    from assistant.ingest.build import ingest
 
     d = tmp_path_factory.mktemp("fake-index") / "data"
     ingest(Settings(data_dir=d), FakeEmbedder(), [SEEDS])
@@ -71,7 +70,6 @@ class KeyedGenerator(ScriptedGenerator):
             with self.lock:
                 self.active -= 1
 
-
     @staticmethod
     def quote_first_source(prompt: str) -> str:
         """What a good model does: copy words from source [1] and cite it."""
@@ -94,8 +92,14 @@ def batch(argv: list[str], generator=None, stdin: str | None = None, **overrides
         setattr(settings, k, v)
     gen = generator or KeyedGenerator()
     out, err = io.StringIO(), io.StringIO()
-    rc = run_batch(args, settings, fake_pipeline(settings, gen), stdin=io.StringIO(stdin) if stdin is not None else None,
-                   stdout=out, stderr=err)
+    rc = run_batch(
+        args,
+        settings,
+        fake_pipeline(settings, gen),
+        stdin=io.StringIO(stdin) if stdin is not None else None,
+        stdout=out,
+        stderr=err,
+    )
     return rc, out.getvalue(), err.getvalue(), gen
 
 
@@ -124,13 +128,18 @@ def test_text_file_to_jsonl_stdout(tmp_path, titles):
 
 def test_jsonl_ids_extra_fields_and_malformed_line(tmp_path, titles):
     q = tmp_path / "q.jsonl"
-    q.write_text("\n".join([
-        json.dumps({"id": "a", "question": titles[0], "gold": "x", "tags": ["t"]}),
-        '{"id": "b", "question": "broken',
-        json.dumps([1, 2]),
-        json.dumps({"id": 7, "question": titles[1]}),
-        json.dumps({"id": "no-q"}),
-    ]) + "\n")
+    q.write_text(
+        "\n".join(
+            [
+                json.dumps({"id": "a", "question": titles[0], "gold": "x", "tags": ["t"]}),
+                '{"id": "b", "question": "broken',
+                json.dumps([1, 2]),
+                json.dumps({"id": 7, "question": titles[1]}),
+                json.dumps({"id": "no-q"}),
+            ]
+        )
+        + "\n"
+    )
     rc, out, err, _ = batch([str(q)])
     assert rc == 1  # some failed
     rows = jsonl(out)
@@ -179,13 +188,16 @@ def test_stdin_format_detection(titles):
     assert out.startswith("# Batch answers: stdin") and "## q-" in out and "1 answered" in out
 
 
-@pytest.mark.parametrize("name,content,message", [
-    ("missing.txt", None, "no such question file"),
-    ("empty.txt", "", "is empty"),
-    ("comments.txt", "# only\n\n# comments\n", "holds no questions"),
-    ("nocol.csv", "id,query\n1,what?\n", "no 'question' column"),
-    ("blank.jsonl", "\n\n", "is empty"),
-])
+@pytest.mark.parametrize(
+    "name,content,message",
+    [
+        ("missing.txt", None, "no such question file"),
+        ("empty.txt", "", "is empty"),
+        ("comments.txt", "# only\n\n# comments\n", "holds no questions"),
+        ("nocol.csv", "id,query\n1,what?\n", "no 'question' column"),
+        ("blank.jsonl", "\n\n", "is empty"),
+    ],
+)
 def test_bad_input_is_one_line_error(tmp_path, monkeypatch, capsys, name, content, message):
     path = tmp_path / name
     if content is not None:
@@ -199,12 +211,18 @@ def test_bad_input_is_one_line_error(tmp_path, monkeypatch, capsys, name, conten
 
 def test_per_question_failures_are_recorded_and_the_batch_goes_on(tmp_path, titles):
     q = tmp_path / "q.jsonl"
-    q.write_text("\n".join(json.dumps(d) for d in [
-        {"id": "empty", "question": "   "},
-        {"id": "long", "question": "word " * 1000},
-        {"id": "boom", "question": titles[0]},
-        {"id": "ok", "question": titles[1]},
-    ]) + "\n")
+    q.write_text(
+        "\n".join(
+            json.dumps(d)
+            for d in [
+                {"id": "empty", "question": "   "},
+                {"id": "long", "question": "word " * 1000},
+                {"id": "boom", "question": titles[0]},
+                {"id": "ok", "question": titles[1]},
+            ]
+        )
+        + "\n"
+    )
     rc, out, err, _ = batch([str(q)], generator=KeyedGenerator(fail_on=[titles[0]]))
     rows = {r["id"]: r for r in jsonl(out)}
     assert rc == 1
@@ -294,8 +312,11 @@ def test_concurrency_in_process_warns_and_runs_sequentially(tmp_path, titles, ca
 
 
 def test_read_questions_detects_formats():
-    assert [i.question for i in read_questions("-", io.StringIO("What, if anything?\nWhy?\n"))] == ["What, if anything?", "Why?"]
-    assert [i.id for i in read_questions("-", io.StringIO("# c\n{\"id\": 1, \"question\": \"q\"}\n"))] == [1]
+    assert [i.question for i in read_questions("-", io.StringIO("What, if anything?\nWhy?\n"))] == [
+        "What, if anything?",
+        "Why?",
+    ]
+    assert [i.id for i in read_questions("-", io.StringIO('# c\n{"id": 1, "question": "q"}\n'))] == [1]
     assert [i.id for i in read_questions("-", io.StringIO("Question,id\nq,z\n"))] == ["z"]
 
 
@@ -354,8 +375,15 @@ def test_stdin_to_stdout_pipe_subprocess(tmp_path, seeded_dir):
     env = {**os.environ, "ASSISTANT_DATA_DIR": str(data), "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
     exe = Path(sys.executable).parent / "assistant"
     qs = [d["question"] for d in dev_questions(2)]
-    proc = subprocess.run([str(exe), "batch", "-", "--max-tokens", "48"], input="\n".join(qs) + "\n",
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    proc = subprocess.run(
+        [str(exe), "batch", "-", "--max-tokens", "48"],
+        input="\n".join(qs) + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     rows = jsonl(proc.stdout)  # stdout holds nothing but the JSONL
     assert [r["question"] for r in rows] == qs and all(r["error"] is None for r in rows)

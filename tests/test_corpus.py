@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
-
-from assistant.ingest.chunking import chunk_paper
-from assistant.text import split_sentences
-from assistant.ingest.corpus import load_corpus, paper_id, parse_file, parse_page
-from assistant.errors import CorpusError
 from conftest import SEEDS
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
-ABSTRACT = ("We study things in depth. Our method improves results by 12.5% on three benchmarks. "
-            "We release code and data for others to build on. " * 3).strip()
+from assistant.errors import CorpusError
+from assistant.ingest.chunking import chunk_paper
+from assistant.ingest.corpus import load_corpus, paper_id, parse_file, parse_page
+from assistant.text import split_sentences
+
+ABSTRACT = (
+    "We study things in depth. Our method improves results by 12.5% on three benchmarks. "
+    "We release code and data for others to build on. " * 3
+).strip()
 
 
 def test_seeds_parse_to_216_unique_papers_with_merged_sources():
@@ -46,7 +50,19 @@ def test_crlf_bom_trailing_spaces_and_varying_headers(tmp_path):
 
 
 def test_title_without_abstract_is_reported_and_does_not_shift_pairs():
-    text = "\n".join(["Header", "", "First Title", ABSTRACT, "Orphan Title", "Second Title", ABSTRACT.upper(), "Third", ABSTRACT[::-1]])
+    text = "\n".join(
+        [
+            "Header",
+            "",
+            "First Title",
+            ABSTRACT,
+            "Orphan Title",
+            "Second Title",
+            ABSTRACT.upper(),
+            "Third",
+            ABSTRACT[::-1],
+        ]
+    )
     res = parse_page(text, "p.txt")
     assert [p.title for p in res.papers] == ["First Title", "Second Title", "Third"]
     assert len(res.warnings) == 1 and "Orphan Title" in res.warnings[0]
@@ -54,7 +70,9 @@ def test_title_without_abstract_is_reported_and_does_not_shift_pairs():
 
 def test_jsonl_and_csv(tmp_path):
     j = tmp_path / "a.jsonl"
-    j.write_text(json.dumps({"title": "J Paper", "abstract": ABSTRACT, "url": "http://x/1", "authors": ["A", "B"]}) + "\n\n")
+    j.write_text(
+        json.dumps({"title": "J Paper", "abstract": ABSTRACT, "url": "http://x/1", "authors": ["A", "B"]}) + "\n\n"
+    )
     c = tmp_path / "b.csv"
     c.write_text('Title,Abstract,date\n"C Paper","' + ABSTRACT + '",2024-01-01\n"No abstract",,\n')
     papers, warnings = load_corpus([j, c])
@@ -63,13 +81,16 @@ def test_jsonl_and_csv(tmp_path):
     assert any("row 3" in w for w in warnings)
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"", "empty"),
-    (b"   \n\n", "only whitespace"),
-    (b"\x00\x01\x02binary", "binary"),
-    (b"caf\xe9 latin-1", "not UTF-8"),
-    (b"Only a header\n\nAnother short line\n", "no title/abstract pairs"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"", "empty"),
+        (b"   \n\n", "only whitespace"),
+        (b"\x00\x01\x02binary", "binary"),
+        (b"caf\xe9 latin-1", "not UTF-8"),
+        (b"Only a header\n\nAnother short line\n", "no title/abstract pairs"),
+    ],
+)
 def test_bad_files_give_one_line_errors(tmp_path, content, message):
     f = tmp_path / "bad.txt"
     f.write_bytes(content)

@@ -34,11 +34,14 @@ def test_doctor_flags_a_missing_index_with_its_fix(tmp_path, capsys):
     assert rc == 1 and "problem: no index yet" in out and "fix: assistant ingest seeds/" in out
 
 
-@pytest.mark.parametrize("rc,info,expect", [
-    (-11, "CPU : AVX512 = 1 | AMX_INT8 = 1 |", "AMX"),
-    (-11, "CPU : AVX2 = 1 |", "signal 11"),
-    (1, "CPU : AVX2 = 1 |", "boom"),
-])
+@pytest.mark.parametrize(
+    "rc,info,expect",
+    [
+        (-11, "CPU : AVX512 = 1 | AMX_INT8 = 1 |", "AMX"),
+        (-11, "CPU : AVX2 = 1 |", "signal 11"),
+        (1, "CPU : AVX2 = 1 |", "boom"),
+    ],
+)
 def test_decode_check_explains_a_crashing_build(monkeypatch, tmp_path, rc, info, expect):
     def fake_run(argv, **kw):
         return subprocess.CompletedProcess(argv, rc, b"", b"" if rc < 0 else b"RuntimeError: boom\n")

@@ -37,6 +37,7 @@ def reference() -> np.ndarray:
 @pytest.fixture(scope="module")
 def offline_export(models_dir):
     """Export with every outgoing connection refused: nothing may be fetched from a hub."""
+
     def refuse(*args, **kwargs):
         raise OSError("network access during export")
 
@@ -94,11 +95,13 @@ def test_cached_export_is_reused_without_torch(models_dir, offline_export):
     path = ensure_export(offline_export.path, models_dir, {"onnx": "fused"}.get(kind, kind))
     assert path.parent == cache_dir(offline_export.path, models_dir)
     before = {p.name: p.stat().st_mtime_ns for p in path.parent.iterdir()}
-    code = ("import sys; from pathlib import Path; from assistant.config import Settings;"
-            "from assistant.index.embedding import SentenceTransformerEmbedder;"
-            f"e = SentenceTransformerEmbedder(Settings(data_dir=Path({str(models_dir)!r})));"
-            "v = e.embed(['a query']); assert v.shape == (1, 384);"
-            "print('torch' in sys.modules)")
+    code = (
+        "import sys; from pathlib import Path; from assistant.config import Settings;"
+        "from assistant.index.embedding import SentenceTransformerEmbedder;"
+        f"e = SentenceTransformerEmbedder(Settings(data_dir=Path({str(models_dir)!r})));"
+        "v = e.embed(['a query']); assert v.shape == (1, 384);"
+        "print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"  # query-time embedding never imports torch

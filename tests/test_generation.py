@@ -85,7 +85,9 @@ def test_prefill_caches_exactly_the_leading_tokens_of_the_chat_prompt(gen):
     gen.prefill(chat(PROMPTS[0])[:1])
     n = gen.llm.n_tokens
     cached = list(gen.llm.input_ids[:n])
-    full = Jinja2ChatFormatter(gen.chat_template, eos_token="<|im_end|>", bos_token="<|im_start|>")(messages=chat(PROMPTS[0])).prompt
+    full = Jinja2ChatFormatter(gen.chat_template, eos_token="<|im_end|>", bos_token="<|im_start|>")(
+        messages=chat(PROMPTS[0])
+    ).prompt
     tokens = gen.llm.tokenize(full.encode(), add_bos=False, special=True)
     assert 10 < n < len(tokens) and tokens[:n] == cached
     # and an answer after the prefill is a normal answer

@@ -6,18 +6,23 @@ import shutil
 import threading
 
 import pytest
+from conftest import SEEDS
 from filelock import FileLock
 
 from assistant.config import Settings
 from assistant.errors import CorpusError, IndexBusyError
-from assistant.ingest.build import ingest, remove_sources
 from assistant.index.lexical import Index
 from assistant.index.store import Store, papers_from_dump
-from conftest import SEEDS
+from assistant.ingest.build import ingest, remove_sources
 
-NEW_PAGE = "Header\n\nA Brand New Paper About Quantum Gardening\n\n" + (
-    "We grow quantum tomatoes in superposition. The harvest is measured at 42 kilograms per qubit. "
-    "Our greenhouse uses entangled sprinklers to water plants. ") * 2
+NEW_PAGE = (
+    "Header\n\nA Brand New Paper About Quantum Gardening\n\n"
+    + (
+        "We grow quantum tomatoes in superposition. The harvest is measured at 42 kilograms per qubit. "
+        "Our greenhouse uses entangled sprinklers to water plants. "
+    )
+    * 2
+)
 
 
 def _snapshot(settings):
@@ -51,7 +56,9 @@ def test_reingest_with_no_change_embeds_nothing(tmp_path, seeded_dir, real_embed
     assert _snapshot(s) == before
 
 
-def test_adding_a_file_embeds_only_its_papers_and_remove_takes_them_out(tmp_path, seeded_dir, real_embedder, seeds_copy):
+def test_adding_a_file_embeds_only_its_papers_and_remove_takes_them_out(
+    tmp_path, seeded_dir, real_embedder, seeds_copy
+):
     d = tmp_path / "d"
     shutil.copytree(seeded_dir, d)
     s = Settings(data_dir=d)
@@ -95,6 +102,7 @@ def test_interrupted_ingest_keeps_the_previous_index(settings, fake_embedder, se
     def add_then_die(self, col, ids, *a, **kw):
         real_add(self, col, ids[:3], *[x[:3] for x in a], **kw)
         raise KeyboardInterrupt  # Ctrl-C half-way through writing
+
     monkeypatch.setattr(Store, "add", add_then_die)
     with pytest.raises(KeyboardInterrupt):
         ingest(settings, fake_embedder, [seeds_copy])
@@ -131,7 +139,11 @@ def test_concurrent_ingests_are_serialised(settings, fake_embedder, seeds_copy):
             ingest(settings, fake_embedder, paths, wait=120)
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
-    threads = [threading.Thread(target=run, args=([SEEDS],)), threading.Thread(target=run, args=([seeds_copy / "new.txt"],))]
+
+    threads = [
+        threading.Thread(target=run, args=([SEEDS],)),
+        threading.Thread(target=run, args=([seeds_copy / "new.txt"],)),
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -156,7 +168,8 @@ def _results(retriever, questions):
 
 
 def test_index_snapshot_is_written_by_ingest_read_back_identically_and_replaced_per_generation(
-        settings, fake_embedder, seeds_copy):
+    settings, fake_embedder, seeds_copy
+):
     from assistant.index import cache as index_cache
     from assistant.retrieve.hybrid import Retriever
 
@@ -168,8 +181,9 @@ def test_index_snapshot_is_written_by_ingest_read_back_identically_and_replaced_
     assert {"bm25", "idf"} <= set(vars(cached))  # nothing rebuilt
     rebuilt = Index.from_dump(store, col, store.dump(col))
     questions = ["symbolic optimizer momentum", "crowdsourcing instructions tasks", "graph neural networks", "zzz"]
-    assert _results(Retriever(settings, fake_embedder, cached), questions) == \
-        _results(Retriever(settings, fake_embedder, rebuilt), questions)
+    assert _results(Retriever(settings, fake_embedder, cached), questions) == _results(
+        Retriever(settings, fake_embedder, rebuilt), questions
+    )
     assert len(cached.papers) == 216 and cached.papers == rebuilt.papers and cached.sentences == rebuilt.sentences
 
     (seeds_copy / "new.txt").write_text(NEW_PAGE)

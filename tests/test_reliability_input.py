@@ -1,7 +1,6 @@
 """Reliability, part 1: bad input where it enters (questions, corpus files, config, model file) and a broken,
 read-only or full store. Every fault ends in one `error: ...` line, a non-zero exit, and the old index intact."""
 
-
 from __future__ import annotations
 
 import errno
@@ -12,28 +11,31 @@ import time
 from pathlib import Path
 
 import pytest
-
-from assistant.answer import session
-from assistant.ingest.corpus import MAX_FILE_BYTES
-from assistant.errors import GenerationError, StoreError
-from assistant.ingest.build import ingest
-from assistant.index.store import Store, papers_from_dump
 from conftest import SEEDS, ScriptedGenerator
-
 from reliability_common import *  # noqa: F401,F403  (helpers and fixtures)
 from reliability_common import ASSISTANT, PAGE, cli, one_error_line, run_assistant, snapshot  # noqa: F401
 
+from assistant.answer import session
+from assistant.errors import GenerationError, StoreError
+from assistant.index.store import Store, papers_from_dump
+from assistant.ingest.build import ingest
+from assistant.ingest.corpus import MAX_FILE_BYTES
+
 pytestmark = pytest.mark.reliability
 
+
 # -- questions ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize("question, rc, message", [
-    ("", 7, "error: the question is empty"),
-    ("   \t  ", 7, "error: the question is empty"),
-    ("\x00\x01\x1b", 7, "error: the question is empty"),
-    ("x" * 1_000_000, 7, "error: the question is 1000000 characters long; the limit is 2000"),
-    ("what\x00 do sparse adapters \x00train on", 0, None),
-    ("what do sparse adapters \udcff\udcfe train on", 0, None),  # non-UTF-8 argv bytes (surrogateescape)
-])
+@pytest.mark.parametrize(
+    "question, rc, message",
+    [
+        ("", 7, "error: the question is empty"),
+        ("   \t  ", 7, "error: the question is empty"),
+        ("\x00\x01\x1b", 7, "error: the question is empty"),
+        ("x" * 1_000_000, 7, "error: the question is 1000000 characters long; the limit is 2000"),
+        ("what\x00 do sparse adapters \x00train on", 0, None),
+        ("what do sparse adapters \udcff\udcfe train on", 0, None),  # non-UTF-8 argv bytes (surrogateescape)
+    ],
+)
 def test_bad_questions_on_the_cli(indexed, capsys, question, rc, message):
     before = len(indexed.calls)
     got, out, err = cli(capsys, "ask", question)
@@ -75,11 +77,20 @@ def _sparse(path: Path, size: int) -> Path:
 
 CORPUS_FAULTS = {
     "empty.txt": (lambda p: p.write_bytes(b""), "file is empty"),
-    "binary.txt": (lambda p: p.write_bytes(os.urandom(2048) + b"\x00" + os.urandom(2048)), "binary file, not a text corpus"),
-    "latin1.txt": (lambda p: p.write_bytes("Caf\xe9 au lait\n".encode("latin-1") * 20), "not UTF-8 text (bad byte at offset 3)"),
+    "binary.txt": (
+        lambda p: p.write_bytes(os.urandom(2048) + b"\x00" + os.urandom(2048)),
+        "binary file, not a text corpus",
+    ),
+    "latin1.txt": (
+        lambda p: p.write_bytes("Caf\xe9 au lait\n".encode("latin-1") * 20),
+        "not UTF-8 text (bad byte at offset 3)",
+    ),
     "huge.txt": (lambda p: _sparse(p, 100 * 2**20), "binary file, not a text corpus"),  # 100 MB of NULs
     "over_cap.txt": (lambda p: _sparse(p, MAX_FILE_BYTES + 2**20), "file is 201 MB, over the 200 MB limit"),
-    "headers.txt": (lambda p: p.write_text("Daily Papers\nJan 5, 2024\nTrending today\n"), "no title/abstract pairs found"),
+    "headers.txt": (
+        lambda p: p.write_text("Daily Papers\nJan 5, 2024\nTrending today\n"),
+        "no title/abstract pairs found",
+    ),
     "headers.csv": (lambda p: p.write_text("title,abstract,url\n"), "no title/abstract pairs found"),
     "columns.csv": (lambda p: p.write_text("name,text\na,b\n"), "CSV needs 'title' and 'abstract' columns"),
     "blank.jsonl": (lambda p: p.write_text("\n \n\n"), "file holds only whitespace"),
@@ -114,8 +125,11 @@ def test_ten_thousand_character_lines_are_indexed(indexed, settings, tmp_path, c
     page = tmp_path / "long.txt"
     words = " ".join(f"word{i % 97}" for i in range(1500))  # >10,000 characters, no sentence end at all
     assert len(words) >= 10_000
-    page.write_text(f"Header\n\nA Paper With An Endless Abstract\n\n{words}\n\nAnother Title\n\n"
-                    + "Short sentence here. " * 500 + "\n")
+    page.write_text(
+        f"Header\n\nA Paper With An Endless Abstract\n\n{words}\n\nAnother Title\n\n"
+        + "Short sentence here. " * 500
+        + "\n"
+    )
     rc, out, err = cli(capsys, "ingest", page)
     assert rc == 0, err
     papers = papers_from_dump(Store(settings).dump())
@@ -124,18 +138,21 @@ def test_ten_thousand_character_lines_are_indexed(indexed, settings, tmp_path, c
 
 
 # -- config files -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("text, message", [
-    ("unknown_key = 1\n", "unknown_key: Extra inputs are not permitted"),
-    ("[assistant]\nnot_a_setting = true\n", "not_a_setting: Extra inputs are not permitted"),
-    ('top_k = "many"\n', "top_k: Input should be a valid integer"),
-    ("top_k = [1, 2]\n", "top_k: Input should be a valid integer"),
-    ("top_k = 500\n", "top_k: Input should be less than or equal to 20"),
-    ('temperature = "hot"\n', "temperature: Input should be a valid number"),
-    ("stop = 3\n", "stop: Input should be a valid list"),
-    ("embed_backend = 'gpu-magic'\n", "embed_backend: Input should be"),
-    ("top_k = = 3\n", "not valid TOML"),
-    (b"\xff\xfetop_k = 3\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("unknown_key = 1\n", "unknown_key: Extra inputs are not permitted"),
+        ("[assistant]\nnot_a_setting = true\n", "not_a_setting: Extra inputs are not permitted"),
+        ('top_k = "many"\n', "top_k: Input should be a valid integer"),
+        ("top_k = [1, 2]\n", "top_k: Input should be a valid integer"),
+        ("top_k = 500\n", "top_k: Input should be less than or equal to 20"),
+        ('temperature = "hot"\n', "temperature: Input should be a valid number"),
+        ("stop = 3\n", "stop: Input should be a valid list"),
+        ("embed_backend = 'gpu-magic'\n", "embed_backend: Input should be"),
+        ("top_k = = 3\n", "not valid TOML"),
+        (b"\xff\xfetop_k = 3\n", "not valid TOML"),
+    ],
+)
 def test_bad_config_file(indexed, tmp_path, capsys, text, message):
     cfg = tmp_path / "config.toml"
     cfg.write_bytes(text if isinstance(text, bytes) else text.encode())
@@ -227,7 +244,9 @@ def _chroma_is_a_file(chroma: Path):
     chroma.write_text("not a folder")
 
 
-@pytest.mark.parametrize("corrupt", [_garbage_sqlite, _truncated_sqlite, _chroma_is_a_file], ids=lambda f: f.__name__[1:])
+@pytest.mark.parametrize(
+    "corrupt", [_garbage_sqlite, _truncated_sqlite, _chroma_is_a_file], ids=lambda f: f.__name__[1:]
+)
 def test_corrupt_chroma_store_is_reported_not_mistaken_for_no_index(indexed, settings, capsys, corrupt):
     from chromadb.api.shared_system_client import SharedSystemClient
 
@@ -243,8 +262,9 @@ def test_corrupt_chroma_store_is_reported_not_mistaken_for_no_index(indexed, set
         assert "no index yet" not in line
         SharedSystemClient.clear_system_cache()
     # nothing was deleted or overwritten: the user can still move it aside and recover what is there
-    assert sorted((p.name, p.stat().st_size) for p in chroma.parent.rglob("*") if p.is_file() and p.name != "ingest.lock") \
-        == [k for k in kept if k[0] != "ingest.lock"]
+    assert sorted(
+        (p.name, p.stat().st_size) for p in chroma.parent.rglob("*") if p.is_file() and p.name != "ingest.lock"
+    ) == [k for k in kept if k[0] != "ingest.lock"]
 
 
 def test_missing_chroma_directory_is_no_index(indexed, settings, capsys):
@@ -347,10 +367,13 @@ def test_store_error_from_chroma_during_ingest(indexed, settings, tmp_path, caps
     before = snapshot(settings)
     (tmp_path / "new.txt").write_text(PAGE.format(title="Another Paper That Does Not Fit"))
     with monkeypatch.context() as m:
-        m.setattr(Store, "set_active", lambda self, name: (_ for _ in ()).throw(
-            StoreError("Chroma pointer update failed: OperationalError: database or disk is full")))
+        m.setattr(
+            Store,
+            "set_active",
+            lambda self, name: (_ for _ in ()).throw(
+                StoreError("Chroma pointer update failed: OperationalError: database or disk is full")
+            ),
+        )
         rc, _, err = cli(capsys, "ingest", tmp_path / "new.txt")
     assert rc == 8 and "disk is full" in one_error_line(err)
     assert snapshot(settings) == before
-
-

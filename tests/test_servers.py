@@ -15,12 +15,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import SEEDS
 
 from assistant.config import Settings
 from assistant.errors import GenerationError
 from assistant.generate.openai_compat import OpenAICompatibleGenerator, sse_data
-
-from conftest import SEEDS
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -95,7 +94,9 @@ def test_server_down_is_one_clear_line(monkeypatch):
     with pytest.raises(GenerationError) as exc:
         list(g.stream(MESSAGES, 10))
     msg = str(exc.value)
-    assert msg.startswith("cannot reach the model server at http://model-box:8080/v1: ") and msg.endswith("is it running?")
+    assert msg.startswith("cannot reach the model server at http://model-box:8080/v1: ") and msg.endswith(
+        "is it running?"
+    )
     assert "\n" not in msg
 
 
@@ -190,7 +191,7 @@ class ServerProcess:
         self.name, self.cmd, self.health, self.log, self.startup_s = name, cmd, health, log, startup_s
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "ServerProcess":
+    def start(self) -> ServerProcess:
         fh = open(self.log, "ab")
         self.proc = subprocess.Popen(self.cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         fh.close()
@@ -228,8 +229,22 @@ class ServerProcess:
 def llama_server(tmp: Path, port: int, *extra: str) -> ServerProcess:
     from assistant.generate.llama import default_model_path
 
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(default_model_path()), "--host", "127.0.0.1",
-           "--port", str(port), "--n_ctx", "2048", "--n_threads", str(os.cpu_count() or 1), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(default_model_path()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "2048",
+        "--n_threads",
+        str(os.cpu_count() or 1),
+        *extra,
+    ]
     return ServerProcess("llama_cpp.server", cmd, f"http://127.0.0.1:{port}/v1/models", tmp / f"llama-{port}.log")
 
 
@@ -244,9 +259,13 @@ def chroma_url(tmp_path_factory, real_embedder):
     tmp = tmp_path_factory.mktemp("chroma-server")
     port = free_port()
     exe = Path(sys.executable).parent / "chroma"
-    server = ServerProcess("chroma", [str(exe), "run", "--path", str(tmp / "db"), "--host", "127.0.0.1",
-                                      "--port", str(port)], f"http://127.0.0.1:{port}/api/v2/heartbeat",
-                           tmp / "chroma.log", startup_s=60).start()
+    server = ServerProcess(
+        "chroma",
+        [str(exe), "run", "--path", str(tmp / "db"), "--host", "127.0.0.1", "--port", str(port)],
+        f"http://127.0.0.1:{port}/api/v2/heartbeat",
+        tmp / "chroma.log",
+        startup_s=60,
+    ).start()
     url = f"http://127.0.0.1:{port}"
     try:
         ingest(Settings(data_dir=tmp / "data", chroma_url=url), real_embedder, [SEED])
@@ -292,15 +311,20 @@ def test_answer_through_chroma_and_llama_servers(tmp_path, chroma_url, llm_url, 
 
 @pytest.mark.server
 def test_model_server_killed_mid_batch_then_resumed(tmp_path, chroma_url, real_embedder):
+    from assistant.answer.session import make_pipeline
     from assistant.batch.runner import run_batch
     from assistant.cli.main import build_parser
-    from assistant.answer.session import make_pipeline
 
     port = free_port()
     server = llama_server(tmp_path, port).start()
     try:
-        settings = Settings(data_dir=tmp_path / "data", chroma_url=chroma_url, llm_url=f"http://127.0.0.1:{port}/v1",
-                            max_tokens=16, llm_retries=1)
+        settings = Settings(
+            data_dir=tmp_path / "data",
+            chroma_url=chroma_url,
+            llm_url=f"http://127.0.0.1:{port}/v1",
+            max_tokens=16,
+            llm_retries=1,
+        )
         titles = served_titles(chroma_url, 3)
         q = tmp_path / "q.txt"
         q.write_text("\n".join(titles) + "\n")

@@ -10,14 +10,14 @@ import stat
 from pathlib import Path
 
 import pytest
+from conftest import SEEDS, FakeEmbedder, ScriptedGenerator
 from textual.widgets import Markdown, Static
 
+from assistant.answer.session import make_pipeline
 from assistant.config import Settings
 from assistant.errors import GenerationError
 from assistant.ingest.build import ingest
-from assistant.answer.session import make_pipeline
 from assistant.types import Timings
-from conftest import SEEDS, FakeEmbedder, ScriptedGenerator
 from tui.app import PaperChatApp
 from tui.screens.conversations import ConversationsScreen
 from tui.screens.dialogs import ConfirmScreen
@@ -91,7 +91,10 @@ async def ask(pilot, question: str) -> AnswerMessage | None:
     screen = pilot.app.screen
     # On a loaded machine the background load can finish a moment after the first settle.
     if getattr(screen, "load_error", None) == "The index and the model are still loading.":
-        await wait_until(pilot, lambda: screen.pipeline is not None or screen.load_error != "The index and the model are still loading.")
+        await wait_until(
+            pilot,
+            lambda: screen.pipeline is not None or screen.load_error != "The index and the model are still loading.",
+        )
     screen.prompt.value = question
     await pilot.press("enter")
     await settle(pilot)
@@ -189,7 +192,10 @@ async def test_follow_up_passes_history(chat_settings):
         first = await ask(pilot, QUESTION)
         await ask(pilot, "What tasks did they evaluate on?")
         assert recorder.asks[1]["history"] == [first.answer]
-        assert [q.visual.plain for q in app.screen.query(QuestionMessage)] == [QUESTION, "What tasks did they evaluate on?"]
+        assert [q.visual.plain for q in app.screen.query(QuestionMessage)] == [
+            QUESTION,
+            "What tasks did they evaluate on?",
+        ]
         await pilot.press("up")
         assert app.screen.prompt.value == "What tasks did they evaluate on?"
         await pilot.press("up", "down", "down")
@@ -230,7 +236,9 @@ async def test_saved_conversation_reopens_and_continues(chat_settings):
 
 @pytest.mark.asyncio
 async def test_generation_error_notifies_and_keeps_the_question(chat_settings):
-    app, _ = make_app(chat_settings, fail=GenerationError("generation failed: [bold]boom[/bold]; retry or pass --model"))
+    app, _ = make_app(
+        chat_settings, fail=GenerationError("generation failed: [bold]boom[/bold]; retry or pass --model")
+    )
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await ask(pilot, QUESTION)
@@ -249,9 +257,13 @@ async def test_missing_index_offers_to_build_it(data_dir):
     def builder(progress):
         built.append(ingest(settings, FakeEmbedder(), [SEEDS], progress=progress))
 
-    app = PaperChatApp(settings, index_builder=builder,
-                       pipeline_factory=lambda: make_pipeline(settings, embedder=FakeEmbedder(),
-                                                              generator=ScriptedGenerator([ANSWER])))
+    app = PaperChatApp(
+        settings,
+        index_builder=builder,
+        pipeline_factory=lambda: make_pipeline(
+            settings, embedder=FakeEmbedder(), generator=ScriptedGenerator([ANSWER])
+        ),
+    )
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert isinstance(app.screen, ConfirmScreen), [n.message for n in notifications(app)]
@@ -270,10 +282,16 @@ async def test_missing_index_offers_to_build_it(data_dir):
 async def test_markup_in_corpus_and_model_text_is_shown_literally(data_dir):
     corpus = data_dir.parent / "tricky.jsonl"
     title = "[bold red]Markup[/] {x} injection [link=https://example.invalid]here[/link]"
-    abstract = ("We study markup injection in transformers with [bold]tags[/bold] and $\\frac{a}{b}$ braces {z}. "
-                "The second sentence mentions [i]italics[/i] and https://example.invalid/path?q=[1].")
-    corpus.write_text(json.dumps({"title": title, "abstract": abstract}) + "\n"
-                      + json.dumps({"title": "Plain paper", "abstract": "Nothing to see. Really nothing here."}) + "\n")
+    abstract = (
+        "We study markup injection in transformers with [bold]tags[/bold] and $\\frac{a}{b}$ braces {z}. "
+        "The second sentence mentions [i]italics[/i] and https://example.invalid/path?q=[1]."
+    )
+    corpus.write_text(
+        json.dumps({"title": title, "abstract": abstract})
+        + "\n"
+        + json.dumps({"title": "Plain paper", "abstract": "Nothing to see. Really nothing here."})
+        + "\n"
+    )
     settings = Settings(data_dir=data_dir, abstain_threshold=-1)
     ingest(settings, FakeEmbedder(), [corpus])
     reply = "Injection uses [bold]tags[/bold] and [link=https://example.invalid]x[/link] \x1b[31mred {z} [1]."
@@ -313,6 +331,7 @@ async def test_help_commands_and_theme(chat_settings):
 
 # -- snapshots -----------------------------------------------------------------
 
+
 def snapshot_app(settings):
     app, _ = make_app(settings, [ANSWER], fixed=True)
     return app
@@ -327,6 +346,7 @@ def test_snapshot_answer(chat_settings, snap_compare):
     async def run_before(pilot):
         await steady(pilot)
         await ask(pilot, QUESTION)
+
     assert snap_compare(snapshot_app(chat_settings), terminal_size=SIZE, run_before=run_before)
 
 
@@ -336,6 +356,7 @@ def test_snapshot_paper_modal(chat_settings, snap_compare):
         await ask(pilot, QUESTION)
         await pilot.press("tab", "enter")
         await pilot.pause()
+
     assert snap_compare(snapshot_app(chat_settings), terminal_size=SIZE, run_before=run_before)
 
 
@@ -344,10 +365,12 @@ def test_snapshot_help(chat_settings, snap_compare):
         await steady(pilot)
         await pilot.press("f1")
         await pilot.pause()
+
     assert snap_compare(snapshot_app(chat_settings), terminal_size=SIZE, run_before=run_before)
 
 
 # -- end to end ----------------------------------------------------------------
+
 
 @pytest.mark.e2e
 @pytest.mark.asyncio
@@ -355,8 +378,9 @@ async def test_e2e_real_model_answers_with_citations(tmp_path, seeded_dir, real_
     data = tmp_path / "e2e-data"
     shutil.copytree(seeded_dir, data)
     settings = Settings(data_dir=data)
-    app = PaperChatApp(settings, pipeline_factory=lambda: make_pipeline(settings, embedder=real_embedder,
-                                                                        generator=real_generator))
+    app = PaperChatApp(
+        settings, pipeline_factory=lambda: make_pipeline(settings, embedder=real_embedder, generator=real_generator)
+    )
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert real_generator.name in shown(app.screen.query_one("#status-text", Static))

@@ -8,8 +8,8 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from assistant.config import Settings
 from assistant.answer.conversations import ConversationStore
+from assistant.config import Settings
 
 from .backend import Backend
 from .screens.chat import ChatScreen
@@ -29,8 +29,9 @@ class PaperChatApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
-    def __init__(self, settings: Settings, *, pipeline_factory: Callable | None = None,
-                 index_builder: Callable | None = None):
+    def __init__(
+        self, settings: Settings, *, pipeline_factory: Callable | None = None, index_builder: Callable | None = None
+    ):
         """`pipeline_factory()` returns a Pipeline; `index_builder(progress)` builds the index (tests inject fakes)."""
         super().__init__()
         self.settings = settings
@@ -57,17 +58,24 @@ class PaperChatApp(App[int]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         if isinstance(screen, ChatScreen):
             yield SystemCommand("New conversation", "Start a new conversation (Ctrl+N)", screen.action_new_conversation)
-            yield SystemCommand("Open conversation", "Reopen a saved conversation (Ctrl+O)",
-                                screen.action_open_conversations)
-            yield SystemCommand("Export conversation", "Save it as Markdown with references (Ctrl+S)",
-                                screen.action_export)
-            yield SystemCommand("Copy last answer", "Copy the last answer to the clipboard (Ctrl+Y)",
-                                screen.action_copy_answer)
-            yield SystemCommand("Browse sources", "Focus the sources list of the selected answer",
-                                lambda: screen.query_one("#sources").focus())
+            yield SystemCommand(
+                "Open conversation", "Reopen a saved conversation (Ctrl+O)", screen.action_open_conversations
+            )
+            yield SystemCommand(
+                "Export conversation", "Save it as Markdown with references (Ctrl+S)", screen.action_export
+            )
+            yield SystemCommand(
+                "Copy last answer", "Copy the last answer to the clipboard (Ctrl+Y)", screen.action_copy_answer
+            )
+            yield SystemCommand(
+                "Browse sources",
+                "Focus the sources list of the selected answer",
+                lambda: screen.query_one("#sources").focus(),
+            )
             yield SystemCommand("Reload", "Reload the index and the model (Ctrl+R)", screen.action_reload)
-        yield SystemCommand("Toggle light/dark", "Switch between the light and dark theme (Ctrl+T)",
-                            self.action_toggle_theme)
+        yield SystemCommand(
+            "Toggle light/dark", "Switch between the light and dark theme (Ctrl+T)", self.action_toggle_theme
+        )
         yield SystemCommand("Help", "Key bindings and tips (F1)", self.action_help)
         yield from super().get_system_commands(screen)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from assistant.text import split_sentences
-from assistant.text import terms
+from assistant.text import split_sentences, terms
 from assistant.types import Citation, Evidence
 
 # [1], [1, 2], [1-3], [1][2]; also the fullwidth and "Source 1" variants small models produce.
@@ -73,8 +72,9 @@ def best_quote(claim: str, ev: Evidence) -> tuple[float, str, float]:
     return max(((support(claim, s), s, r) for s, r in zip(ev.sentences, scores)), default=(0.0, "", 0.0))
 
 
-def verify(text: str, evidence: list[Evidence], min_support: float = MIN_SUPPORT,
-           keep_unsupported: bool = False) -> tuple[str, list[Citation]]:
+def verify(
+    text: str, evidence: list[Evidence], min_support: float = MIN_SUPPORT, keep_unsupported: bool = False
+) -> tuple[str, list[Citation]]:
     """Rewrite the answer with checked markers and return one Citation per cited source.
 
     A cited number must name a retrieved source and that source must support the sentence;

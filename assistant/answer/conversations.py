@@ -35,11 +35,14 @@ class ConversationInfo:
 def answer_from_dict(d: dict[str, Any]) -> Answer:
     timings = {k: v for k, v in (d.get("timings") or {}).items() if k in Timings.__dataclass_fields__}
     return Answer(
-        question=str(d.get("question", "")), text=str(d.get("text", "")),
+        question=str(d.get("question", "")),
+        text=str(d.get("text", "")),
         citations=[Citation(**c) for c in d.get("citations") or []],
         evidence=[Evidence(**e) for e in d.get("evidence") or []],
-        abstained=bool(d.get("abstained")), cancelled=bool(d.get("cancelled")),
-        timings=Timings(**timings), model=str(d.get("model", "")),
+        abstained=bool(d.get("abstained")),
+        cancelled=bool(d.get("cancelled")),
+        timings=Timings(**timings),
+        model=str(d.get("model", "")),
     )
 
 

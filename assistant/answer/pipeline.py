@@ -28,8 +28,10 @@ _SPECIAL_TOKEN = re.compile(r"<\|[^<>|\s]{1,64}\|>|</?s>|<(?:start|end)_of_turn>
 
 def neutralise_special_tokens(text: str) -> str:
     """Show role/control tokens in untrusted text as look-alikes that no tokenizer maps to a special token."""
-    return _SPECIAL_TOKEN.sub(lambda m: m.group().replace("<", "\u2039").replace(">", "\u203a")
-                              .replace("[", "\u2045").replace("]", "\u2046"), text)
+    return _SPECIAL_TOKEN.sub(
+        lambda m: m.group().replace("<", "\u2039").replace(">", "\u203a").replace("[", "\u2045").replace("]", "\u2046"),
+        text,
+    )
 
 
 def clean_question(question: str) -> str:
@@ -62,17 +64,24 @@ class Pipeline:
         system = self.system.render()
         question = neutralise_special_tokens(question)
         budget = self.generator.n_ctx - self.settings.max_tokens - 32  # chat-template overhead
-        fixed = self.generator.count_tokens(system) + self.generator.count_tokens(self.user.render(sources="", question=question))
+        fixed = self.generator.count_tokens(system) + self.generator.count_tokens(
+            self.user.render(sources="", question=question)
+        )
         if fixed > budget:
-            raise GenerationError(f"the question does not fit the model's context ({fixed} tokens, limit {budget}); shorten it")
+            raise GenerationError(
+                f"the question does not fit the model's context ({fixed} tokens, limit {budget}); shorten it"
+            )
         blocks: list[str] = []
         used: list[Evidence] = []
         for ev in evidence:
             if used:
                 ev.sentences = ev.sentences[: self.settings.other_sentences]
                 ev.sentence_scores = ev.sentence_scores[: self.settings.other_sentences]
-            block = self.source.render(number=len(used) + 1, title=neutralise_special_tokens(ev.title),
-                                       text=neutralise_special_tokens(" ".join(ev.sentences)))
+            block = self.source.render(
+                number=len(used) + 1,
+                title=neutralise_special_tokens(ev.title),
+                text=neutralise_special_tokens(" ".join(ev.sentences)),
+            )
             cost = self.generator.count_tokens(block) + 1
             if fixed + cost > budget:
                 continue
@@ -83,16 +92,26 @@ class Pipeline:
         user = self.user.render(sources="\n".join(blocks), question=question)
         return [{"role": "system", "content": system}, {"role": "user", "content": user}], used
 
-    def _retrieve(self, question: str, history: list[Answer], where: dict | None, k: int | None
-                  ) -> tuple[list[Evidence], float, bool]:
+    def _retrieve(
+        self, question: str, history: list[Answer], where: dict | None, k: int | None
+    ) -> tuple[list[Evidence], float, bool]:
         """Evidence, retrieval time, and whether to abstain (retrieval is not confident the corpus covers it)."""
         boost = [c.paper_id for c in history[-1].citations] if history else []
-        evidence, retrieval_s = self.retriever.search(self.retrieval_query(question, history), k=k, where=where, boost=boost)
+        evidence, retrieval_s = self.retriever.search(
+            self.retrieval_query(question, history), k=k, where=where, boost=boost
+        )
         best = max((e.dense for e in evidence), default=0.0)
         return evidence, retrieval_s, not evidence or (best < self.settings.abstain_threshold and not history)
 
-    def prepare(self, draft: str, *, history: list[Answer] | None = None, cancel: threading.Event | None = None,
-                where: dict | None = None, k: int | None = None) -> int:
+    def prepare(
+        self,
+        draft: str,
+        *,
+        history: list[Answer] | None = None,
+        cancel: threading.Event | None = None,
+        where: dict | None = None,
+        k: int | None = None,
+    ) -> int:
         """Read ahead for a question still being typed: retrieve for the draft and decode its prompt into the
         model's KV cache, so that when the question is sent only the part that changed is decoded (when the
         draft's sources are also the final question's, the first token comes almost at once). Returns the
@@ -110,8 +129,16 @@ class Pipeline:
             return 0
         return extend(messages, cancel)
 
-    def ask(self, question: str, *, history: list[Answer] | None = None, on_token: OnToken | None = None,
-            cancel: threading.Event | None = None, where: dict | None = None, k: int | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        *,
+        history: list[Answer] | None = None,
+        on_token: OnToken | None = None,
+        cancel: threading.Event | None = None,
+        where: dict | None = None,
+        k: int | None = None,
+    ) -> Answer:
         t0 = time.perf_counter()
         question = clean_question(question)
         history = history or []
@@ -147,5 +174,13 @@ class Pipeline:
                 raw = ""
             text, citations = verify(raw, used)
         timings.total_s = time.perf_counter() - t0
-        return Answer(question, text, citations, used, abstained=False, cancelled=cancelled,
-                      timings=timings, model=self.generator.name)
+        return Answer(
+            question,
+            text,
+            citations,
+            used,
+            abstained=False,
+            cancelled=cancelled,
+            timings=timings,
+            model=self.generator.name,
+        )

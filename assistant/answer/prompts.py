@@ -27,8 +27,9 @@ class Template:
         missing = self.fields - values.keys()
         unknown = values.keys() - self.fields
         if missing or unknown:
-            raise ConfigError(f"prompt {self.name!r}: missing placeholders {sorted(missing)}, "
-                              f"unexpected {sorted(unknown)}")
+            raise ConfigError(
+                f"prompt {self.name!r}: missing placeholders {sorted(missing)}, unexpected {sorted(unknown)}"
+            )
         # Values are inserted once; braces inside abstracts are never re-interpreted.
         return self.text.format_map({k: str(v) for k, v in values.items()})
 

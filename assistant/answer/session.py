@@ -8,12 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from assistant.answer import prompts
 from assistant.answer.pipeline import Pipeline
 from assistant.config import Settings
-from assistant.index.embedding import Embedder, SentenceTransformerEmbedder
 from assistant.generate.base import Generator
 from assistant.generate.llama import make_generator
+from assistant.index.embedding import Embedder, SentenceTransformerEmbedder
 from assistant.index.lexical import Index
-from assistant.retrieve.hybrid import Retriever
 from assistant.index.store import Store
+from assistant.retrieve.hybrid import Retriever
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,13 @@ def _load_generator(settings: Settings) -> Generator:
     return generator
 
 
-def make_pipeline(settings: Settings, *, embedder: Embedder | None = None, generator: Generator | None = None,
-                  retriever: Retriever | None = None) -> Pipeline:
+def make_pipeline(
+    settings: Settings,
+    *,
+    embedder: Embedder | None = None,
+    generator: Generator | None = None,
+    retriever: Retriever | None = None,
+) -> Pipeline:
     if generator is not None:
         return Pipeline(settings, retriever or make_retriever(settings, embedder), generator)
     if not settings.llm_url:

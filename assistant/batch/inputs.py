@@ -17,8 +17,18 @@ from assistant.errors import AssistantError
 log = logging.getLogger(__name__)
 JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 RESULT_FIELDS = ("id", "question", "text", "citations", "abstained", "retrieved", "model", "timings", "error")
-CSV_FIELDS = ("id", "question", "text", "abstained", "error", "citations", "total_s", "first_token_s",
-              "completion_tokens", "model")
+CSV_FIELDS = (
+    "id",
+    "question",
+    "text",
+    "abstained",
+    "error",
+    "citations",
+    "total_s",
+    "first_token_s",
+    "completion_tokens",
+    "model",
+)
 
 
 class BatchInputError(AssistantError):
@@ -81,7 +91,9 @@ def read_questions(source: str, stdin: TextIO | None = None) -> list[Item]:
         except OSError as exc:
             raise BatchInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
         suffix = path.suffix.lower()
-        fmt = "jsonl" if suffix in JSONL_SUFFIXES else "csv" if suffix == ".csv" else "text" if suffix == ".txt" else None
+        fmt = (
+            "jsonl" if suffix in JSONL_SUFFIXES else "csv" if suffix == ".csv" else "text" if suffix == ".txt" else None
+        )
     text = text.lstrip("\ufeff")
     if not text.strip():
         raise BatchInputError(f"{name} is empty; give one question per line, JSONL or CSV")
@@ -92,15 +104,23 @@ def read_questions(source: str, stdin: TextIO | None = None) -> list[Item]:
     seen: dict[str, int] = {}
     for it in items:
         if it.key in seen and it.error is None:
-            log.warning("%s line %d repeats the %s of line %d; resume treats them as one question",
-                        name, it.line, "id" if it.id not in (None, "") else "question", seen[it.key])
+            log.warning(
+                "%s line %d repeats the %s of line %d; resume treats them as one question",
+                name,
+                it.line,
+                "id" if it.id not in (None, "") else "question",
+                seen[it.key],
+            )
         seen.setdefault(it.key, it.line)
     return items
 
 
 def _parse_text(text: str, name: str) -> list[Item]:
-    return [Item(n, ln.strip()) for n, ln in enumerate(text.splitlines(), 1)
-            if ln.strip() and not ln.strip().startswith("#")]
+    return [
+        Item(n, ln.strip())
+        for n, ln in enumerate(text.splitlines(), 1)
+        if ln.strip() and not ln.strip().startswith("#")
+    ]
 
 
 def _parse_jsonl(text: str, name: str) -> list[Item]:
@@ -133,8 +153,10 @@ def _parse_csv(text: str, name: str) -> list[Item]:
     reader = csv.DictReader(io.StringIO(text))
     columns = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
     if "question" not in columns:
-        raise BatchInputError(f"{name}: no 'question' column in the CSV header "
-                              f"({', '.join(c for c in reader.fieldnames or [] if c) or 'empty'})")
+        raise BatchInputError(
+            f"{name}: no 'question' column in the CSV header "
+            f"({', '.join(c for c in reader.fieldnames or [] if c) or 'empty'})"
+        )
     qcol, idcol = columns["question"], columns.get("id")
     items = []
     for row in reader:

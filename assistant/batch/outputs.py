@@ -10,30 +10,41 @@ import tempfile
 from pathlib import Path
 from typing import Any, TextIO
 
+from assistant.batch.inputs import CSV_FIELDS, BatchInputError, Item
 from assistant.text import printable
 
 log = logging.getLogger(__name__)
-JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
-RESULT_FIELDS = ("id", "question", "text", "citations", "abstained", "retrieved", "model", "timings", "error")
-CSV_FIELDS = ("id", "question", "text", "abstained", "error", "citations", "total_s", "first_token_s",
-              "completion_tokens", "model")
 
-from assistant.batch.inputs import BatchInputError, Item
 
 def success_record(item: Item, answer) -> dict[str, Any]:
     d = answer.to_dict()
     return {
-        **item.extra, "id": item.out_id, "question": item.question, "text": d["text"],
+        **item.extra,
+        "id": item.out_id,
+        "question": item.question,
+        "text": d["text"],
         "citations": [{k: c[k] for k in ("number", "paper_id", "title", "quote", "support")} for c in d["citations"]],
         "abstained": d["abstained"],
         "retrieved": [{"number": e["number"], "paper_id": e["paper_id"], "title": e["title"]} for e in d["evidence"]],
-        "model": d["model"], "timings": d["timings"], "error": None,
+        "model": d["model"],
+        "timings": d["timings"],
+        "error": None,
     }
 
 
 def failure_record(item: Item, error: str) -> dict[str, Any]:
-    return {**item.extra, "id": item.out_id, "question": item.question, "text": None, "citations": [],
-            "abstained": False, "retrieved": [], "model": None, "timings": None, "error": error}
+    return {
+        **item.extra,
+        "id": item.out_id,
+        "question": item.question,
+        "text": None,
+        "citations": [],
+        "abstained": False,
+        "retrieved": [],
+        "model": None,
+        "timings": None,
+        "error": error,
+    }
 
 
 def record_key(rec: dict[str, Any]) -> str:
@@ -84,8 +95,17 @@ class CsvSink:
         t = rec.get("timings") or {}
         cites = "\n".join(f'[{c["number"]}] {c["title"]} — "{c["quote"]}"' for c in rec.get("citations") or [])
         secs = [round(t[k], 3) if isinstance(t.get(k), float) else None for k in ("total_s", "first_token_s")]
-        row = [rec.get("id"), rec.get("question"), rec.get("text"), rec.get("abstained"), rec.get("error"), cites,
-               *secs, t.get("completion_tokens"), rec.get("model")]
+        row = [
+            rec.get("id"),
+            rec.get("question"),
+            rec.get("text"),
+            rec.get("abstained"),
+            rec.get("error"),
+            cites,
+            *secs,
+            t.get("completion_tokens"),
+            rec.get("model"),
+        ]
         self.writer.writerow([_cell(v) for v in row] + [_cell(rec.get(c)) for c in self.extra])
         self.fh.flush()
 
@@ -106,12 +126,18 @@ class MarkdownSink:
             out += [f"**Failed:** {printable(rec['error'])}", ""]
         else:
             out += [printable(rec.get("text") or ""), ""]
-            cites = [f"{c['number']}. **{printable(c['title'])}** — “{printable(c['quote'])}”"
-                     for c in rec.get("citations") or []]
+            cites = [
+                f"{c['number']}. **{printable(c['title'])}** — “{printable(c['quote'])}”"
+                for c in rec.get("citations") or []
+            ]
             t = rec.get("timings") or {}
-            out += [*cites, *([""] if cites else []),
-                    f"_{'abstained · ' if rec.get('abstained') else ''}{t.get('total_s', 0):.2f} s · "
-                    f"{printable(str(rec.get('model') or ''))}_", ""]
+            out += [
+                *cites,
+                *([""] if cites else []),
+                f"_{'abstained · ' if rec.get('abstained') else ''}{t.get('total_s', 0):.2f} s · "
+                f"{printable(str(rec.get('model') or ''))}_",
+                "",
+            ]
         self.fh.write("\n".join(out) + "\n")
         self.fh.flush()
 
@@ -155,8 +181,9 @@ def load_journal(path: Path) -> tuple[list[dict[str, Any]], bool]:
             dropped = True
             continue
         if not is_record(obj):
-            raise BatchInputError(f"{path} line {n} is not batch output; pass --overwrite to replace the file, "
-                                  "or choose another -o")
+            raise BatchInputError(
+                f"{path} line {n} is not batch output; pass --overwrite to replace the file, or choose another -o"
+            )
         if obj.get("error"):
             dropped = True  # failed earlier: retried now
             continue

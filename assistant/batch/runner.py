@@ -66,19 +66,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from assistant.batch.inputs import BatchInputError, Item, read_questions  # noqa: F401  (re-exported)
+from assistant.batch.outputs import (
+    JsonlSink,
+    failure_record,
+    in_input_order,
+    load_journal,
+    make_sink,
+    output_format,
+    record_key,
+    success_record,
+    write_atomic,
+)
 from assistant.config import Settings
 from assistant.errors import AssistantError
 from assistant.text import printable
 
 log = logging.getLogger(__name__)
-JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
-RESULT_FIELDS = ("id", "question", "text", "citations", "abstained", "retrieved", "model", "timings", "error")
-CSV_FIELDS = ("id", "question", "text", "abstained", "error", "citations", "total_s", "first_token_s",
-              "completion_tokens", "model")
 
-from assistant.batch.inputs import BatchInputError, Item, read_questions  # noqa: F401  (re-exported
-
-from assistant.batch.outputs import JsonlSink, failure_record, in_input_order, load_journal, make_sink, output_format, record_key, success_record, write_atomic
 
 class _Progress:
     def __init__(self, enabled: bool, total: int):
@@ -86,17 +91,32 @@ class _Progress:
         if not enabled:
             return
         from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            ProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
         from rich.text import Text
 
         class RateColumn(ProgressColumn):
             def render(self, task):  # noqa: D102
                 return Text(f"{task.speed:.2f} q/s" if task.speed else "… q/s")
 
-        self.bar = Progress(TextColumn("answering"), BarColumn(), MofNCompleteColumn(), RateColumn(),
-                            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), transient=True,
-                            console=Console(stderr=True, markup=False, highlight=False))
+        self.bar = Progress(
+            TextColumn("answering"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            RateColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            transient=True,
+            console=Console(stderr=True, markup=False, highlight=False),
+        )
         self.task = self.bar.add_task("answering", total=total)
         self.bar.start()
 
@@ -128,8 +148,15 @@ class _Tally:
         self.latencies.append((rec.get("timings") or {}).get("total_s", 0.0))
 
 
-def run_batch(args, settings: Settings, pipeline=None, *, stdin: TextIO | None = None,
-              stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+def run_batch(
+    args,
+    settings: Settings,
+    pipeline=None,
+    *,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
     """Answer every question of `args.input`; `pipeline` (anything with `.ask`) is built from settings if None."""
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
@@ -160,12 +187,14 @@ def run_batch(args, settings: Settings, pipeline=None, *, stdin: TextIO | None =
     done = {record_key(r) for r in kept}
     pending = [it for it in items if it.key not in done]
     if kept and not quiet:
-        print(f"resuming {output}: {len(items) - len(pending)} of {len(items)} questions already answered",
-              file=stderr)
+        print(f"resuming {output}: {len(items) - len(pending)} of {len(items)} questions already answered", file=stderr)
 
     if pending and workers > 1 and not _is_server(settings, pipeline):
-        log.warning("--concurrency %d needs a model server (--llm-url); the in-process model answers one question "
-                    "at a time, so the batch runs sequentially", workers)
+        log.warning(
+            "--concurrency %d needs a model server (--llm-url); the in-process model answers one question "
+            "at a time, so the batch runs sequentially",
+            workers,
+        )
         workers = 1
     tally = _Tally()
     title = "stdin" if args.input == "-" else Path(args.input).name
@@ -183,6 +212,7 @@ def run_batch(args, settings: Settings, pipeline=None, *, stdin: TextIO | None =
         sink = make_sink(fmt if out_path is None else "jsonl", fh, items, title)
         progress = _Progress(stderr.isatty() and not quiet, len(pending))
         try:
+
             def emit(rec: dict[str, Any]) -> None:
                 sink.write(rec)
                 kept.append(rec)
@@ -213,6 +243,7 @@ def run_batch(args, settings: Settings, pipeline=None, *, stdin: TextIO | None =
             for r in ordered:
                 s.write(r)
             s.end(_summary(_tally_of(ordered), 0, None, None, interrupted))
+
         write_atomic(out_path, render)
     if not quiet or tally.failed or interrupted:
         print(summary, file=stderr)
@@ -294,6 +325,7 @@ def _answer_all(pipeline, items: list[Item], workers: int, emit) -> bool:
     window: deque = deque()  # futures in input order; completions beyond the head wait here
     todo = iter(items)
     try:
+
         def fill() -> None:
             while len(window) < 2 * workers:
                 item = next(todo, None)

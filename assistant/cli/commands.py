@@ -24,8 +24,14 @@ def progress_bar(enabled: bool, label: str):
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    with Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  transient=True, console=_stderr_console()) as bar:
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+        console=_stderr_console(),
+    ) as bar:
         task = bar.add_task(label, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
 
@@ -45,26 +51,34 @@ def _ingest_summary(report, quiet: bool) -> None:
         print(f"index up to date: {report.papers} papers, {report.chunks} chunks ({report.total_s:.2f} s)")
         return
     rate = report.embedded / report.embed_s if report.embed_s else 0
-    print(f"indexed {report.papers} papers in {report.chunks} chunks: +{len(report.added)} papers, "
-          f"-{len(report.removed)} papers; embedded {report.embedded} chunks ({rate:.0f}/s), reused {report.reused}"
-          f"{' (settings changed: full rebuild)' if report.rebuilt else ''}; {report.total_s:.1f} s")
+    print(
+        f"indexed {report.papers} papers in {report.chunks} chunks: +{len(report.added)} papers, "
+        f"-{len(report.removed)} papers; embedded {report.embedded} chunks ({rate:.0f}/s), reused {report.reused}"
+        f"{' (settings changed: full rebuild)' if report.rebuilt else ''}; {report.total_s:.1f} s"
+    )
 
 
 def cmd_ingest(args) -> int:
-    from assistant.ingest.build import ingest
     from assistant.answer.session import make_embedder
+    from assistant.ingest.build import ingest
 
     settings = settings_from(args)
     with progress_bar(_tty(args), "embedding") as cb:
-        report = ingest(settings, make_embedder(settings), args.paths or default_corpus(),
-                        prune=args.prune, wait=args.wait, progress=cb)
+        report = ingest(
+            settings,
+            make_embedder(settings),
+            args.paths or default_corpus(),
+            prune=args.prune,
+            wait=args.wait,
+            progress=cb,
+        )
     _ingest_summary(report, args.quiet)
     return 0
 
 
 def cmd_remove(args) -> int:
-    from assistant.ingest.build import remove_sources
     from assistant.answer.session import make_embedder
+    from assistant.ingest.build import remove_sources
 
     settings = settings_from(args)
     report = remove_sources(settings, make_embedder(settings), args.names, wait=args.wait)
@@ -101,9 +115,15 @@ def cmd_stats(args) -> int:
     papers = papers_from_dump(store.dump())
     sources = sorted({s for p in papers.values() for s in p.sources})
     stats = {
-        "data_dir": str(settings.data_dir), "store": settings.chroma_url or "embedded", "collection": info.collection,
-        "papers": len(papers), "chunks": info.chunks, "sources": sources, "embed_model": info.embed_model,
-        "chunk_tokens": info.chunk_tokens, "index_bytes": data_dir_size(settings.data_dir / "chroma"),
+        "data_dir": str(settings.data_dir),
+        "store": settings.chroma_url or "embedded",
+        "collection": info.collection,
+        "papers": len(papers),
+        "chunks": info.chunks,
+        "sources": sources,
+        "embed_model": info.embed_model,
+        "chunk_tokens": info.chunk_tokens,
+        "index_bytes": data_dir_size(settings.data_dir / "chroma"),
         "built": info.created,
     }
     if args.json:
@@ -116,6 +136,7 @@ def cmd_stats(args) -> int:
             key, value = "index size", f"{value / 2**20:.1f} MiB"
         elif key == "built":
             import time
+
             value = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
         print(f"{key:>13}: {value}")
     return 0
@@ -140,9 +161,11 @@ def cmd_ask(args) -> int:
     streamed = Text()
     cancel = threading.Event()
     with Live(streamed, console=console, refresh_per_second=20, transient=True) as live:
+
         def on_token(piece: str) -> None:
             streamed.append(printable(piece))
             live.update(streamed)
+
         try:
             answer = pipeline.ask(args.question, on_token=on_token, cancel=cancel, where=where)
         except KeyboardInterrupt:
@@ -153,8 +176,12 @@ def cmd_ask(args) -> int:
         console.print(Text("\nReferences:\n" + references(answer), style="dim"))
     t = answer.timings
     if not args.quiet:
-        console.print(Text(f"\n{t.total_s:.2f} s total, first token {t.first_token_s:.2f} s, "
-                           f"{t.tokens_per_s:.0f} tok/s", style="dim"))
+        console.print(
+            Text(
+                f"\n{t.total_s:.2f} s total, first token {t.first_token_s:.2f} s, {t.tokens_per_s:.0f} tok/s",
+                style="dim",
+            )
+        )
     return 0
 
 
@@ -181,5 +208,6 @@ def cmd_chat(args) -> int:
         from tui.app import run_app
     except ImportError as exc:
         from assistant.errors import AssistantError
+
         raise AssistantError(f"the chat app cannot start ({exc}); run: pip install textual") from None
     return run_app(settings_from(args)) or 0

@@ -15,7 +15,11 @@ log = logging.getLogger(__name__)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", type=Path, help="TOML config file (default: $ASSISTANT_CONFIG or ~/.config/paper-assistant/config.toml)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        help="TOML config file (default: $ASSISTANT_CONFIG or ~/.config/paper-assistant/config.toml)",
+    )
     p.add_argument("--data-dir", type=Path, help="index and history location (env ASSISTANT_DATA_DIR)")
     p.add_argument("--chroma-url", help="use a Chroma server, e.g. http://host:8000")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
@@ -35,8 +39,19 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--abstain-threshold", type=float, help="abstain below this best similarity")
 
 
-SETTING_FLAGS = ("data_dir", "chroma_url", "top_k", "model_path", "llm_url", "n_gpu_layers", "n_ctx", "n_threads",
-                 "max_tokens", "temperature", "abstain_threshold")
+SETTING_FLAGS = (
+    "data_dir",
+    "chroma_url",
+    "top_k",
+    "model_path",
+    "llm_url",
+    "n_gpu_layers",
+    "n_ctx",
+    "n_threads",
+    "max_tokens",
+    "temperature",
+    "abstain_threshold",
+)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -44,7 +59,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="assistant", description="Cited answers from your research-paper abstracts, locally.")
+    parser = argparse.ArgumentParser(
+        prog="assistant", description="Cited answers from your research-paper abstracts, locally."
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -78,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("batch", help="answer a file of questions (txt, JSONL, CSV; - for stdin)")
     p.add_argument("input")
     p.add_argument("-o", "--output", default="-", help="output file (default: stdout)")
-    p.add_argument("--format", choices=["jsonl", "csv", "md"], default=None, help="default: from the output suffix, else jsonl")
+    p.add_argument(
+        "--format", choices=["jsonl", "csv", "md"], default=None, help="default: from the output suffix, else jsonl"
+    )
     p.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
     p.add_argument("--concurrency", type=int, default=1, help="questions in flight (server backends only)")
     _common(p)

@@ -10,8 +10,8 @@ from functools import cached_property
 from pathlib import Path
 
 from assistant.config import Settings
-from assistant.generate.base import Generator, Messages
 from assistant.errors import GenerationError, ModelError
+from assistant.generate.base import Generator, Messages
 
 log = logging.getLogger(__name__)
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -54,12 +54,19 @@ class LlamaCppGenerator:
         llama_cpp = import_llama_cpp()
         try:
             self.llm = llama_cpp.Llama(
-                model_path=str(self.path), n_ctx=settings.n_ctx, n_threads=settings.threads,
-                n_threads_batch=settings.threads, n_batch=settings.n_batch, n_gpu_layers=settings.n_gpu_layers,
-                seed=settings.seed, verbose=False,
+                model_path=str(self.path),
+                n_ctx=settings.n_ctx,
+                n_threads=settings.threads,
+                n_threads_batch=settings.threads,
+                n_batch=settings.n_batch,
+                n_gpu_layers=settings.n_gpu_layers,
+                seed=settings.seed,
+                verbose=False,
             )
         except Exception as exc:
-            raise ModelError(f"{self.path}: llama.cpp could not load the model ({exc}); is the file complete?") from None
+            raise ModelError(
+                f"{self.path}: llama.cpp could not load the model ({exc}); is the file complete?"
+            ) from None
         self.n_ctx = self.llm.n_ctx()
         self._lock = threading.Lock()  # one llama context: one generation at a time
 
@@ -78,8 +85,12 @@ class LlamaCppGenerator:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         special = lambda tok: self.llm.detokenize([tok], special=True).decode(errors="ignore")  # noqa: E731
-        return Jinja2ChatFormatter(self.chat_template, eos_token=special(self.llm.token_eos()),
-                                   bos_token=special(self.llm.token_bos()), add_generation_prompt=False)
+        return Jinja2ChatFormatter(
+            self.chat_template,
+            eos_token=special(self.llm.token_eos()),
+            bos_token=special(self.llm.token_bos()),
+            add_generation_prompt=False,
+        )
 
     def _tokens(self, messages: Messages) -> list[int]:
         """The prompt tokens of `messages` without the reply header: a prefix of the prompt that
@@ -130,8 +141,10 @@ class LlamaCppGenerator:
 
         llama_cpp = import_llama_cpp()
         st = self.path.stat()
-        key = hashlib.sha1(f"{self.path.resolve()}:{st.st_size}:{st.st_mtime_ns}:{llama_cpp.__version__}:"
-                           f"{self.settings.n_gpu_layers}:{tokens}".encode()).hexdigest()[:16]
+        key = hashlib.sha1(
+            f"{self.path.resolve()}:{st.st_size}:{st.st_mtime_ns}:{llama_cpp.__version__}:"
+            f"{self.settings.n_gpu_layers}:{tokens}".encode()
+        ).hexdigest()[:16]
         return self.settings.data_dir / "models" / "prompt-cache" / f"{self.path.stem}-{key}.kv"
 
     def _load_prefix(self, path: Path, tokens: list[int]) -> bool:
@@ -140,8 +153,9 @@ class LlamaCppGenerator:
         llama_cpp = import_llama_cpp()
         out = (llama_cpp.llama_token * len(tokens))()
         count = ctypes.c_size_t(0)
-        read = llama_cpp.llama_state_seq_load_file(self.llm.ctx, str(path).encode(), 0, out, len(tokens),
-                                                   ctypes.byref(count))
+        read = llama_cpp.llama_state_seq_load_file(
+            self.llm.ctx, str(path).encode(), 0, out, len(tokens), ctypes.byref(count)
+        )
         if not read or list(out[: count.value]) != tokens:
             log.warning("ignoring the saved prompt state %s (unreadable or for other tokens)", path)
             self.llm.reset()  # the next eval clears whatever part was loaded
@@ -174,8 +188,13 @@ class LlamaCppGenerator:
         with self._lock:
             try:
                 chunks = self.llm.create_chat_completion(
-                    messages=messages, max_tokens=max_tokens, temperature=s.temperature, seed=s.seed,
-                    repeat_penalty=s.repeat_penalty, stop=s.stop, stream=True,
+                    messages=messages,
+                    max_tokens=max_tokens,
+                    temperature=s.temperature,
+                    seed=s.seed,
+                    repeat_penalty=s.repeat_penalty,
+                    stop=s.stop,
+                    stream=True,
                 )
                 for chunk in chunks:
                     if cancel is not None and cancel.is_set():

@@ -117,8 +117,11 @@ class OpenAICompatibleGenerator:
             return cached
         if self._tokenize is not False:
             try:
-                r = self.client.post(self.root + "/extras/tokenize/count", json={"input": text},
-                                     timeout=min(self.settings.llm_timeout, 30.0))
+                r = self.client.post(
+                    self.root + "/extras/tokenize/count",
+                    json={"input": text},
+                    timeout=min(self.settings.llm_timeout, 30.0),
+                )
                 if r.status_code in (404, 405, 501):
                     log.info("the model server has no /extras/tokenize/count; approximating token counts")
                     self._tokenize = False
@@ -143,8 +146,14 @@ class OpenAICompatibleGenerator:
     def stream(self, messages: Messages, max_tokens: int, cancel: threading.Event | None = None) -> Iterator[str]:
         s = self.settings
         body = {
-            "model": self.model_id, "messages": messages, "max_tokens": max_tokens, "temperature": s.temperature,
-            "seed": s.seed, "repeat_penalty": s.repeat_penalty, "stop": s.stop, "stream": True,
+            "model": self.model_id,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": s.temperature,
+            "seed": s.seed,
+            "repeat_penalty": s.repeat_penalty,
+            "stop": s.stop,
+            "stream": True,
         }
         url = self.base + "/chat/completions"
         attempt = 0
@@ -161,9 +170,11 @@ class OpenAICompatibleGenerator:
                     raise GenerationError(f"the model server at {self.base} failed mid-answer: {exc}") from None
                 if attempt >= s.llm_retries:
                     if exc.unreachable:
-                        raise GenerationError(f"cannot reach the model server at {self.base}: {exc}; is it running?") from None
+                        raise GenerationError(
+                            f"cannot reach the model server at {self.base}: {exc}; is it running?"
+                        ) from None
                     raise GenerationError(f"the model server at {self.base} failed: {exc}") from None
-                delay = BACKOFF_S * 2 ** attempt
+                delay = BACKOFF_S * 2**attempt
                 attempt += 1
                 log.warning("model server: %s; retry %d/%d in %.1f s", exc, attempt, s.llm_retries, delay)
                 if cancel is not None:
@@ -175,10 +186,13 @@ class OpenAICompatibleGenerator:
                 # The connection broke after the first token: not retried, the caller has half an answer.
                 what = type(exc).__name__
                 if isinstance(exc, httpx.TimeoutException):
-                    raise GenerationError(f"the model server at {self.base} did not answer within "
-                                          f"{s.llm_timeout:g} s ({what}); raise llm_timeout or check the server") from None
-                raise GenerationError(f"the connection to the model server at {self.base} broke mid-answer "
-                                      f"({what}: {exc})") from None
+                    raise GenerationError(
+                        f"the model server at {self.base} did not answer within "
+                        f"{s.llm_timeout:g} s ({what}); raise llm_timeout or check the server"
+                    ) from None
+                raise GenerationError(
+                    f"the connection to the model server at {self.base} broke mid-answer ({what}: {exc})"
+                ) from None
 
     def _once(self, url: str, body: dict, cancel: threading.Event | None) -> Iterator[str]:
         received = False
@@ -188,8 +202,10 @@ class OpenAICompatibleGenerator:
                     raise _Retryable(f"HTTP {resp.status_code}: {_detail(resp)}", unreachable=False)
                 if resp.status_code >= 400:
                     hint = "; check llm_api_key" if resp.status_code in (401, 403) else ""
-                    raise GenerationError(f"the model server at {self.base} refused the request "
-                                          f"(HTTP {resp.status_code}: {_detail(resp)}){hint}")
+                    raise GenerationError(
+                        f"the model server at {self.base} refused the request "
+                        f"(HTTP {resp.status_code}: {_detail(resp)}){hint}"
+                    )
                 finished = False
                 for data in sse_data(resp.iter_lines()):
                     if cancel is not None and cancel.is_set():
@@ -217,12 +233,14 @@ class OpenAICompatibleGenerator:
                     raise GenerationError(
                         f"the model server at {self.base} ended the answer early (no finish_reason); llama_cpp.server "
                         "interrupts a running answer when another request arrives unless started with "
-                        "--interrupt_requests False")
+                        "--interrupt_requests False"
+                    )
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError, httpx.ReadError) as exc:
             if received:
                 raise
-            raise _Retryable(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
-                             unreachable=True) from None
+            raise _Retryable(
+                f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, unreachable=True
+            ) from None
 
     def close(self) -> None:
         self.client.close()

@@ -75,8 +75,11 @@ def write(settings: Settings, collection, parts: dict[str, Any], bm25) -> None:
         # Older generations of this collection, and any older layout, are dead once the pointer moved on.
         same_base = re.compile(rf"v{VERSION}-{re.escape(settings.collection)}-\d{{14}}-")
         for old in root.iterdir():
-            stale = (same_base.match(old.name) or (old.name.startswith("v") and not old.name.startswith(f"v{VERSION}-"))
-                     or (old.name.startswith(".tmp-") and not _fresh_tmp(old)))
+            stale = (
+                same_base.match(old.name)
+                or (old.name.startswith("v") and not old.name.startswith(f"v{VERSION}-"))
+                or (old.name.startswith(".tmp-") and not _fresh_tmp(old))
+            )
             if old != target and stale:
                 shutil.rmtree(old, ignore_errors=True)
     except OSError as exc:

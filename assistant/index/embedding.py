@@ -65,8 +65,10 @@ def resolve_backend(settings: Settings, model_dir: Path | None = None) -> str:
                 return backend
         return "torch"
     if wanted != "torch" and importlib.util.find_spec("openvino" if wanted == "openvino" else "onnxruntime") is None:
-        raise ModelError(f"embed_backend={wanted} needs {'openvino' if wanted == 'openvino' else 'onnxruntime'}; "
-                         "pip install it or set embed_backend=torch")
+        raise ModelError(
+            f"embed_backend={wanted} needs {'openvino' if wanted == 'openvino' else 'onnxruntime'}; "
+            "pip install it or set embed_backend=torch"
+        )
     if wanted != "torch" and model_dir is not None and not exportable(model_dir):
         raise ModelError(f"{model_dir}: only Transformer + mean-pooling models can use embed_backend={wanted}")
     return wanted
@@ -105,7 +107,9 @@ class SentenceTransformerEmbedder:
             import torch
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:
-            raise ModelError(f"sentence-transformers is not installed ({exc}); run: pip install sentence-transformers") from None
+            raise ModelError(
+                f"sentence-transformers is not installed ({exc}); run: pip install sentence-transformers"
+            ) from None
         torch.set_num_threads(self.threads)
         try:
             return SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
@@ -125,6 +129,11 @@ class SentenceTransformerEmbedder:
         if self.backend != "torch":
             # 32 beat 64 on ONNX Runtime (same CPU time on OpenVINO); texts are length-sorted inside
             return self.runner.embed(texts, min(self.batch_size, 32))
-        vecs = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
-                                 convert_to_numpy=True, show_progress_bar=progress)
+        vecs = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=progress,
+        )
         return vecs.astype(np.float32, copy=False)

@@ -9,11 +9,10 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
 
-from assistant.index import cache as index_cache
-from assistant.text import split_sentences
 from assistant.errors import StoreError
+from assistant.index import cache as index_cache
 from assistant.index.store import Store, papers_from_dump
-from assistant.text import terms
+from assistant.text import split_sentences, terms
 from assistant.types import Paper
 
 
@@ -27,9 +26,17 @@ class ChunkRef:
 class Index:
     """A loaded, read-only view of one index generation: papers, chunk refs, sentences, BM25 and IDF."""
 
-    def __init__(self, store: Store, collection, papers: dict[str, Paper], chunks: list[ChunkRef],
-                 sentences: dict[str, list[str]] | None = None, texts: list[str] | None = None, bm25=None,
-                 idf: dict[str, float] | None = None):
+    def __init__(
+        self,
+        store: Store,
+        collection,
+        papers: dict[str, Paper],
+        chunks: list[ChunkRef],
+        sentences: dict[str, list[str]] | None = None,
+        texts: list[str] | None = None,
+        bm25=None,
+        idf: dict[str, float] | None = None,
+    ):
         self.store = store
         self.collection = collection
         self.name = collection.name
@@ -40,8 +47,9 @@ class Index:
         self.paper_chunks: dict[str, list[ChunkRef]] = {}
         for c in self.chunks:
             self.paper_chunks.setdefault(c.paper_id, []).append(c)
-        self.sentences = sentences if sentences is not None else {pid: split_sentences(p.abstract)
-                                                                  for pid, p in papers.items()}
+        self.sentences = (
+            sentences if sentences is not None else {pid: split_sentences(p.abstract) for pid, p in papers.items()}
+        )
         self._texts = texts or []
         if bm25 is not None:
             self.__dict__["bm25"] = bm25  # fills the cached properties below
@@ -49,25 +57,30 @@ class Index:
             self.__dict__["idf"] = idf
 
     @classmethod
-    def from_dump(cls, store: Store, collection, dump: dict) -> "Index":
+    def from_dump(cls, store: Store, collection, dump: dict) -> Index:
         papers = papers_from_dump(dump)
-        chunks = [ChunkRef(i, m["paper_id"], tuple(json.loads(m["sentences"])))
-                  for i, m in zip(dump["ids"], dump["metadatas"])]
+        chunks = [
+            ChunkRef(i, m["paper_id"], tuple(json.loads(m["sentences"])))
+            for i, m in zip(dump["ids"], dump["metadatas"])
+        ]
         return cls(store, collection, papers, chunks, texts=dump["documents"])
 
     @classmethod
-    def from_snapshot(cls, store: Store, collection, parts: dict, bm25) -> "Index":
+    def from_snapshot(cls, store: Store, collection, parts: dict, bm25) -> Index:
         papers = {d["id"]: Paper.from_dict(d) for d in parts["papers"]}
         chunks = [ChunkRef(i, pid, tuple(sents)) for i, pid, sents in parts["chunks"]]
         return cls(store, collection, papers, chunks, parts["sentences"], None, bm25, parts["idf"])
 
     def snapshot(self) -> dict:
-        return {"papers": [p.to_dict() for p in self.papers.values()],
-                "chunks": [[c.id, c.paper_id, list(c.sentences)] for c in self.chunks],
-                "sentences": self.sentences, "idf": self.idf}
+        return {
+            "papers": [p.to_dict() for p in self.papers.values()],
+            "chunks": [[c.id, c.paper_id, list(c.sentences)] for c in self.chunks],
+            "sentences": self.sentences,
+            "idf": self.idf,
+        }
 
     @classmethod
-    def load(cls, store: Store) -> "Index":
+    def load(cls, store: Store) -> Index:
         for attempt in range(3):
             col = store.active()
             cached = index_cache.read(store.settings, col)

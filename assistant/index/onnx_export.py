@@ -31,7 +31,8 @@ def exportable(model_dir: Path) -> bool:
     except (OSError, ValueError, KeyError):
         return False
     mean_only = pooling.get("pooling_mode_mean_tokens") and not any(
-        v for k, v in pooling.items() if k.startswith("pooling_mode") and k != "pooling_mode_mean_tokens")
+        v for k, v in pooling.items() if k.startswith("pooling_mode") and k != "pooling_mode_mean_tokens"
+    )
     return modules[:2] == ["Transformer", "Pooling"] and set(modules[2:]) <= {"Normalize"} and bool(mean_only)
 
 
@@ -79,16 +80,27 @@ def _export_fp32(model_dir: Path, target: Path) -> None:
             self.m = m
 
         def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.m(input_ids=input_ids, attention_mask=attention_mask,
-                          token_type_ids=token_type_ids).last_hidden_state
+            return self.m(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
 
     dummy = tuple(torch.ones(2, 16, dtype=torch.long) for _ in INPUTS)
     axes = {n: {0: "batch", 1: "seq"} for n in (*INPUTS, "last_hidden_state")}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer chatter about the (unused) causal-mask branch
-        _atomic(target, lambda tmp: torch.onnx.export(
-            Hidden(model), dummy, str(tmp), input_names=list(INPUTS), output_names=["last_hidden_state"],
-            dynamic_axes=axes, opset_version=17, dynamo=False))
+        _atomic(
+            target,
+            lambda tmp: torch.onnx.export(
+                Hidden(model),
+                dummy,
+                str(tmp),
+                input_names=list(INPUTS),
+                output_names=["last_hidden_state"],
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,
+            ),
+        )
 
 
 def _fuse(src: Path, target: Path) -> None:
@@ -96,8 +108,9 @@ def _fuse(src: Path, target: Path) -> None:
     from onnxruntime.transformers import optimizer
 
     cfg = json.loads((src.parent / "source.json").read_text()) if (src.parent / "source.json").is_file() else {}
-    opt = optimizer.optimize_model(str(src), model_type="bert", num_heads=cfg.get("heads", 0),
-                                   hidden_size=cfg.get("hidden", 0), opt_level=0)
+    opt = optimizer.optimize_model(
+        str(src), model_type="bert", num_heads=cfg.get("heads", 0), hidden_size=cfg.get("hidden", 0), opt_level=0
+    )
     _atomic(target, lambda tmp: opt.save_model_to_file(str(tmp)))
 
 
@@ -106,8 +119,16 @@ def _quantise(src: Path, target: Path) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    _atomic(target, lambda tmp: quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8, per_channel=True,
-                                                 extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT}))
+    _atomic(
+        target,
+        lambda tmp: quantize_dynamic(
+            str(src),
+            str(tmp),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        ),
+    )
 
 
 def _to_openvino(src: Path, target: Path) -> None:
@@ -137,8 +158,15 @@ def ensure_export(model_dir: Path, data_dir: Path, kind: str) -> Path:
         if not fp32.is_file():
             log.info("exporting %s to ONNX (once) in %s", model_dir, folder)
             cfg = json.loads((model_dir / "config.json").read_text())
-            (folder / "source.json").write_text(json.dumps({"model": str(model_dir), "heads": cfg.get("num_attention_heads", 0),
-                                                            "hidden": cfg.get("hidden_size", 0)}))
+            (folder / "source.json").write_text(
+                json.dumps(
+                    {
+                        "model": str(model_dir),
+                        "heads": cfg.get("num_attention_heads", 0),
+                        "hidden": cfg.get("hidden_size", 0),
+                    }
+                )
+            )
             try:
                 _export_fp32(model_dir, fp32)
             except ModelError:

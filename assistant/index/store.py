@@ -50,8 +50,11 @@ def _client(settings: Settings):
             raise StoreError(f"chroma_url {settings.chroma_url!r} is not an http(s)://host:port URL")
         try:
             return chromadb.HttpClient(
-                host=url.hostname, port=url.port or (443 if url.scheme == "https" else 8000),
-                ssl=url.scheme == "https", headers=settings.chroma_headers or None, settings=chroma_settings,
+                host=url.hostname,
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                headers=settings.chroma_headers or None,
+                settings=chroma_settings,
             )
         except Exception as exc:
             raise StoreError(f"cannot reach the Chroma server at {settings.chroma_url}: {exc}") from None
@@ -63,14 +66,19 @@ def _client(settings: Settings):
     except PermissionError:
         raise StoreError(f"{path}: permission denied; choose another --data-dir") from None
     except Exception as exc:
-        raise StoreError(f"{path}: cannot open the Chroma store ({type(exc).__name__}: {exc}); "
-                         "move it aside and run `assistant ingest` to rebuild") from None
+        raise StoreError(
+            f"{path}: cannot open the Chroma store ({type(exc).__name__}: {exc}); "
+            "move it aside and run `assistant ingest` to rebuild"
+        ) from None
 
 
 def chunk_metadata(chunk: Chunk, paper: Paper) -> dict[str, Any]:
     meta: dict[str, Any] = {
-        "paper_id": paper.id, "title": paper.title, "chunk": chunk.index,
-        "sentences": json.dumps(list(chunk.sentences)), "sources": json.dumps(list(paper.sources)),
+        "paper_id": paper.id,
+        "title": paper.title,
+        "chunk": chunk.index,
+        "sentences": json.dumps(list(chunk.sentences)),
+        "sources": json.dumps(list(paper.sources)),
     }
     for key in ("date", "url", "authors"):
         if getattr(paper, key):
@@ -124,8 +132,15 @@ class Store:
         except Exception:
             return None
         m = col.metadata or {}
-        return IndexInfo(name, m.get("embed_model", "?"), int(m.get("chunk_tokens", 0)), int(m.get("chunk_overlap", 1)),
-                         int(m.get("papers", 0)), int(m.get("chunks", 0)), float(m.get("created", 0)))
+        return IndexInfo(
+            name,
+            m.get("embed_model", "?"),
+            int(m.get("chunk_tokens", 0)),
+            int(m.get("chunk_overlap", 1)),
+            int(m.get("papers", 0)),
+            int(m.get("chunks", 0)),
+            float(m.get("created", 0)),
+        )
 
     def active(self):
         name = self.active_name()
@@ -134,12 +149,15 @@ class Store:
         try:
             return self.client.get_collection(name)
         except Exception:
-            raise IndexMissingError(f"the index collection {name!r} is missing; rebuild with: assistant ingest seeds/") from None
+            raise IndexMissingError(
+                f"the index collection {name!r} is missing; rebuild with: assistant ingest seeds/"
+            ) from None
 
     def set_active(self, name: str) -> None:
         def flip():
             col = self.client.get_or_create_collection(self.pointer_name, metadata={"active": name})
             col.modify(metadata={"active": name, "flipped": time.time()})
+
         self._call("pointer update", flip)
 
     # -- writing a new generation -------------------------------------------
@@ -151,15 +169,21 @@ class Store:
     def add(self, col, ids: list[str], embeddings, documents: list[str], metadatas: list[dict]) -> None:
         step = max(1, min(self._call("batch size", self.client.get_max_batch_size), 5000))
         for i in range(0, len(ids), step):
-            self._call("add", col.add, ids=ids[i : i + step], embeddings=embeddings[i : i + step],
-                       documents=documents[i : i + step], metadatas=metadatas[i : i + step])
+            self._call(
+                "add",
+                col.add,
+                ids=ids[i : i + step],
+                embeddings=embeddings[i : i + step],
+                documents=documents[i : i + step],
+                metadatas=metadatas[i : i + step],
+            )
 
     def drop_stale(self, keep: str | None) -> None:
         """Delete generations other than the active one (left by finished or interrupted ingests)."""
         prefix = f"{self.settings.collection}-"
         for col in self.client.list_collections():
             name = col if isinstance(col, str) else col.name
-            if name.startswith(prefix) and name not in (keep, self.pointer_name) and name[len(prefix):][:1].isdigit():
+            if name.startswith(prefix) and name not in (keep, self.pointer_name) and name[len(prefix) :][:1].isdigit():
                 log.info("dropping old index generation %s", name)
                 try:
                     self.client.delete_collection(name)
@@ -183,8 +207,14 @@ class Store:
         return out
 
     def query(self, col, embedding, n: int, where: dict | None = None) -> dict[str, Any]:
-        return self._call("query", col.query, query_embeddings=[embedding], n_results=n, where=where,
-                          include=["distances", "metadatas"])
+        return self._call(
+            "query",
+            col.query,
+            query_embeddings=[embedding],
+            n_results=n,
+            where=where,
+            include=["distances", "metadatas"],
+        )
 
 
 def papers_from_dump(dump: dict[str, Any]) -> dict[str, Paper]:
@@ -192,8 +222,14 @@ def papers_from_dump(dump: dict[str, Any]) -> dict[str, Paper]:
     for meta in dump["metadatas"]:
         if "abstract" in meta:
             papers[meta["paper_id"]] = Paper(
-                meta["paper_id"], meta["title"], meta["abstract"], tuple(json.loads(meta["sources"])),
-                meta.get("date"), meta.get("url"), meta.get("authors"))
+                meta["paper_id"],
+                meta["title"],
+                meta["abstract"],
+                tuple(json.loads(meta["sources"])),
+                meta.get("date"),
+                meta.get("url"),
+                meta.get("authors"),
+            )
     return papers
 
 

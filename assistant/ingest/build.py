@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 from filelock import FileLock, Timeout
 
-from assistant.ingest.chunking import chunk_paper
 from assistant.config import Settings
-from assistant.ingest.corpus import load_corpus, merge, ParseResult
-from assistant.index.embedding import Embedder, embed_model_id
 from assistant.errors import IndexBusyError, StoreError
+from assistant.index.embedding import Embedder, embed_model_id
 from assistant.index.store import Store, chunk_metadata, papers_from_dump
+from assistant.ingest.chunking import chunk_paper
+from assistant.ingest.corpus import ParseResult, load_corpus, merge
 from assistant.types import Chunk, Paper
 
 log = logging.getLogger(__name__)
@@ -56,14 +56,21 @@ def _plan(old: dict[str, Paper], parsed: list[Paper], files: list[str], prune: b
     return {p.id: p for p in merged}
 
 
-def remove_sources(settings: Settings, embedder: Embedder, names: list[str], wait: float = 0.0,
-                   progress: Progress | None = None) -> IngestReport:
+def remove_sources(
+    settings: Settings, embedder: Embedder, names: list[str], wait: float = 0.0, progress: Progress | None = None
+) -> IngestReport:
     """Forget source files: papers found only in them leave the index."""
     return _run(settings, embedder, lambda old: _plan(old, [], names, prune=False), [], wait, progress)
 
 
-def ingest(settings: Settings, embedder: Embedder, paths: list[Path], prune: bool = False,
-           wait: float = 0.0, progress: Progress | None = None) -> IngestReport:
+def ingest(
+    settings: Settings,
+    embedder: Embedder,
+    paths: list[Path],
+    prune: bool = False,
+    wait: float = 0.0,
+    progress: Progress | None = None,
+) -> IngestReport:
     parsed, warnings = load_corpus(paths)  # every file is read and checked before the store is touched
     files = sorted({s for p in parsed for s in p.sources})
     report = _run(settings, embedder, lambda old: _plan(old, parsed, files, prune), warnings, wait, progress)
@@ -76,14 +83,17 @@ def _run(settings, embedder, plan, warnings, wait, progress) -> IngestReport:
         with index_lock(settings, wait):
             report = _ingest_locked(settings, embedder, plan, progress)
     except Timeout:
-        raise IndexBusyError(f"another ingest is running on {settings.data_dir} (lock {settings.lock_path}); "
-                             "wait for it or pass --wait SECONDS") from None
+        raise IndexBusyError(
+            f"another ingest is running on {settings.data_dir} (lock {settings.lock_path}); "
+            "wait for it or pass --wait SECONDS"
+        ) from None
     except OSError as exc:
         # A read-only or full disk, a file where the data dir should be: the new generation was never
         # activated (see _ingest_locked), so the previous index is still the one in use.
         where = exc.filename or settings.data_dir
-        raise StoreError(f"{where}: cannot write the index ({exc.strerror or exc}); "
-                         "the previous index is unchanged") from None
+        raise StoreError(
+            f"{where}: cannot write the index ({exc.strerror or exc}); the previous index is unchanged"
+        ) from None
     report.warnings = warnings
     report.total_s = time.perf_counter() - start
     return report
@@ -94,8 +104,12 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
     report = IngestReport()
     model_id = embed_model_id(settings)
     info = store.info()
-    compatible = (info is not None and info.embed_model == model_id and info.chunk_tokens == settings.chunk_tokens
-                  and info.chunk_overlap == settings.chunk_overlap)
+    compatible = (
+        info is not None
+        and info.embed_model == model_id
+        and info.chunk_tokens == settings.chunk_tokens
+        and info.chunk_overlap == settings.chunk_overlap
+    )
     dump = store.dump(store.active(), embeddings=False) if info else {"ids": [], "metadatas": []}
     old = papers_from_dump(dump) if info else {}
     new = plan(old)
@@ -111,8 +125,11 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
         return report
     report.rebuilt = info is not None and not compatible
 
-    chunks: list[tuple[Chunk, Paper]] = [(c, p) for p in new.values()
-                                         for c in chunk_paper(p, settings.chunk_tokens, embedder.count_tokens, settings.chunk_overlap)]
+    chunks: list[tuple[Chunk, Paper]] = [
+        (c, p)
+        for p in new.values()
+        for c in chunk_paper(p, settings.chunk_tokens, embedder.count_tokens, settings.chunk_overlap)
+    ]
     ids = [c.id for c, _ in chunks]
     old_ids = set(dump["ids"])
     reuse_ids = [i for i in ids if i in old_ids] if compatible else []
@@ -126,12 +143,23 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
     report.embed_s = time.perf_counter() - t0
     report.embedded, report.reused, report.chunks = len(todo), len(chunks) - len(todo), len(chunks)
 
-    col = store.create_generation({"embed_model": model_id, "chunk_tokens": settings.chunk_tokens,
-                                   "chunk_overlap": settings.chunk_overlap,
-                                   "papers": len(new), "chunks": len(chunks)})
+    col = store.create_generation(
+        {
+            "embed_model": model_id,
+            "chunk_tokens": settings.chunk_tokens,
+            "chunk_overlap": settings.chunk_overlap,
+            "papers": len(new),
+            "chunks": len(chunks),
+        }
+    )
     try:
-        store.add(col, ids, np.stack([vectors[i] for i in ids]), [c.text for c, _ in chunks],
-                  [chunk_metadata(c, p) for c, p in chunks])
+        store.add(
+            col,
+            ids,
+            np.stack([vectors[i] for i in ids]),
+            [c.text for c, _ in chunks],
+            [chunk_metadata(c, p) for c, p in chunks],
+        )
         store.set_active(col.name)  # the commit point
     except BaseException:
         # Ctrl-C, a crash or a full disk before the flip: the old generation stays active.
@@ -152,14 +180,21 @@ def _snapshot(store: Store, col, papers: dict[str, Paper], chunks: list[tuple[Ch
     from assistant.index.lexical import ChunkRef, Index
 
     try:
-        index = Index(store, col, papers, [ChunkRef(c.id, p.id, tuple(c.sentences)) for c, p in chunks],
-                      texts=[c.text for c, _ in chunks])
+        index = Index(
+            store,
+            col,
+            papers,
+            [ChunkRef(c.id, p.id, tuple(c.sentences)) for c, p in chunks],
+            texts=[c.text for c, _ in chunks],
+        )
         index_cache.write(store.settings, col, index.snapshot(), index.bm25)
     except Exception as exc:  # noqa: BLE001 - the ingest has committed; readers rebuild the snapshot themselves
         log.warning("could not save the index snapshot (%s: %s)", type(exc).__name__, exc)
 
 
-def _embed(embedder: Embedder, todo: list[tuple[Chunk, Paper]], batch: int, progress: Progress | None) -> dict[str, np.ndarray]:
+def _embed(
+    embedder: Embedder, todo: list[tuple[Chunk, Paper]], batch: int, progress: Progress | None
+) -> dict[str, np.ndarray]:
     # Similar lengths in one batch waste less work on padding.
     order = sorted(range(len(todo)), key=lambda i: len(todo[i][0].text))
     out: dict[str, np.ndarray] = {}

@@ -17,7 +17,9 @@ def approx_tokens(text: str) -> int:
     return int(len(re.findall(r"\w+|[^\w\s]", text)) * 1.3) + 2
 
 
-def chunk_paper(paper: Paper, max_tokens: int = 200, count: TokenCounter = approx_tokens, overlap: int = 1) -> list[Chunk]:
+def chunk_paper(
+    paper: Paper, max_tokens: int = 200, count: TokenCounter = approx_tokens, overlap: int = 1
+) -> list[Chunk]:
     sentences = split_sentences(paper.abstract)
     head = paper.title.rstrip(".") + ". "
     budget = max_tokens - count(head)

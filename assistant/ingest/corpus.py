@@ -138,7 +138,9 @@ def parse_csv(text: str, source: str) -> ParseResult:
     reader = csv.DictReader(io.StringIO(text))
     fields = {f.strip().lower() for f in reader.fieldnames or []}
     if not {"title", "abstract"} <= fields:
-        raise CorpusError(f"{source}: CSV needs 'title' and 'abstract' columns (found: {', '.join(sorted(fields)) or 'none'})")
+        raise CorpusError(
+            f"{source}: CSV needs 'title' and 'abstract' columns (found: {', '.join(sorted(fields)) or 'none'})"
+        )
     try:
         for rowno, row in enumerate(reader, 2):
             _record_to_paper(row, source, f"row {rowno}", result)
@@ -189,8 +191,15 @@ def merge(results: list[ParseResult]) -> list[Paper]:
                 continue
             sources = tuple(dict.fromkeys(old.sources + p.sources))
             keep = p if len(p.abstract) > len(old.abstract) else old
-            by_id[p.id] = Paper(keep.id, keep.title, keep.abstract, sources,
-                                old.date or p.date, old.url or p.url, old.authors or p.authors)
+            by_id[p.id] = Paper(
+                keep.id,
+                keep.title,
+                keep.abstract,
+                sources,
+                old.date or p.date,
+                old.url or p.url,
+                old.authors or p.authors,
+            )
     return list(by_id.values())
 
 

@@ -9,8 +9,8 @@ import time
 import numpy as np
 
 from assistant.config import Settings
-from assistant.index.embedding import Embedder, embed_model_id
 from assistant.errors import IndexMissingError, StoreError
+from assistant.index.embedding import Embedder, embed_model_id
 from assistant.index.lexical import Index
 from assistant.text import terms
 from assistant.types import Evidence
@@ -31,8 +31,10 @@ class Retriever:
     def _check(self, index: Index) -> None:
         built_with = index.metadata.get("embed_model")
         if built_with and built_with != embed_model_id(self.settings):
-            raise IndexMissingError(f"the index was built with {built_with}, but the embedder is now "
-                                    f"{embed_model_id(self.settings)}; rebuild with: assistant ingest seeds/")
+            raise IndexMissingError(
+                f"the index was built with {built_with}, but the embedder is now "
+                f"{embed_model_id(self.settings)}; rebuild with: assistant ingest seeds/"
+            )
 
     def warm(self) -> None:
         """Pay the first-query costs now (embedder's first inference, Chroma's lazy HNSW load, the BM25 and
@@ -63,8 +65,9 @@ class Retriever:
                 out[ref.id] = float(score)
         return out
 
-    def search(self, query: str, k: int | None = None, where: dict | None = None,
-               boost: list[str] | None = None) -> tuple[list[Evidence], float]:
+    def search(
+        self, query: str, k: int | None = None, where: dict | None = None, boost: list[str] | None = None
+    ) -> tuple[list[Evidence], float]:
         """Top-k papers with evidence, and the time taken. `where` filters on chunk metadata,
         e.g. {"src:000.txt": True} or {"date": "Jul 30"}; `boost` favours papers of the previous turn."""
         t0 = time.perf_counter()
@@ -93,7 +96,9 @@ class Retriever:
         evidence = self._fuse(query, qvec, dense, lexical, k, boost or [])
         return evidence, time.perf_counter() - t0
 
-    def _fuse(self, query: str, qvec: np.ndarray, dense: dict[str, float], lexical: dict[str, float], k: int, boost: list[str]) -> list[Evidence]:
+    def _fuse(
+        self, query: str, qvec: np.ndarray, dense: dict[str, float], lexical: dict[str, float], k: int, boost: list[str]
+    ) -> list[Evidence]:
         idx = self.index
         best_dense: dict[str, float] = {}
         for cid, sim in dense.items():
@@ -118,8 +123,18 @@ class Retriever:
         for n, pid in enumerate(top, 1):
             sents, scores = self._evidence(query, pid, sims[pid])
             p = idx.papers[pid]
-            out.append(Evidence(pid, p.title, round(fused[pid], 5), round(best_dense.get(pid, 0.0), 4),
-                                sents, scores, list(p.sources), n))
+            out.append(
+                Evidence(
+                    pid,
+                    p.title,
+                    round(fused[pid], 5),
+                    round(best_dense.get(pid, 0.0), 4),
+                    sents,
+                    scores,
+                    list(p.sources),
+                    n,
+                )
+            )
         self.last_evidence_s = time.perf_counter() - t0
         return out
 

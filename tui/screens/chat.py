@@ -30,8 +30,10 @@ from .paper import PaperScreen
 log = logging.getLogger(__name__)
 UI_FLUSH_S = 0.2  # streamed text reaches the screen at most this often (5 redraws a second)
 READ_AHEAD_PAUSE = 0.4  # seconds without typing before the draft question's sources are read into the model
-WELCOME = ("Ask a question about the indexed research-paper abstracts.\n"
-           "Answers cite papers as [n]; Tab moves to the sources list. F1 shows all keys.")
+WELCOME = (
+    "Ask a question about the indexed research-paper abstracts.\n"
+    "Answers cite papers as [n]; Tab moves to the sources list. F1 shows all keys."
+)
 
 
 class ChatScreen(ConversationActions, Screen):
@@ -145,8 +147,9 @@ class ChatScreen(ConversationActions, Screen):
 
     def _loaded(self, pipeline) -> None:
         self.pipeline, self.load_error = pipeline, None
-        self.status.ready(pipeline.generator.name, device_label(pipeline.settings),
-                          len(pipeline.retriever.index.papers))
+        self.status.ready(
+            pipeline.generator.name, device_label(pipeline.settings), len(pipeline.retriever.index.papers)
+        )
 
     def _load_failed(self, message: str) -> None:
         self.load_error = message
@@ -159,8 +162,10 @@ class ChatScreen(ConversationActions, Screen):
         self.offer_build()
 
     def offer_build(self) -> None:
-        question = (f"There is no index in {self.app.settings.data_dir}.\n"
-                    "Build it now from the bundled seed papers? This takes a minute or so.")
+        question = (
+            f"There is no index in {self.app.settings.data_dir}.\n"
+            "Build it now from the bundled seed papers? This takes a minute or so."
+        )
         self.app.push_screen(ConfirmScreen(question, yes="Build index", no="Not now"), self._build_confirmed)
 
     def _build_confirmed(self, yes: bool | None) -> None:
@@ -222,7 +227,9 @@ class ChatScreen(ConversationActions, Screen):
             self.offer_build()
             return
         if self.pipeline is None:
-            self.notify(f"{self.load_error.rstrip('.')}. Your question is kept in the input.", severity="warning", markup=False)
+            self.notify(
+                f"{self.load_error.rstrip('.')}. Your question is kept in the input.", severity="warning", markup=False
+            )
             return
         self.prompt.remember(question)
         self.prompt.value = ""

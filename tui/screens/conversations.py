@@ -19,8 +19,11 @@ from ..safe import one_line, plain
 
 def label(info: ConversationInfo) -> Text:
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.updated))
-    return Text.assemble(plain(f"{when}  ", "dim"), plain(one_line(info.title, 90)),
-                         plain(f"  ({info.turns} turn{'s' if info.turns != 1 else ''})", "dim"))
+    return Text.assemble(
+        plain(f"{when}  ", "dim"),
+        plain(one_line(info.title, 90)),
+        plain(f"  ({info.turns} turn{'s' if info.turns != 1 else ''})", "dim"),
+    )
 
 
 class ConversationsScreen(ModalScreen[str | None]):

@@ -58,7 +58,7 @@ class AnswerMessage(Vertical):
     """One answer. `add_token` streams raw tokens; `finish` replaces them with the verified answer."""
 
     class Selected(Message):
-        def __init__(self, message: "AnswerMessage"):
+        def __init__(self, message: AnswerMessage):
             super().__init__()
             self.message = message
 

@@ -13,8 +13,9 @@ class PromptInput(Input):
     ]
 
     def __init__(self, **kwargs):
-        super().__init__(placeholder="Ask about the indexed papers… (Enter to send, ↑/↓ history)",
-                         max_length=2000, **kwargs)
+        super().__init__(
+            placeholder="Ask about the indexed papers… (Enter to send, ↑/↓ history)", max_length=2000, **kwargs
+        )
         self.history: list[str] = []
         self._pos: int | None = None
         self._draft = ""
