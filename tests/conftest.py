@@ -16,7 +16,9 @@ from assistant.text import terms
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
-DEV = ROOT.parent / "shared" / "eval" / "dev.jsonl"
+# Copies of the labelled sets, so that a clone passes its own tests without ../shared beside it.
+DEV = ROOT / "tests" / "data" / "dev.jsonl"
+REALISTIC = ROOT / "tests" / "data" / "realistic-dev.jsonl"
 
 
 class FakeEmbedder:
@@ -67,11 +69,18 @@ class ScriptedGenerator:
             yield word if i == 0 else " " + word
 
 
+@pytest.fixture(scope="session")
+def shared_cache_dir(tmp_path_factory) -> Path:
+    """One per-user cache (embedder exports) for the whole run, never the real ~/.cache."""
+    return tmp_path_factory.mktemp("user-cache")
+
+
 @pytest.fixture(autouse=True)
-def data_dir(tmp_path, monkeypatch) -> Path:
+def data_dir(tmp_path, monkeypatch, shared_cache_dir) -> Path:
     """Every test gets its own data dir and no user config."""
     d = tmp_path / "data"
     monkeypatch.setenv("ASSISTANT_DATA_DIR", str(d))
+    monkeypatch.setenv("ASSISTANT_CACHE_DIR", str(shared_cache_dir))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.delenv("ASSISTANT_CONFIG", raising=False)
     return d
@@ -88,10 +97,10 @@ def fake_embedder() -> FakeEmbedder:
 
 
 @pytest.fixture(scope="session")
-def real_embedder():
+def real_embedder(shared_cache_dir):
     from assistant.index.embedding import SentenceTransformerEmbedder
 
-    emb = SentenceTransformerEmbedder(Settings())
+    emb = SentenceTransformerEmbedder(Settings(cache_dir=shared_cache_dir))
     emb.embed(["warm up"])
     return emb
 

@@ -1,5 +1,5 @@
 """Real-model tests of the embedding backends: the torch-free runtimes match sentence-transformers, work offline,
-and reuse their cached export. The export (once per module, ~10 s) lives in a temporary data dir."""
+and reuse their cached export. The export (once per module, ~10 s) lives in a temporary cache dir."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def offline_export(models_dir):
     mp = pytest.MonkeyPatch()
     mp.setattr(socket.socket, "connect", refuse)
     try:
-        emb = SentenceTransformerEmbedder(Settings(data_dir=models_dir))
+        emb = SentenceTransformerEmbedder(Settings(cache_dir=models_dir))
         emb.embed(["warm up"])
     finally:
         mp.undo()
@@ -78,7 +78,7 @@ def test_default_backend_matches_torch(offline_export, reference):
 
 @pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
 def test_onnx_runtimes_match_torch(models_dir, offline_export, reference, backend):
-    vecs = SentenceTransformerEmbedder(Settings(data_dir=models_dir, embed_backend=backend)).embed(TEXTS)
+    vecs = SentenceTransformerEmbedder(Settings(cache_dir=models_dir, embed_backend=backend)).embed(TEXTS)
     # fp32 ONNX is exact; dynamic int8 (per-channel) measured cos 0.994 mean / 0.988 min on the seeds
     assert _cos(vecs, reference).min() > (0.999 if backend == "onnx" else 0.98)
 
@@ -98,7 +98,7 @@ def test_cached_export_is_reused_without_torch(models_dir, offline_export):
     code = (
         "import sys; from pathlib import Path; from assistant.config import Settings;"
         "from assistant.index.embedding import SentenceTransformerEmbedder;"
-        f"e = SentenceTransformerEmbedder(Settings(data_dir=Path({str(models_dir)!r})));"
+        f"e = SentenceTransformerEmbedder(Settings(cache_dir=Path({str(models_dir)!r})));"
         "v = e.embed(['a query']); assert v.shape == (1, 384);"
         "print('torch' in sys.modules)"
     )

@@ -6,10 +6,10 @@ import string
 from functools import lru_cache
 from pathlib import Path
 
-from assistant.config import PACKAGE_ROOT
 from assistant.errors import ConfigError
+from assistant.resources import bundled
 
-BUNDLED = PACKAGE_ROOT / "prompts"
+BUNDLED = bundled("prompts")
 
 
 class Template:

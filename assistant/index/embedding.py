@@ -84,7 +84,7 @@ class SentenceTransformerEmbedder:
         self.device = settings.embed_device
         self.batch_size = settings.embed_batch_size
         self.threads = settings.threads
-        self.data_dir = settings.data_dir
+        self.cache_dir = settings.cache_dir
 
     @cached_property
     def tokenizer(self):
@@ -118,10 +118,10 @@ class SentenceTransformerEmbedder:
 
     @cached_property
     def runner(self):
-        """The torch-free runtime (exports the model to data_dir/models on first use)."""
+        """The torch-free runtime (exports the model once per user, under cache_dir/models)."""
         from assistant.index.onnx_export import OnnxRunner
 
-        return OnnxRunner(self.path, self.data_dir, self.backend, self.threads)
+        return OnnxRunner(self.path, self.cache_dir, self.backend, self.threads)
 
     def embed(self, texts: list[str], progress: bool = False) -> np.ndarray:
         if not texts:

@@ -1,4 +1,4 @@
-"""Torch-free embedding: the packaged model exported once to ONNX (cached under data_dir/models), run with
+"""Torch-free embedding: the packaged model exported once to ONNX (cached once per user under cache_dir/models), run with
 OpenVINO or ONNX Runtime, tokenised with `tokenizers`, mean-pooled and L2-normalised like sentence-transformers.
 
 Only the one-time export imports torch; every later process (`assistant ask`) loads the cached file in < 1 s.
@@ -36,15 +36,28 @@ def exportable(model_dir: Path) -> bool:
     return modules[:2] == ["Transformer", "Pooling"] and set(modules[2:]) <= {"Normalize"} and bool(mean_only)
 
 
-def cache_dir(model_dir: Path, data_dir: Path) -> Path:
-    """One folder per (model files, recipe): a changed or reinstalled model gets a fresh export."""
-    h = hashlib.sha1(f"v{EXPORT_VERSION}:{model_dir.resolve()}".encode())
+def _backend_versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for pkg in ("onnx", "onnxruntime", "openvino"):
+        try:
+            out.append(f"{pkg}={version(pkg)}")
+        except PackageNotFoundError:
+            out.append(f"{pkg}=-")
+    return ",".join(out)
+
+
+def cache_dir(model_dir: Path, root: Path) -> Path:
+    """One folder per (model files, recipe, exporter/runtime versions) under the per-user cache `root`:
+    a changed or reinstalled model, or a new onnx/openvino, gets a fresh export; every data dir shares it."""
+    h = hashlib.sha1(f"v{EXPORT_VERSION}:{model_dir.resolve()}:{_backend_versions()}".encode())
     for name in ("config.json", "model.safetensors", "pytorch_model.bin", "tokenizer.json"):
         p = model_dir / name
         if p.is_file():
             st = p.stat()
             h.update(f"{name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    return data_dir / "models" / f"{model_dir.name}-{h.hexdigest()[:12]}"
+    return root / "models" / f"{model_dir.name}-{h.hexdigest()[:12]}"
 
 
 def _atomic(target: Path, write) -> None:
@@ -141,11 +154,11 @@ def _to_openvino(src: Path, target: Path) -> None:
         os.replace(Path(tmp) / "m.xml", target)
 
 
-def ensure_export(model_dir: Path, data_dir: Path, kind: str) -> Path:
+def ensure_export(model_dir: Path, root: Path, kind: str) -> Path:
     """The cached file for kind ('fused', 'int8' or 'openvino'), exporting under a file lock on first use."""
     from filelock import FileLock
 
-    folder = cache_dir(model_dir, data_dir)
+    folder = cache_dir(model_dir, root)
     names = {"fp32": "model.onnx", "fused": "model.fused.onnx", "int8": "model.int8.onnx", "openvino": "model.xml"}
     target = folder / names[kind]
     if target.is_file():
@@ -192,12 +205,12 @@ def ensure_export(model_dir: Path, data_dir: Path, kind: str) -> Path:
 class OnnxRunner:
     """last_hidden_state -> masked mean -> L2 norm, on OpenVINO ('openvino') or ONNX Runtime ('onnx', 'onnx-int8')."""
 
-    def __init__(self, model_dir: Path, data_dir: Path, backend: str, threads: int, max_length: int = 256):
+    def __init__(self, model_dir: Path, root: Path, backend: str, threads: int, max_length: int = 256):
         from tokenizers import Tokenizer
 
         self.backend = backend
         kind = {"openvino": "openvino", "onnx": "fused", "onnx-int8": "int8"}[backend]
-        path = ensure_export(model_dir, data_dir, kind)
+        path = ensure_export(model_dir, root, kind)
         self.tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tok.enable_truncation(max_length)
         self.tok.enable_padding()
