@@ -1,13 +1,16 @@
-"""`assistant doctor`: what llama.cpp-wrapper users most often get wrong or cannot see, with fixes."""
+"""The checks behind `assistant doctor`: what llama.cpp-wrapper users most often get wrong or cannot see, with fixes.
+
+`run_checks(settings)` returns them; it prints nothing and writes nothing (the index is only read, the model only in
+a child process). assistant/cli/doctor.py prints them.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from assistant.config import Settings
 
@@ -164,21 +167,12 @@ def _index_checks(settings: Settings) -> list[Check]:
     return out
 
 
-def run_doctor(args, settings: Settings) -> int:
+def run_checks(settings: Settings) -> list[Check]:
+    """Every check, in the order shown; a check with `problem` set also has its `fix`."""
     checks = [
         Check("python", f"{sys.version.split()[0]} on {platform.platform()}"),
         Check("data dir", str(settings.data_dir)),
     ]
     for group in (_llama_checks, _embedder_checks, _index_checks):
         checks += group(settings)
-    problems = [c for c in checks if c.problem]
-    if args.json:
-        print(json.dumps([asdict(c) for c in checks], indent=1))
-    else:
-        for c in checks:
-            mark = "!!" if c.problem else "ok"
-            print(f"[{mark}] {c.name}: {c.value}")
-            if c.problem:
-                print(f"     problem: {c.problem}\n     fix: {c.fix}")
-        print(f"\n{len(problems)} problem(s) found" if problems else "\nno problems found")
-    return 1 if problems else 0
+    return checks

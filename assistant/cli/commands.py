@@ -198,7 +198,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_doctor(args) -> int:
-    from assistant.doctor import run_doctor
+    from assistant.cli.doctor import run_doctor
 
     return run_doctor(args, settings_from(args))
 
