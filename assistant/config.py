@@ -2,35 +2,53 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+import stat
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import tomllib
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from assistant.errors import ConfigError
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10
+    import tomli as tomllib
+
 APP_NAME = "paper-assistant"
 ENV_PREFIX = "ASSISTANT_"
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
 def default_data_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / APP_NAME
+    """$XDG_DATA_HOME/paper-assistant, else ~/.local/share/paper-assistant (a relative $XDG_DATA_HOME is ignored,
+    as the XDG spec says)."""
+    base = os.environ.get("XDG_DATA_HOME", "")
+    return (Path(base) if os.path.isabs(base) else Path.home() / ".local" / "share") / APP_NAME
+
+
+def default_cache_dir() -> Path:
+    """Per-user cache (model exports shared by every data dir): $XDG_CACHE_HOME, else ~/.cache."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    return (Path(base) if os.path.isabs(base) else Path.home() / ".cache") / APP_NAME
 
 
 def default_config_file() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / APP_NAME / "config.toml"
+    """$XDG_CONFIG_HOME/paper-assistant/config.toml, else ~/.config/...; a relative $XDG_CONFIG_HOME is ignored."""
+    base = os.environ.get("XDG_CONFIG_HOME", "")
+    return (Path(base) if os.path.isabs(base) else Path.home() / ".config") / APP_NAME / "config.toml"
 
 
 def default_corpus() -> list[Path]:
-    """`seeds/` in the working directory, else the bundled seeds next to the package."""
+    """`seeds/` in the working directory, else the corpus bundled with the package."""
+    from assistant.resources import bundled
+
     here = Path("seeds")
-    return [here if here.is_dir() else PACKAGE_ROOT / "seeds"]
+    return [here if here.is_dir() else bundled("seeds")]
 
 
 class Settings(BaseSettings):
@@ -39,6 +57,10 @@ class Settings(BaseSettings):
     # storage
     data_dir: Path = Field(
         default_factory=default_data_dir, description="Where the index, locks and conversations live."
+    )
+    cache_dir: Path = Field(
+        default_factory=default_cache_dir,
+        description="Per-user cache shared by every data dir: the embedder's ONNX/OpenVINO exports.",
     )
     collection: str = Field("papers", min_length=3, description="Base name of the Chroma collection (3+ characters).")
     chroma_url: str | None = Field(
@@ -56,7 +78,7 @@ class Settings(BaseSettings):
     embed_backend: Literal["auto", "openvino", "onnx", "onnx-int8", "torch"] = Field(
         "auto",
         description="Embedding runtime. auto: openvino, else onnx, else torch (torch whenever embed_device is "
-        "not cpu). openvino/onnx run a one-time ONNX export of the model cached in data_dir/models, without importing "
+        "not cpu). openvino/onnx run a one-time ONNX export of the model cached once per user in cache_dir, without importing "
         "torch afterwards, and give the same vectors as torch; onnx-int8 is faster than onnx but changes the vectors "
         "(cos ~0.994), so switching to or from it rebuilds the index.",
     )
@@ -137,6 +159,7 @@ class _FileSource(PydanticBaseSettingsSource):
 def read_config_file(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as fh:
+            _check_config_mode(path, os.fstat(fh.fileno()))
             data = tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
@@ -152,10 +175,13 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
     path = config_file or os.environ.get("ASSISTANT_CONFIG")
     if path is None and default_config_file().is_file():
         path = default_config_file()
+    check_environment(os.environ)
     _FileSource.path = Path(path) if path else None
     overrides = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return Settings(**overrides)
+        settings = Settings(**overrides)
+        check_data_dir(settings.data_dir)
+        return settings
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "settings"
@@ -163,3 +189,77 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
         raise ConfigError(f"{origin}{where}: {err['msg']}") from None
     finally:
         _FileSource.path = None
+
+
+# -- checks that pydantic does not make ------------------------------------------------------------------
+EXTRA_ENV = {"CONFIG"}  # ASSISTANT_CONFIG: the config file's path, read by load_settings
+# Never a data dir: the root, the system's own folders, and anything inside the kernel's pseudo-filesystems.
+SYSTEM_DIRS = frozenset(
+    "/ /bin /boot /dev /etc /home /lib /lib32 /lib64 /libx32 /media /mnt /opt /proc /root /run /sbin /srv /sys "
+    "/tmp /usr /usr/bin /usr/lib /usr/lib64 /usr/local /usr/sbin /usr/share /var /var/cache /var/lib /var/log "
+    "/var/tmp /Applications /Library /System /Users /Volumes /private".split()
+)
+PSEUDO_FS = (Path("/proc"), Path("/sys"), Path("/dev"))
+
+
+def check_environment(environ: Mapping[str, str]) -> None:
+    """An ASSISTANT_* variable that names no setting is a typo (ASSISTANT_TOPK): refuse it, naming the closest."""
+    valid = {name.upper() for name in Settings.model_fields} | set(EXTRA_ENV)
+    for var in sorted(environ):
+        name = var.upper()[len(ENV_PREFIX) :]
+        if not var.upper().startswith(ENV_PREFIX) or name in valid:
+            continue
+        close = difflib.get_close_matches(name, sorted(valid), n=1, cutoff=0.6)
+        hint = f"did you mean {ENV_PREFIX}{close[0]}?" if close else "the fields are listed in assistant/config.py"
+        raise ConfigError(f"unknown environment variable {var}: not a setting; {hint}")
+
+
+def _check_config_mode(path: Path, st: os.stat_result) -> None:
+    # Like ssh with its keys: a file that others may write could point model_path or llm_url anywhere.
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(
+            f"{path}: the config file is writable by {_who(st.st_mode)} (mode {stat.S_IMODE(st.st_mode):o}), "
+            f"and it sets the model and the servers; refusing it. Fix: chmod go-w {path}"
+        )
+
+
+def _who(mode: int) -> str:
+    return "everyone" if mode & stat.S_IWOTH else "its group"
+
+
+def check_data_dir(path: Path) -> None:
+    """Refuse a data dir that is a system folder, a file, someone else's folder, or writable by others."""
+    given = Path(os.path.abspath(path))
+    for p in {given, given.resolve()}:
+        if str(p) in SYSTEM_DIRS or any(p.is_relative_to(root) for root in PSEUDO_FS):
+            raise ConfigError(
+                f"data_dir {path} is a system folder; choose a folder of your own, e.g. {default_data_dir()}"
+            )
+    try:
+        st = given.stat()
+    except FileNotFoundError:
+        return  # created by the first ingest
+    except OSError as exc:
+        raise ConfigError(f"data_dir {path}: cannot be checked ({exc.strerror or exc})") from exc
+    if not stat.S_ISDIR(st.st_mode):
+        raise ConfigError(f"data_dir {path} is a file, not a folder; choose another --data-dir")
+    uid = os.geteuid() if hasattr(os, "geteuid") else st.st_uid
+    if st.st_uid != uid:
+        raise ConfigError(
+            f"data_dir {path} belongs to user {_user(st.st_uid)}, not to you ({_user(uid)}); "
+            "refusing an index and conversations that someone else controls. Choose a folder of your own"
+        )
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError(
+            f"data_dir {path} is writable by {_who(st.st_mode)} (mode {stat.S_IMODE(st.st_mode):o}), so others "
+            f"could change the index; refusing it. Fix: chmod go-w {path}"
+        )
+
+
+def _user(uid: int) -> str:
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return str(uid)

@@ -110,8 +110,8 @@ def cmd_stats(args) -> int:
     settings = settings_from(args)
     store = Store(settings)
     info = store.info()
-    if info is None:
-        raise IndexMissingError(f"no index in {settings.data_dir}; build one with: assistant ingest seeds/")
+    if info is None:  # reading never creates a store: no store, or one no ingest finished, is "no index"
+        raise IndexMissingError(f"no index yet in {settings.data_dir}; build one with: assistant ingest seeds/")
     papers = papers_from_dump(store.dump())
     sources = sorted({s for p in papers.values() for s in p.sources})
     stats = {

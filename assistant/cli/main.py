@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from pathlib import Path
 
 from assistant import __version__
@@ -14,17 +15,27 @@ from assistant.errors import AssistantError
 log = logging.getLogger(__name__)
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+COMMON_DEFAULTS = {"config": None, "data_dir": None, "chroma_url": None, "quiet": False, "verbose": 0, "debug": False}
+
+
+def _common(p: argparse.ArgumentParser, top: bool = False) -> None:
+    """The options every command takes, before or after the command name (`assistant -v --data-dir X stats` and
+    `assistant stats -v --data-dir X`). The main parser holds the defaults; a command's parser sets a value only
+    when it is given there (SUPPRESS), so it never resets one given before the command, and wins when both are."""
+    d = {k: (v if top else argparse.SUPPRESS) for k, v in COMMON_DEFAULTS.items()}
     p.add_argument(
         "--config",
         type=Path,
+        default=d["config"],
         help="TOML config file (default: $ASSISTANT_CONFIG or ~/.config/paper-assistant/config.toml)",
     )
-    p.add_argument("--data-dir", type=Path, help="index and history location (env ASSISTANT_DATA_DIR)")
-    p.add_argument("--chroma-url", help="use a Chroma server, e.g. http://host:8000")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
-    p.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
+    p.add_argument(
+        "--data-dir", type=Path, default=d["data_dir"], help="index and history location (env ASSISTANT_DATA_DIR)"
+    )
+    p.add_argument("--chroma-url", default=d["chroma_url"], help="use a Chroma server, e.g. http://host:8000")
+    p.add_argument("-q", "--quiet", action="store_true", default=d["quiet"], help="no progress output")
+    p.add_argument("-v", "--verbose", action="count", default=d["verbose"], help="more logging (-vv for debug)")
+    p.add_argument("--debug", action="store_true", default=d["debug"], help="show tracebacks of errors")
 
 
 def _model_flags(p: argparse.ArgumentParser) -> None:
@@ -63,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="assistant", description="Cited answers from your research-paper abstracts, locally."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("ingest", help="index corpus files (Daily-Papers pages, JSONL, CSV)")
@@ -128,6 +140,11 @@ def _setup_logging(args: argparse.Namespace) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
+# Read-only commands whose handlers start loading a model beside the index: with no index they must stop before
+# anything is loaded or written (the model's saved prompt state would otherwise create the data dir).
+CHECK_INDEX_FIRST = ("ask", "eval")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -139,13 +156,19 @@ def main(argv: list[str] | None = None) -> int:
 
     handler = getattr(commands, "cmd_" + {"papers": "sources"}.get(args.command, args.command))
     try:
+        if args.command in CHECK_INDEX_FIRST:
+            from assistant.index.store import require_store
+
+            require_store(settings_from(args))
         return handler(args) or 0
     except AssistantError as exc:
+        if args.debug:
+            traceback.print_exc()
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM where a command turns it into one (batch: exit 143)
         print("interrupted; the index is unchanged unless the ingest had finished", file=sys.stderr)
-        return 130
+        return getattr(exc, "exit_code", 130)
     except BrokenPipeError:
         return 0
     except Exception as exc:  # the last line of defence: one line, no traceback unless asked

@@ -36,13 +36,28 @@ class IndexInfo:
     created: float
 
 
+def store_exists(settings: Settings) -> bool:
+    """Whether there is a store to open. Reading never creates one: an absent embedded store is "no index".
+    A server always counts; so does a `chroma` path that is not a folder (opening it then reports the damage)."""
+    if settings.chroma_url:
+        return True
+    path = settings.data_dir / "chroma"
+    return path.exists() and (not path.is_dir() or (path / "chroma.sqlite3").exists())
+
+
+def require_store(settings: Settings) -> None:
+    """Raise IndexMissingError, writing nothing, when there is no store to read."""
+    if not store_exists(settings):
+        raise IndexMissingError(f"no index yet in {settings.data_dir}; build one with: assistant ingest seeds/")
+
+
 def _client(settings: Settings):
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     try:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
     except ImportError as exc:  # pragma: no cover - a broken install
-        raise StoreError(f"chromadb is not installed ({exc}); run: pip install chromadb") from None
+        raise StoreError(f"chromadb is not installed ({exc}); run: pip install chromadb") from exc
     chroma_settings = ChromaSettings(anonymized_telemetry=False)
     if settings.chroma_url:
         url = urlparse(settings.chroma_url)
@@ -57,19 +72,20 @@ def _client(settings: Settings):
                 settings=chroma_settings,
             )
         except Exception as exc:
-            raise StoreError(f"cannot reach the Chroma server at {settings.chroma_url}: {exc}") from None
+            raise StoreError(f"cannot reach the Chroma server at {settings.chroma_url}: {exc}") from exc
     path = settings.data_dir / "chroma"
     try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)  # private, even when `ask` creates it
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not store_exists(settings):  # only writers get here without a store (see Store.client): create it
+            settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
-    except PermissionError:
-        raise StoreError(f"{path}: permission denied; choose another --data-dir") from None
+    except PermissionError as exc:
+        raise StoreError(f"{path}: permission denied; choose another --data-dir") from exc
     except Exception as exc:
         raise StoreError(
             f"{path}: cannot open the Chroma store ({type(exc).__name__}: {exc}); "
             "move it aside and run `assistant ingest` to rebuild"
-        ) from None
+        ) from exc
 
 
 def chunk_metadata(chunk: Chunk, paper: Paper) -> dict[str, Any]:
@@ -98,9 +114,16 @@ class Store:
 
     @property
     def client(self):
+        """The Chroma client, creating the store when there is none: for writers (ingest, remove) only."""
         if self._client is None:
             self._client = _client(self.settings)
         return self._client
+
+    def _reader(self):
+        """The client, or None when there is no store: reading never creates one."""
+        if self._client is None and not store_exists(self.settings):
+            return None
+        return self.client
 
     @property
     def pointer_name(self) -> str:
@@ -116,7 +139,9 @@ class Store:
 
     # -- the pointer ------------------------------------------------------
     def active_name(self) -> str | None:
-        client = self.client  # a store that cannot be opened (corrupt, unreadable) is a StoreError, not "no index"
+        client = self._reader()  # a store that cannot be opened (corrupt, unreadable) is a StoreError, not "no index"
+        if client is None:
+            return None
         try:
             col = client.get_collection(self.pointer_name)
         except Exception:
@@ -145,7 +170,9 @@ class Store:
     def active(self):
         name = self.active_name()
         if name is None:
-            raise IndexMissingError("no index yet; build one with: assistant ingest seeds/")
+            raise IndexMissingError(
+                f"no index yet in {self.settings.data_dir}; build one with: assistant ingest seeds/"
+            )
         try:
             return self.client.get_collection(name)
         except Exception:
