@@ -20,7 +20,8 @@ import pytest
 from conftest import DEV, ROOT, SEEDS, FakeEmbedder, ScriptedGenerator
 
 from assistant.answer.session import make_pipeline
-from assistant.batch.runner import BatchInputError, read_questions, run_batch
+from assistant.batch.inputs import BatchInputError, read_questions
+from assistant.cli.batch import run_batch
 from assistant.cli.main import build_parser, main, settings_from
 from assistant.errors import GenerationError
 

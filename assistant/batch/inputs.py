@@ -45,15 +45,18 @@ class Item:
     id: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
     error: str | None = None  # a parse error: recorded as failed without asking the model
+    conversation: str | None = None  # rows sharing it are turns of one conversation, answered in input order
 
     @property
     def key(self) -> str:
-        """What resume matches on: the id when given, else a hash of the question."""
+        """What resume matches on: the id when given, else a hash of the question (and of its conversation, so the
+        same follow-up in two conversations is two questions)."""
         if self.id is not None and str(self.id) != "":
             return str(self.id)
         if self.question is None:
             return f"line-{self.line}"
-        return "q-" + hashlib.sha256(self.question.strip().encode()).hexdigest()[:12]
+        text = self.question.strip() if self.conversation is None else f"{self.conversation}\x1f{self.question.strip()}"
+        return "q-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
     @property
     def out_id(self) -> Any:
@@ -140,13 +143,22 @@ def _parse_jsonl(text: str, name: str) -> list[Item]:
         qid = obj.get("id")
         extra = {k: v for k, v in obj.items() if k not in ("id", "question")}
         question = obj.get("question")
+        conv = obj.get("conversation")
         if question is None:
             items.append(Item(n, None, qid, extra, error=f'line {n}: no "question" field'))
         elif not isinstance(question, str):
             items.append(Item(n, None, qid, extra, error=f'line {n}: "question" must be a string'))
+        elif conv is not None and (isinstance(conv, bool) or not isinstance(conv, (str, int))):
+            items.append(Item(n, None, qid, extra, error=f'line {n}: "conversation" must be a string or an integer'))
         else:
-            items.append(Item(n, question, qid, extra))
+            items.append(Item(n, question, qid, extra, conversation=_conversation(conv)))
     return items
+
+
+def _conversation(value: Any) -> str | None:
+    """The conversation key: None (an independent question) when absent or blank."""
+    text = "" if value is None else str(value).strip()
+    return text or None
 
 
 def _parse_csv(text: str, name: str) -> list[Item]:
@@ -157,7 +169,7 @@ def _parse_csv(text: str, name: str) -> list[Item]:
             f"{name}: no 'question' column in the CSV header "
             f"({', '.join(c for c in reader.fieldnames or [] if c) or 'empty'})"
         )
-    qcol, idcol = columns["question"], columns.get("id")
+    qcol, idcol, convcol = columns["question"], columns.get("id"), columns.get("conversation")
     items = []
     for row in reader:
         values = {k: v for k, v in row.items() if k is not None}
@@ -165,7 +177,8 @@ def _parse_csv(text: str, name: str) -> list[Item]:
             continue
         extra = {k: v for k, v in values.items() if k not in (qcol, idcol)}
         qid = (values.get(idcol) or "").strip() or None if idcol else None
-        items.append(Item(reader.line_num, values.get(qcol) or "", qid, extra))
+        conv = _conversation(values.get(convcol)) if convcol else None
+        items.append(Item(reader.line_num, values.get(qcol) or "", qid, extra, conversation=conv))
     return items
 
 

@@ -6,14 +6,24 @@ import csv
 import json
 import logging
 import os
+import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
 from assistant.batch.inputs import CSV_FIELDS, BatchInputError, Item
+from assistant.errors import AssistantError
 from assistant.text import printable
 
 log = logging.getLogger(__name__)
+
+
+class BatchBusyError(AssistantError):
+    """Another batch holds the lock on the same output file."""
+
+    exit_code = 5  # like IndexBusyError: something else is running, wait for it
 
 
 def success_record(item: Item, answer) -> dict[str, Any]:
@@ -75,12 +85,36 @@ class JsonlSink:
         pass
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (=HYPERLINK(...), +cmd|...): CSV injection.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(text: str) -> str:
+    """OWASP's defence against CSV injection: a leading single quote makes the cell text, shown as typed."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return csv_safe(value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+
+
+_MD_INLINE = re.compile(r"([\\`*_\[\]<>|~])")  # emphasis, code, links/images, HTML, table pipes, strikethrough
+_MD_LINE_START = re.compile(r"^(#|>|-|\+|=|(?P<num>\d+)[.)])")  # headings, quotes, lists, setext underlines
+
+
+def md_escape(text: str) -> str:
+    """Untrusted text as one line of literal Markdown: whitespace (newlines too) collapsed, markup characters
+    backslash-escaped, so a title or an answer can neither format the report nor break out of a table cell."""
+    line = _MD_INLINE.sub(r"\\\1", " ".join(printable(text).split()))
+    m = _MD_LINE_START.match(line)
+    if m:
+        cut = m.end("num") if m.group("num") else 0
+        line = line[:cut] + "\\" + line[cut:]
+    return line
 
 
 class CsvSink:
@@ -88,7 +122,7 @@ class CsvSink:
         self.fh = fh
         self.extra = [c for c in extra_columns if c not in CSV_FIELDS]
         self.writer = csv.writer(fh, lineterminator="\n")
-        self.writer.writerow([*CSV_FIELDS, *self.extra])
+        self.writer.writerow([_cell(c) for c in (*CSV_FIELDS, *self.extra)])
         fh.flush()
 
     def write(self, rec: dict[str, Any]) -> None:
@@ -114,20 +148,23 @@ class CsvSink:
 
 
 class MarkdownSink:
+    """Every value from the input, the corpus or the model goes through md_escape: it is shown, never rendered."""
+
     def __init__(self, fh: TextIO, title: str):
         self.fh = fh
-        fh.write(f"# Batch answers: {printable(title)}\n\n")
+        fh.write(f"# Batch answers: {md_escape(title)}\n\n")
         fh.flush()
 
     def write(self, rec: dict[str, Any]) -> None:
-        q = printable(" ".join(str(rec.get("question") or "").split())) or "(no question)"
-        out = [f"## {printable(str(rec.get('id')))}: {q}", ""]
+        q = md_escape(str(rec.get("question") or "")) or "(no question)"
+        conv = f" (conversation {md_escape(str(rec['conversation']))})" if rec.get("conversation") else ""
+        out = [f"## {md_escape(str(rec.get('id')))}: {q}{conv}", ""]
         if rec.get("error"):
-            out += [f"**Failed:** {printable(rec['error'])}", ""]
+            out += [f"**Failed:** {md_escape(rec['error'])}", ""]
         else:
-            out += [printable(rec.get("text") or ""), ""]
+            out += [md_escape(rec.get("text") or ""), ""]
             cites = [
-                f"{c['number']}. **{printable(c['title'])}** — “{printable(c['quote'])}”"
+                f"{c['number']}. **{md_escape(str(c['title']))}** — “{md_escape(str(c['quote']))}”"
                 for c in rec.get("citations") or []
             ]
             t = rec.get("timings") or {}
@@ -135,7 +172,7 @@ class MarkdownSink:
                 *cites,
                 *([""] if cites else []),
                 f"_{'abstained · ' if rec.get('abstained') else ''}{t.get('total_s', 0):.2f} s · "
-                f"{printable(str(rec.get('model') or ''))}_",
+                f"{md_escape(str(rec.get('model') or ''))}_",
                 "",
             ]
         self.fh.write("\n".join(out) + "\n")
@@ -189,6 +226,32 @@ def load_journal(path: Path) -> tuple[list[dict[str, Any]], bool]:
             continue
         kept.append(obj)
     return kept, dropped
+
+
+def lock_path(output: Path) -> Path:
+    return output.with_name(output.name + ".lock")
+
+
+@contextmanager
+def output_lock(output: Path) -> Iterator[None]:
+    """An OS lock (flock) on `output` for the whole run, so two batches never append to one file. It fails at once
+    rather than wait, and a killed holder releases it."""
+    from filelock import FileLock, Timeout
+
+    path = lock_path(output)
+    lock = FileLock(str(path), timeout=0, mode=0o600)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise BatchBusyError(
+            f"another batch is writing {output} (lock {path}); wait for it to finish, or choose another -o"
+        ) from None
+    except OSError as exc:
+        raise BatchInputError(f"{path}: cannot lock the output ({exc.strerror or exc})") from exc
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def write_atomic(path: Path, render) -> None:

@@ -1,4 +1,7 @@
-"""`assistant batch INPUT [-o OUTPUT]`: answer a file of questions with one model load, resumably.
+"""Answer a file of questions with one model load, resumably: the library behind `assistant batch INPUT [-o OUTPUT]`.
+
+:func:`answer_batch` takes typed parameters and returns a :class:`BatchSummary`; it never prints (the command line,
+assistant/cli/batch.py, parses the flags and prints the progress and the summary).
 
 Input (``-`` reads stdin; the format comes from the suffix, else from the content):
 
@@ -10,6 +13,13 @@ Input (``-`` reads stdin; the format comes from the suffix, else from the conten
   item whose ``error`` names the line number, e.g. ``line 7: not valid JSON (Expecting ',' delimiter, column 31)``.
 - CSV (``.csv``, or content whose header row has a ``question`` column): a ``question`` column (any case), an
   optional ``id`` column, other columns carried through. Empty rows are skipped.
+
+Conversations: a JSONL ``conversation`` field or a CSV ``conversation`` column groups rows into one conversation.
+Its turns are answered in input order, each with the earlier answers of that conversation as ``history`` (so a
+follow-up such as "what data did they use?" is retrieved together with the previous question, as in the chat app);
+rows without it stay independent. Output records carry the value. A turn whose earlier turn failed is recorded as
+failed without asking the model, and a re-run retries both in order. On resume the turns already answered are rebuilt
+as history from their output records. Different conversations may run concurrently; one conversation never does.
 
 A missing, unreadable or empty input, one with no questions, or a CSV without a ``question`` column is a
 :class:`BatchInputError` (one line on stderr, exit code 2) before any model is loaded.
@@ -23,8 +33,11 @@ Output (``-o FILE``; ``-`` or no ``-o`` is stdout; ``--format`` or the suffix ``
   a name clash). ``id`` is the input's id, else ``q-`` and 12 hex digits of the SHA-256 of the question, so it is
   stable across runs. A failed item has ``error`` set, ``text``/``timings``/``model`` null and no citations.
 - CSV: a header row, then ``id, question, text, abstained, error, citations`` (one ``[n] title — "quote"`` per
-  line), ``total_s, first_token_s, completion_tokens, model`` and the carried-through columns.
-- Markdown (``md``): a readable report, one section per question, with a summary.
+  line), ``total_s, first_token_s, completion_tokens, model`` and the carried-through columns. A cell that starts
+  with ``=``, ``+``, ``-``, ``@``, tab or CR gets a leading ``'`` so a spreadsheet shows it instead of running it
+  as a formula (OWASP, CSV injection).
+- Markdown (``md``): a readable report, one section per question, with a summary. Questions, titles, quotes and
+  answers are escaped: they are shown as written and cannot add headings, links, HTML or table cells.
 
 Progress (a rich bar with rate and ETA when stderr is a terminal and not ``--quiet``), warnings and the final
 summary (answered, abstained, failed, p50 latency) go to stderr only, never into the output.
@@ -41,10 +54,14 @@ journal is kept so the next run can resume (delete it, or pass ``--overwrite``, 
 
 A killed batch loses at most the questions in flight: one, or ``--concurrency`` of them.
 
+One run at a time per output file: the run holds an OS lock on ``OUTPUT.lock`` (beside the output), and a second run
+on the same output fails at once with :class:`BatchBusyError` (exit code 5) instead of appending to the same file.
+
 Per-question failures (empty question, question too long or not fitting the context, a generation or store error)
-are recorded in that line's ``error`` and the batch goes on. Exit code: 0 when every question was answered (an
-abstention counts as answered), 1 when any failed, 2 for bad input, 130 when interrupted; a failure to start (no
-index, no model) exits with that error's code.
+are recorded in that line's ``error`` and the batch goes on. Exit code (see assistant/cli/batch.py): 0 when every
+question was answered (an abstention counts as answered), 1 when any failed, 2 for bad input, 5 when another batch
+writes the same output, 130 when interrupted by Ctrl-C (SIGINT), 143 by SIGTERM (both print the summary and the
+resume hint); a failure to start (no index, no model) exits with that error's code.
 
 ``--concurrency N`` runs N questions at a time, which only helps with a model server (``--llm-url``); answers are
 still written in input order (later completions wait for earlier ones), so resume stays exact. With the in-process
@@ -57,15 +74,16 @@ from __future__ import annotations
 
 import logging
 import statistics
-import sys
 import threading
 import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from assistant.answer.conversations import answer_from_dict
 from assistant.batch.inputs import BatchInputError, Item, read_questions  # noqa: F401  (re-exported)
 from assistant.batch.outputs import (
     JsonlSink,
@@ -73,70 +91,34 @@ from assistant.batch.outputs import (
     in_input_order,
     load_journal,
     make_sink,
-    output_format,
+    output_lock,
     record_key,
     success_record,
     write_atomic,
 )
 from assistant.config import Settings
 from assistant.errors import AssistantError
-from assistant.text import printable
+from assistant.types import Answer
 
 log = logging.getLogger(__name__)
+OnStart = Callable[[int, int], None]  # (questions answered by an earlier run, questions to answer now)
+OnRecord = Callable[[dict[str, Any]], None]  # each record, as it is written
 
 
-class _Progress:
-    def __init__(self, enabled: bool, total: int):
-        self.bar = None
-        if not enabled:
-            return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            ProgressColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-        from rich.text import Text
-
-        class RateColumn(ProgressColumn):
-            def render(self, task):  # noqa: D102
-                return Text(f"{task.speed:.2f} q/s" if task.speed else "… q/s")
-
-        self.bar = Progress(
-            TextColumn("answering"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            RateColumn(),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            transient=True,
-            console=Console(stderr=True, markup=False, highlight=False),
-        )
-        self.task = self.bar.add_task("answering", total=total)
-        self.bar.start()
-
-    def advance(self) -> None:
-        if self.bar:
-            self.bar.advance(self.task)
-
-    def stop(self) -> None:
-        if self.bar:
-            self.bar.stop()
-
-
-# -- the run ------------------------------------------------------------------
 @dataclass
-class _Tally:
-    answered: int = 0
+class BatchSummary:
+    """What a run did; `line()` is the one-line summary the command prints (and the Markdown report ends with)."""
+
+    total: int = 0  # questions in the input
+    skipped: int = 0  # answered by an earlier run (resume)
+    answered: int = 0  # this run, abstentions included
     abstained: int = 0
     failed: int = 0
     latencies: list[float] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # "id: error"
+    elapsed_s: float | None = None
+    interrupted: bool = False
+    output: str | None = None  # the output file; "-" for a stream
 
     def add(self, rec: dict[str, Any]) -> None:
         if rec.get("error"):
@@ -147,47 +129,96 @@ class _Tally:
         self.abstained += bool(rec.get("abstained"))
         self.latencies.append((rec.get("timings") or {}).get("total_s", 0.0))
 
+    def line(self) -> str:
+        parts = [f"{self.answered} answered ({self.abstained} abstained), {self.failed} failed"]
+        if self.skipped:
+            parts.append(f"{self.skipped} skipped (answered before)")
+        if self.latencies:
+            parts.append(f"p50 latency {statistics.median(self.latencies):.2f} s")
+        if self.elapsed_s and self.answered + self.failed:
+            parts.append(f"{(self.answered + self.failed) / self.elapsed_s:.2f} questions/s")
+        text = ("batch interrupted: " if self.interrupted else "batch: ") + "; ".join(parts)
+        if self.interrupted and self.output and self.output != "-":
+            text += "; run the same command again to resume"
+        elif self.failed and self.output and self.output != "-":
+            text += "; run the same command again to retry the failed ones"
+        return text
 
-def run_batch(
-    args,
+
+def _summary_of(records: list[dict[str, Any]], interrupted: bool) -> BatchSummary:
+    s = BatchSummary(interrupted=interrupted)
+    for r in records:
+        s.add(r)
+    return s
+
+
+def answer_batch(
     settings: Settings,
-    pipeline=None,
+    items: list[Item],
     *,
-    stdin: TextIO | None = None,
-    stdout: TextIO | None = None,
-    stderr: TextIO | None = None,
-) -> int:
-    """Answer every question of `args.input`; `pipeline` (anything with `.ask`) is built from settings if None."""
-    stdout = stdout or sys.stdout
-    stderr = stderr or sys.stderr
-    quiet = bool(getattr(args, "quiet", False))
-    output = getattr(args, "output", None) or "-"
-    fmt = output_format(getattr(args, "format", None), output)
-    workers = getattr(args, "concurrency", 1) or 1
-    if workers < 1:
-        raise BatchInputError("--concurrency must be at least 1")
-    items = read_questions(args.input, stdin)
+    output: Path | None = None,
+    stream: TextIO | None = None,
+    fmt: str = "jsonl",
+    title: str = "questions",
+    overwrite: bool = False,
+    concurrency: int = 1,
+    pipeline: Any = None,
+    on_start: OnStart | None = None,
+    on_record: OnRecord | None = None,
+) -> BatchSummary:
+    """Answer `items` (see read_questions) into `output` (resumable, locked) or, when None, into `stream`.
 
+    `pipeline` is anything with `.ask(question, cancel=..., history=...)`; when None it is built from `settings`, and
+    only if some question is left to answer. `on_start` is called once the earlier answers are known, `on_record`
+    for each record written. Ctrl-C (KeyboardInterrupt, which the command line also raises for SIGTERM) ends the run
+    early with `interrupted` set; what was written stays, and a re-run resumes."""
+    if concurrency < 1:
+        raise BatchInputError("--concurrency must be at least 1")
+    if output is None and stream is None:
+        raise ValueError("answer_batch needs an output file or a stream")
+    if pipeline is None:
+        from assistant.index.store import require_store
+
+        require_store(settings)  # no index: stop before the lock, the output or a model load write anything
+    if output is None:
+        return _run(settings, items, None, stream, fmt, title, overwrite, concurrency, pipeline, on_start, on_record)
+    if output.is_dir():
+        raise BatchInputError(f"{output} is a folder; -o needs a file name")
+    if not output.parent.is_dir():
+        raise BatchInputError(f"{output.parent}: no such folder for the output")
+    with output_lock(output):
+        return _run(settings, items, output, None, fmt, title, overwrite, concurrency, pipeline, on_start, on_record)
+
+
+def _run(
+    settings: Settings,
+    items: list[Item],
+    out_path: Path | None,
+    stream: TextIO | None,
+    fmt: str,
+    title: str,
+    overwrite: bool,
+    workers: int,
+    pipeline: Any,
+    on_start: OnStart | None,
+    on_record: OnRecord | None,
+) -> BatchSummary:
     # Where results go, and what an earlier run already answered.
     kept: list[dict[str, Any]] = []
-    journal_path = out_path = None
-    if output != "-":
-        out_path = Path(output)
-        if out_path.is_dir():
-            raise BatchInputError(f"{out_path} is a folder; -o needs a file name")
-        if not out_path.parent.is_dir():
-            raise BatchInputError(f"{out_path.parent}: no such folder for the output")
+    journal_path: Path | None = None
+    if out_path is not None:
         journal_path = out_path if fmt == "jsonl" else out_path.with_name(out_path.name + ".journal.jsonl")
-        if getattr(args, "overwrite", False):
+        if overwrite:
             journal_path.unlink(missing_ok=True)
             out_path.unlink(missing_ok=True)
         kept, dropped = load_journal(journal_path)
         if dropped:  # drop failed and partial lines now, so the file never holds two lines for one question
-            write_atomic(journal_path, lambda fh: [JsonlSink(fh).write(r) for r in kept])
+            _rewrite_jsonl(journal_path, kept)
     done = {record_key(r) for r in kept}
     pending = [it for it in items if it.key not in done]
-    if kept and not quiet:
-        print(f"resuming {output}: {len(items) - len(pending)} of {len(items)} questions already answered", file=stderr)
+    summary = BatchSummary(total=len(items), skipped=len(items) - len(pending), output=str(out_path or "-"))
+    if on_start:
+        on_start(summary.skipped, len(pending))
 
     if pending and workers > 1 and not _is_server(settings, pipeline):
         log.warning(
@@ -196,45 +227,39 @@ def run_batch(
             workers,
         )
         workers = 1
-    tally = _Tally()
-    title = "stdin" if args.input == "-" else Path(args.input).name
     t0 = time.perf_counter()
-    interrupted = False
+    sink = None
     if pending:
         if pipeline is None:
             from assistant.answer.session import make_pipeline
 
             pipeline = make_pipeline(settings)
-        if out_path is None:
-            fh, close = stdout, False
-        else:
-            fh, close = open(journal_path, "a", encoding="utf-8"), True
-        sink = make_sink(fmt if out_path is None else "jsonl", fh, items, title)
-        progress = _Progress(stderr.isatty() and not quiet, len(pending))
-        try:
+        with ExitStack() as stack:
+            if journal_path is None:
+                assert stream is not None
+                fh: TextIO = stream
+            else:
+                fh = stack.enter_context(open(journal_path, "a", encoding="utf-8"))
+            sink = make_sink(fmt if journal_path is None else "jsonl", fh, items, title)
 
             def emit(rec: dict[str, Any]) -> None:
                 sink.write(rec)
                 kept.append(rec)
-                tally.add(rec)
-                progress.advance()
+                summary.add(rec)
                 log.info("%s: %s", rec["id"], "failed: " + rec["error"] if rec["error"] else "answered")
+                if on_record:
+                    on_record(rec)
 
-            interrupted = _answer_all(pipeline, pending, workers, emit)
-        finally:
-            progress.stop()
-            if close:
-                fh.close()
-    elapsed = time.perf_counter() - t0
+            summary.interrupted = _answer_all(pipeline, pending, workers, emit, _Turns(items, kept))
+    summary.elapsed_s = time.perf_counter() - t0
 
-    summary = _summary(tally, len(items) - len(pending), elapsed, output, interrupted)
     if out_path is None:
-        if pending:
-            sink.end(summary)
+        if sink is not None:
+            sink.end(summary.line())
     elif fmt == "jsonl":
-        if not interrupted and [record_key(r) for r in in_input_order(kept, items)] != [record_key(r) for r in kept]:
-            ordered = in_input_order(kept, items)
-            write_atomic(out_path, lambda fh: [JsonlSink(fh).write(r) for r in ordered])
+        ordered = in_input_order(kept, items)
+        if not summary.interrupted and [record_key(r) for r in ordered] != [record_key(r) for r in kept]:
+            _rewrite_jsonl(out_path, ordered)
     else:
         ordered = in_input_order(kept, items)
 
@@ -242,41 +267,19 @@ def run_batch(
             s = make_sink(fmt, fh, items, title)
             for r in ordered:
                 s.write(r)
-            s.end(_summary(_tally_of(ordered), 0, None, None, interrupted))
+            s.end(_summary_of(ordered, summary.interrupted).line())
 
         write_atomic(out_path, render)
-    if not quiet or tally.failed or interrupted:
-        print(summary, file=stderr)
-        for line in tally.failures[:5]:
-            print(f"  failed {printable(line)}", file=stderr)
-        if len(tally.failures) > 5:
-            print(f"  … and {len(tally.failures) - 5} more (see the error field)", file=stderr)
-    if interrupted:
-        return 130
-    return 1 if tally.failed else 0
+    return summary
 
 
-def _tally_of(records: list[dict[str, Any]]) -> _Tally:
-    t = _Tally()
-    for r in records:
-        t.add(r)
-    return t
+def _rewrite_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    def render(fh: TextIO) -> None:
+        sink = JsonlSink(fh)
+        for r in records:
+            sink.write(r)
 
-
-def _summary(t: _Tally, skipped: int, elapsed: float | None, output: str | None, interrupted: bool) -> str:
-    parts = [f"{t.answered} answered ({t.abstained} abstained), {t.failed} failed"]
-    if skipped:
-        parts.append(f"{skipped} skipped (answered before)")
-    if t.latencies:
-        parts.append(f"p50 latency {statistics.median(t.latencies):.2f} s")
-    if elapsed and t.answered + t.failed:
-        parts.append(f"{(t.answered + t.failed) / elapsed:.2f} questions/s")
-    line = ("batch interrupted: " if interrupted else "batch: ") + "; ".join(parts)
-    if interrupted and output and output != "-":
-        line += "; run the same command again to resume"
-    elif t.failed and output and output != "-":
-        line += "; run the same command again to retry the failed ones"
-    return line
+    write_atomic(path, render)
 
 
 def _is_server(settings: Settings, pipeline) -> bool:
@@ -289,25 +292,61 @@ def _is_server(settings: Settings, pipeline) -> bool:
     return isinstance(getattr(pipeline, "generator", None), OpenAICompatibleGenerator)
 
 
-def _answer_all(pipeline, items: list[Item], workers: int, emit) -> bool:
-    """Answer `items`, calling `emit` in input order; True when interrupted (Ctrl-C)."""
+def __getattr__(name: str):
+    """`run_batch(args, settings, ...)`, the argparse-level function that lived here, is now in assistant/cli/batch.py;
+    this alias keeps older callers (tests/test_servers.py, bench/) working until they import it from there."""
+    if name == "run_batch":
+        from assistant.cli.batch import run_batch
+
+        return run_batch
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# -- conversations ---------------------------------------------------------------
+class _Turns:
+    """The answers of each conversation so far, by input position: from the journal (resume) and from this run."""
+
+    def __init__(self, items: list[Item], kept: list[dict[str, Any]]):
+        self.position: dict[int, int] = {id(it): n for n, it in enumerate(items)}
+        self.answers: dict[str, list[tuple[int, Answer]]] = {}
+        self.failed: dict[str, tuple[int, Any]] = {}  # conversation -> (position, id) of its first failed turn
+        self.lock = threading.Lock()
+        by_key = {record_key(r): r for r in kept}
+        for n, it in enumerate(items):
+            if it.conversation is not None and it.key in by_key:
+                self.answers.setdefault(it.conversation, []).append((n, answer_from_dict(by_key[it.key])))
+
+    def history(self, item: Item) -> list[Answer] | str:
+        """The earlier answers of the item's conversation, or why the item cannot be asked (an earlier turn failed)."""
+        conv, pos = item.conversation, self.position[id(item)]
+        assert conv is not None
+        with self.lock:
+            broken = self.failed.get(conv)
+            if broken is not None and broken[0] < pos:
+                return f"not asked: the earlier turn {broken[1]} of conversation {conv} failed; a re-run retries both"
+            return [a for n, a in sorted(self.answers.get(conv, []), key=lambda t: t[0]) if n < pos]
+
+    def record(self, item: Item, answer: Answer | None) -> None:
+        if item.conversation is None:
+            return
+        pos = self.position[id(item)]
+        with self.lock:
+            if answer is None:
+                self.failed.setdefault(item.conversation, (pos, item.out_id))
+            else:
+                self.answers.setdefault(item.conversation, []).append((pos, answer))
+
+
+# -- answering -----------------------------------------------------------------
+def _answer_all(pipeline, items: list[Item], workers: int, emit, turns: _Turns) -> bool:
+    """Answer `items`, calling `emit` in input order; True when interrupted (Ctrl-C, or SIGTERM made into one)."""
     cancel = threading.Event()
 
     def answer(item: Item) -> dict[str, Any] | None:
-        if item.error:
-            return failure_record(item, item.error)
-        if cancel.is_set():
-            return None
-        try:
-            ans = pipeline.ask(item.question, cancel=cancel)
-        except AssistantError as exc:
-            return failure_record(item, str(exc))
-        except Exception as exc:  # a bug or an unexpected library error: record it, go on
-            log.debug("question %s failed", item.key, exc_info=True)
-            return failure_record(item, f"unexpected {type(exc).__name__}: {exc}")
-        if cancel.is_set() or getattr(ans, "cancelled", False):
-            return None  # cut short by Ctrl-C: not written, asked again on resume
-        return success_record(item, ans)
+        rec, ans = _answer_one(pipeline, item, turns, cancel)
+        if rec is not None:
+            turns.record(item, ans if rec["error"] is None else None)
+        return rec
 
     if workers == 1:
         try:
@@ -322,23 +361,8 @@ def _answer_all(pipeline, items: list[Item], workers: int, emit) -> bool:
 
     restore = _serialise_retrieval(pipeline)
     pool = ThreadPoolExecutor(workers, thread_name_prefix="batch")
-    window: deque = deque()  # futures in input order; completions beyond the head wait here
-    todo = iter(items)
     try:
-
-        def fill() -> None:
-            while len(window) < 2 * workers:
-                item = next(todo, None)
-                if item is None:
-                    return
-                window.append(pool.submit(answer, item))
-
-        fill()
-        while window:
-            rec = window.popleft().result()
-            if rec is not None:
-                emit(rec)
-            fill()
+        _answer_concurrently(pool, answer, items, workers, emit)
     except KeyboardInterrupt:
         cancel.set()
         return True
@@ -346,6 +370,56 @@ def _answer_all(pipeline, items: list[Item], workers: int, emit) -> bool:
         pool.shutdown(wait=True, cancel_futures=True)
         restore()
     return False
+
+
+def _answer_one(pipeline, item: Item, turns: _Turns, cancel: threading.Event):
+    """(record, answer); (None, None) when cut short by Ctrl-C: not written, asked again on resume."""
+    if item.error:
+        return failure_record(item, item.error), None
+    if cancel.is_set():
+        return None, None
+    kwargs: dict[str, Any] = {}
+    if item.conversation is not None:
+        history = turns.history(item)
+        if isinstance(history, str):
+            return failure_record(item, history), None
+        kwargs["history"] = history
+    try:
+        ans = pipeline.ask(item.question, cancel=cancel, **kwargs)
+    except AssistantError as exc:
+        return failure_record(item, str(exc)), None
+    except Exception as exc:  # a bug or an unexpected library error: record it, go on
+        log.debug("question %s failed", item.key, exc_info=True)
+        return failure_record(item, f"unexpected {type(exc).__name__}: {exc}"), None
+    if cancel.is_set() or getattr(ans, "cancelled", False):
+        return None, None
+    return success_record(item, ans), ans
+
+
+def _answer_concurrently(pool: ThreadPoolExecutor, answer, items: list[Item], workers: int, emit) -> None:
+    """Keep up to `workers` questions in flight within a window of 2 x workers ahead of the next one to write, and
+    write in input order. A conversation's turn starts only once its previous turn is done (it needs the answer)."""
+    previous: list[int | None] = []
+    last: dict[str, int] = {}
+    for n, it in enumerate(items):
+        previous.append(last.get(it.conversation) if it.conversation is not None else None)
+        if it.conversation is not None:
+            last[it.conversation] = n
+    futures: dict[int, Future] = {}
+    head = 0
+    while head < len(items):
+        for n in range(head, min(head + 2 * workers, len(items))):
+            p = previous[n]
+            if n not in futures and (p is None or p < head or (p in futures and futures[p].done())):
+                futures[n] = pool.submit(answer, items[n])
+        current = futures[head]  # always submitted: its previous turn, if any, was written already
+        if not current.done():
+            wait([f for f in futures.values() if not f.done()], return_when=FIRST_COMPLETED)
+            continue
+        rec = futures.pop(head).result()
+        if rec is not None:
+            emit(rec)
+        head += 1
 
 
 def _serialise_retrieval(pipeline):

@@ -186,7 +186,7 @@ def cmd_ask(args) -> int:
 
 
 def cmd_batch(args) -> int:
-    from assistant.batch.runner import run_batch
+    from assistant.cli.batch import run_batch
 
     return run_batch(args, settings_from(args))
 
