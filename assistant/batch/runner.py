@@ -314,7 +314,12 @@ class _Turns:
         by_key = {record_key(r): r for r in kept}
         for n, it in enumerate(items):
             if it.conversation is not None and it.key in by_key:
-                self.answers.setdefault(it.conversation, []).append((n, answer_from_dict(by_key[it.key])))
+                try:
+                    answer = answer_from_dict(by_key[it.key])
+                except (TypeError, ValueError, AttributeError) as exc:  # a hand-edited line: the turn loses it
+                    log.warning("%s: cannot rebuild its answer as history (%s)", it.out_id, exc)
+                    continue
+                self.answers.setdefault(it.conversation, []).append((n, answer))
 
     def history(self, item: Item) -> list[Answer] | str:
         """The earlier answers of the item's conversation, or why the item cannot be asked (an earlier turn failed)."""

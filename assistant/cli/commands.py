@@ -6,6 +6,7 @@ import json
 import sys
 import threading
 from contextlib import contextmanager
+from typing import Any
 
 from assistant.cli.main import settings_from
 from assistant.config import default_corpus
@@ -114,7 +115,7 @@ def cmd_stats(args) -> int:
         raise IndexMissingError(f"no index yet in {settings.data_dir}; build one with: assistant ingest seeds/")
     papers = papers_from_dump(store.dump())
     sources = sorted({s for p in papers.values() for s in p.sources})
-    stats = {
+    stats: dict[str, Any] = {
         "data_dir": str(settings.data_dir),
         "store": settings.chroma_url or "embedded",
         "collection": info.collection,
