@@ -5,15 +5,29 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
 
-from assistant.errors import StoreError
+from assistant.errors import IndexMissingError, StoreError
 from assistant.index import cache as index_cache
 from assistant.index.store import Store, papers_from_dump
 from assistant.text import split_sentences, terms
 from assistant.types import Paper
+
+# A reader retries only while ingests keep replacing the generation it read; each retry needs one finished ingest.
+FLIP_RETRY_S = 120.0
+
+
+def generation_replaced(store: Store, name: str | None, deadline: float) -> bool:
+    """After a read of generation `name` failed: has an ingest moved the pointer on since? Then the failure was the
+    old generation being dropped, and reading the new one is right. False for a real failure (the pointer still
+    names what failed, or there is no index) and once `deadline` has passed."""
+    if time.monotonic() > deadline:
+        return False
+    now = store.active_name()
+    return now is not None and now != name
 
 
 @dataclass
@@ -81,21 +95,29 @@ class Index:
 
     @classmethod
     def load(cls, store: Store) -> Index:
-        for attempt in range(3):
-            col = store.active()
-            cached = index_cache.read(store.settings, col)
-            if cached is not None:
-                return cls.from_snapshot(store, col, *cached)
+        """The active generation. An ingest may flip the pointer and drop the generation being read at any
+        moment (between reading the pointer and opening the collection, or mid-dump): then read the new one."""
+        deadline = time.monotonic() + FLIP_RETRY_S
+        while True:
+            tried = store.active_name()
             try:
-                index = cls.from_dump(store, col, store.dump(col))
-            except StoreError:
-                # An ingest flipped the pointer and dropped this generation while we read it: read the new one.
-                if attempt == 2 or store.active_name() == col.name:
+                return cls._load_active(store)
+            except (IndexMissingError, StoreError):
+                if not generation_replaced(store, tried, deadline):
                     raise
-                continue
+
+    @classmethod
+    def _load_active(cls, store: Store) -> Index:
+        col = store.active()
+        cached = index_cache.read(store.settings, col)
+        if cached is not None:
+            return cls.from_snapshot(store, col, *cached)
+        index = cls.from_dump(store, col, store.dump(col))
+        # Only for the generation still in use: writing a snapshot deletes the others', and a slow reader of a
+        # replaced generation would delete the one the ingest just wrote for the new generation.
+        if store.active_name() == col.name:
             index_cache.write(store.settings, col, index.snapshot(), index.bm25)
-            return index
-        raise AssertionError("unreachable")
+        return index
 
     @cached_property
     def bm25(self):

@@ -11,7 +11,7 @@ import numpy as np
 from assistant.config import Settings
 from assistant.errors import IndexMissingError, StoreError
 from assistant.index.embedding import Embedder, embed_model_id
-from assistant.index.lexical import Index
+from assistant.index.lexical import FLIP_RETRY_S, Index, generation_replaced
 from assistant.text import terms
 from assistant.types import Evidence
 
@@ -74,14 +74,18 @@ class Retriever:
         k = k or self.settings.top_k
         qvec = self.embedder.embed([query])[0]
         with self._lock:
-            for attempt in range(5):
+            deadline = time.monotonic() + FLIP_RETRY_S
+            while True:
                 try:
                     dense = self.dense(qvec, self.settings.candidates, where)
                     break
                 except StoreError:
                     # An ingest (this or another process) replaced and dropped the generation this index was
-                    # loaded from: move to the new one instead of failing.
-                    if attempt == 4 or self.index.store.active_name() == self.index.name:
+                    # loaded from: move to the new one. Under load a reader can lose this race several times in
+                    # a row (each reload is slower than an ingest of one file), so no fixed number of tries: it
+                    # retries while the pointer keeps moving, and a real store failure (pointer unchanged) still
+                    # fails at once.
+                    if not generation_replaced(self.index.store, self.index.name, deadline):
                         raise
                     index = Index.load(self.index.store)
                     self._check(index)
