@@ -114,13 +114,14 @@ def test_interrupted_ingest_keeps_the_previous_index(settings, fake_embedder, se
     assert sorted(names) == sorted([before[0], "papers-active"])
 
 
-def test_bad_file_mid_way_changes_nothing(settings, fake_embedder, seeds_copy):
+def test_bad_file_mid_way_changes_nothing_with_strict(settings, fake_embedder, seeds_copy):
     ingest(settings, fake_embedder, [SEEDS])
     before = _snapshot(settings)
     (seeds_copy / "zz_bad.txt").write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(CorpusError, match="zz_bad.txt"):
-        ingest(settings, fake_embedder, [seeds_copy])
+        ingest(settings, fake_embedder, [seeds_copy], strict=True)
     assert _snapshot(settings) == before
+    # without --strict the folder's other files are indexed and the bad one is reported (tests/test_ingest_robust.py)
 
 
 def test_second_ingest_fails_clearly_while_the_lock_is_held(settings, fake_embedder):

@@ -44,27 +44,45 @@ def _stderr_console():
 
 
 def _ingest_summary(report, quiet: bool) -> None:
+    # Warnings and notes print even with -q: a skipped file or a dropped abstract is data the index lacks.
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)
+    for line in report.note_lines():
+        print(f"note: {line}", file=sys.stderr)
     if quiet:
         return
     if report.unchanged:
         print(f"index up to date: {report.papers} papers, {report.chunks} chunks ({report.total_s:.2f} s)")
         return
     rate = report.embedded / report.embed_s if report.embed_s else 0
+    resumed = f", resumed {report.resumed} from an interrupted run" if report.resumed else ""
+    skipped = f"; {len(report.skipped)} file(s) skipped" if report.skipped else ""
     print(
         f"indexed {report.papers} papers in {report.chunks} chunks: +{len(report.added)} papers, "
         f"-{len(report.removed)} papers; embedded {report.embedded} chunks ({rate:.0f}/s), reused {report.reused}"
-        f"{' (settings changed: full rebuild)' if report.rebuilt else ''}; {report.total_s:.1f} s"
+        f"{resumed}{' (settings changed: full rebuild)' if report.rebuilt else ''}{skipped}; {report.total_s:.1f} s"
     )
 
 
 def cmd_ingest(args) -> int:
+    from collections.abc import Callable
+    from contextlib import AbstractContextManager, nullcontext
+
     from assistant.answer.session import make_embedder
     from assistant.ingest.build import ingest
+    from assistant.ingest.progress import LineProgress
 
     settings = settings_from(args)
-    with progress_bar(_tty(args), "embedding") as cb:
+    # A bar on a terminal; plain lines when stderr is a log or a pipe (minutes of silence look like a hang), or
+    # with -v (log lines would tear a bar); nothing with -q.
+    progress: AbstractContextManager[Callable[[int, int], None] | None]
+    if args.quiet:
+        progress = nullcontext(None)
+    elif sys.stderr.isatty() and not args.verbose:
+        progress = progress_bar(True, "embedding")
+    else:
+        progress = nullcontext(LineProgress("ingest"))
+    with progress as cb:
         report = ingest(
             settings,
             make_embedder(settings),
@@ -72,6 +90,7 @@ def cmd_ingest(args) -> int:
             prune=args.prune,
             wait=args.wait,
             progress=cb,
+            strict=args.strict,
         )
     _ingest_summary(report, args.quiet)
     return 0

@@ -77,9 +77,22 @@ def build_parser() -> argparse.ArgumentParser:
     _common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    p = sub.add_parser("ingest", help="index corpus files (Daily-Papers pages, JSONL, CSV)")
-    p.add_argument("paths", nargs="*", type=Path, help="files or folders (default: seeds/)")
+    p = sub.add_parser(
+        "ingest",
+        help="index corpus files (Daily-Papers pages, JSONL, CSV)",
+        description=(
+            "Index corpus files. A folder is searched recursively: its subfolders too (hidden ones skipped; a "
+            "symlinked folder is followed once, so a link loop ends). Files found in a folder are tracked by their "
+            "path below it. A file in a folder that cannot be parsed is reported and skipped, and the rest are "
+            "indexed; with --strict it aborts the run and the index stays as it was. A file named on the command "
+            "line must always parse."
+        ),
+    )
+    p.add_argument("paths", nargs="*", type=Path, help="files or folders, searched recursively (default: seeds/)")
     p.add_argument("--prune", action="store_true", help="also remove papers from files not given")
+    p.add_argument(
+        "--strict", action="store_true", help="any file that cannot be parsed aborts the run (the index is unchanged)"
+    )
     p.add_argument("--wait", type=float, default=0.0, help="seconds to wait for another ingest to finish")
     _common(p)
 

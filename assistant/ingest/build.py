@@ -1,12 +1,18 @@
-"""corpus -> chunks -> embeddings -> a new Chroma generation -> pointer flip. Incremental, locked, all-or-nothing."""
+"""corpus -> chunks -> embeddings -> a new Chroma generation -> pointer flip. Incremental, locked, all-or-nothing.
+
+Chunks stream through in batches: each batch's vectors are reused from the active generation, read back from the
+embedding cache of an interrupted run, or computed (and cached), then added to the new generation at once. Memory
+stays flat with the corpus size, and a killed ingest keeps its computed vectors while the index stays as it was.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -16,11 +22,14 @@ from assistant.errors import IndexBusyError, StoreError
 from assistant.index.embedding import Embedder, embed_model_id
 from assistant.index.store import Store, chunk_metadata, papers_from_dump
 from assistant.ingest.chunking import chunk_paper
-from assistant.ingest.corpus import ParseResult, load_corpus, merge
+from assistant.ingest.corpus import Corpus, read_corpus
+from assistant.ingest.embed_cache import EmbedCache
+from assistant.ingest.identity import MergeNote, merge, summarise
 from assistant.types import Chunk, Paper
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
+STREAM_BATCH = 512  # chunks per streamed batch: one Chroma add, one cache file, at most this much lost to a kill
 
 
 @dataclass
@@ -29,14 +38,23 @@ class IngestReport:
     chunks: int = 0
     embedded: int = 0  # chunks whose vectors were computed this run
     reused: int = 0  # chunks whose vectors were copied from the previous generation
+    resumed: int = 0  # chunks whose vectors an interrupted run had computed (the embedding cache)
     added: list[str] = field(default_factory=list)  # paper ids
     removed: list[str] = field(default_factory=list)
     rebuilt: bool = False  # settings changed: nothing reused
     unchanged: bool = False
     warnings: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # files that could not be read ("path: reason")
+    notes: list[MergeNote] = field(default_factory=list)  # records merged into or kept apart from a same-titled one
     collection: str = ""
     embed_s: float = 0.0
     total_s: float = 0.0
+
+    def note_lines(self) -> list[str]:
+        return summarise(self.notes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def index_lock(settings: Settings, wait: float) -> FileLock:
@@ -45,14 +63,19 @@ def index_lock(settings: Settings, wait: float) -> FileLock:
     return FileLock(str(settings.lock_path), timeout=wait)
 
 
-def _plan(old: dict[str, Paper], parsed: list[Paper], files: list[str], prune: bool) -> dict[str, Paper]:
+def _plan(
+    old: dict[str, Paper], corpus: Corpus, files: list[str], prune: bool, notes: list[MergeNote]
+) -> dict[str, Paper]:
     """The new corpus: each ingested file's contribution replaces what it contributed before."""
     keep: list[Paper] = []
     for p in old.values():
         sources = tuple(s for s in p.sources if s not in files)
         if sources and not prune:
             keep.append(Paper(p.id, p.title, p.abstract, sources, p.date, p.url, p.authors))
-    merged = merge([ParseResult(papers=keep), ParseResult(papers=parsed)])
+    found: list[MergeNote] = []
+    merged = merge([keep, *(r.papers for r in corpus.results)], found, prior=old.values())
+    # Only what this run's files did: papers kept from other files met each other in earlier runs.
+    notes[:] = [n for n in found if n.source in files]
     return {p.id: p for p in merged}
 
 
@@ -60,7 +83,9 @@ def remove_sources(
     settings: Settings, embedder: Embedder, names: list[str], wait: float = 0.0, progress: Progress | None = None
 ) -> IngestReport:
     """Forget source files: papers found only in them leave the index."""
-    return _run(settings, embedder, lambda old: _plan(old, [], names, prune=False), [], wait, progress)
+    notes: list[MergeNote] = []
+    report = _run(settings, embedder, lambda old: _plan(old, Corpus(), names, False, notes), wait, progress)
+    return report
 
 
 def ingest(
@@ -70,14 +95,19 @@ def ingest(
     prune: bool = False,
     wait: float = 0.0,
     progress: Progress | None = None,
+    strict: bool = False,
 ) -> IngestReport:
-    parsed, warnings = load_corpus(paths)  # every file is read and checked before the store is touched
-    files = sorted({s for p in parsed for s in p.sources})
-    report = _run(settings, embedder, lambda old: _plan(old, parsed, files, prune), warnings, wait, progress)
+    """Index `paths` (files, or folders searched recursively). A file found in a folder that cannot be parsed is
+    skipped and reported; `strict` makes it abort the run instead, leaving the index as it was."""
+    corpus = read_corpus(paths, strict)  # every file is read and checked before the store is touched
+    files = corpus.files
+    notes: list[MergeNote] = []
+    report = _run(settings, embedder, lambda old: _plan(old, corpus, files, prune, notes), wait, progress)
+    report.warnings, report.skipped, report.notes = corpus.warnings, corpus.skipped, notes
     return report
 
 
-def _run(settings, embedder, plan, warnings, wait, progress) -> IngestReport:
+def _run(settings, embedder, plan, wait, progress) -> IngestReport:
     start = time.perf_counter()
     try:
         with index_lock(settings, wait):
@@ -94,9 +124,20 @@ def _run(settings, embedder, plan, warnings, wait, progress) -> IngestReport:
         raise StoreError(
             f"{where}: cannot write the index ({exc.strerror or exc}); the previous index is unchanged"
         ) from None
-    report.warnings = warnings
     report.total_s = time.perf_counter() - start
     return report
+
+
+def _old_papers(store: Store, col) -> tuple[dict[str, Paper], set[str]]:
+    """The active generation's papers and chunk ids, read in pages of metadata only (no documents, no vectors)."""
+    total = store._call("count", col.count)
+    metadatas: list[dict] = []
+    ids: set[str] = set()
+    for offset in range(0, total, 5000):
+        got = store._call("get", col.get, include=["metadatas"], limit=5000, offset=offset)
+        ids.update(got["ids"])
+        metadatas += [m for m in got["metadatas"] if "abstract" in m]  # chunk 0 carries the paper
+    return papers_from_dump({"metadatas": metadatas}), ids
 
 
 def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> IngestReport:
@@ -110,17 +151,17 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
         and info.chunk_tokens == settings.chunk_tokens
         and info.chunk_overlap == settings.chunk_overlap
     )
-    dump = store.dump(store.active(), embeddings=False) if info else {"ids": [], "metadatas": []}
-    old = papers_from_dump(dump) if info else {}
+    active = store.active() if info is not None else None
+    old, old_ids = _old_papers(store, active) if active is not None else ({}, set())
     new = plan(old)
     if not new:
         raise StoreError("this would leave the index empty; nothing was changed")
     report.papers = len(new)
     report.added = sorted(set(new) - set(old))
     report.removed = sorted(set(old) - set(new))
-    if compatible and new == old:
+    if info is not None and compatible and new == old:
         report.unchanged = True
-        report.chunks = len(dump["ids"])
+        report.chunks = len(old_ids)
         report.collection = info.collection
         return report
     report.rebuilt = info is not None and not compatible
@@ -130,19 +171,8 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
         for p in new.values()
         for c in chunk_paper(p, settings.chunk_tokens, embedder.count_tokens, settings.chunk_overlap)
     ]
-    ids = [c.id for c, _ in chunks]
-    old_ids = set(dump["ids"])
-    reuse_ids = [i for i in ids if i in old_ids] if compatible else []
-    vectors: dict[str, np.ndarray] = {}
-    if reuse_ids:
-        got = store._call("get", store.active().get, ids=reuse_ids, include=["embeddings"])
-        vectors = dict(zip(got["ids"], np.asarray(got["embeddings"], dtype=np.float32)))
-    todo = [(c, p) for c, p in chunks if c.id not in vectors]
-    t0 = time.perf_counter()
-    vectors.update(_embed(embedder, todo, settings.embed_batch_size, progress))
-    report.embed_s = time.perf_counter() - t0
-    report.embedded, report.reused, report.chunks = len(todo), len(chunks) - len(todo), len(chunks)
-
+    report.chunks = len(chunks)
+    cache = EmbedCache(settings, model_id)
     col = store.create_generation(
         {
             "embed_model": model_id,
@@ -153,25 +183,65 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
         }
     )
     try:
-        store.add(
-            col,
-            ids,
-            np.stack([vectors[i] for i in ids]),
-            [c.text for c, _ in chunks],
-            [chunk_metadata(c, p) for c, p in chunks],
-        )
+        for start in range(0, len(chunks), STREAM_BATCH):
+            batch = chunks[start : start + STREAM_BATCH]
+            reuse = old_ids if compatible and active is not None else set()
+            vecs = _batch_vectors(store, active, reuse, cache, embedder, batch, settings, report, start, progress)
+            store.add(
+                col,
+                [c.id for c, _ in batch],
+                vecs,
+                [c.text for c, _ in batch],
+                [chunk_metadata(c, p) for c, p in batch],
+            )
+            if progress:
+                progress(start + len(batch), len(chunks))
         store.set_active(col.name)  # the commit point
     except BaseException:
-        # Ctrl-C, a crash or a full disk before the flip: the old generation stays active.
+        # Ctrl-C, a crash or a full disk before the flip: the old generation stays active. (kill -9 skips this:
+        # the next ingest's drop_stale removes the orphan.) The embedding cache keeps what was computed.
         try:
             store.client.delete_collection(col.name)
         except Exception:
             pass
         raise
     report.collection = col.name
+    cache.clear(settings)
     store.drop_stale(keep=col.name)
     _snapshot(store, col, new, chunks)
     return report
+
+
+def _batch_vectors(store, active, reuse: set[str], cache, embedder, batch, settings, report, done, progress):
+    """Vectors for one batch, cheapest source first: the active generation, the cache, the embedder."""
+    ids = [c.id for c, _ in batch]
+    vectors: dict[int, np.ndarray] = {}
+    wanted = [i for i, cid in enumerate(ids) if cid in reuse]
+    if wanted:
+        got = store._call("get", active.get, ids=[ids[i] for i in wanted], include=["embeddings"])
+        pos = {cid: i for i, cid in enumerate(ids)}
+        for cid, vec in zip(got["ids"], got["embeddings"]):
+            vectors[pos[cid]] = np.asarray(vec, dtype=np.float32)
+        report.reused += len(got["ids"])
+    missing = [i for i in range(len(batch)) if i not in vectors]
+    for j, vec in cache.get([batch[i][0].text for i in missing]).items():
+        vectors[missing[j]] = vec
+        report.resumed += 1
+    todo = [i for i in range(len(batch)) if i not in vectors]
+    t0 = time.perf_counter()
+    step = max(settings.embed_batch_size, 16)
+    for s in range(0, len(todo), step):
+        sel = todo[s : s + step]
+        texts = [batch[i][0].text for i in sel]
+        vecs = embedder.embed(texts)
+        cache.put(texts, vecs)
+        for i, v in zip(sel, vecs):
+            vectors[i] = v
+        report.embedded += len(sel)
+        if progress and s + step < len(todo):
+            progress(done + len(batch) - len(todo) + s + len(sel), report.chunks)
+    report.embed_s += time.perf_counter() - t0
+    return np.stack([vectors[i] for i in range(len(batch))])
 
 
 def _snapshot(store: Store, col, papers: dict[str, Paper], chunks: list[tuple[Chunk, Paper]]) -> None:
@@ -190,20 +260,3 @@ def _snapshot(store: Store, col, papers: dict[str, Paper], chunks: list[tuple[Ch
         index_cache.write(store.settings, col, index.snapshot(), index.bm25)
     except Exception as exc:  # noqa: BLE001 - the ingest has committed; readers rebuild the snapshot themselves
         log.warning("could not save the index snapshot (%s: %s)", type(exc).__name__, exc)
-
-
-def _embed(
-    embedder: Embedder, todo: list[tuple[Chunk, Paper]], batch: int, progress: Progress | None
-) -> dict[str, np.ndarray]:
-    # Similar lengths in one batch waste less work on padding.
-    order = sorted(range(len(todo)), key=lambda i: len(todo[i][0].text))
-    out: dict[str, np.ndarray] = {}
-    step = max(batch, 16)
-    for start in range(0, len(order), step):
-        sel = order[start : start + step]
-        vecs = embedder.embed([todo[i][0].text for i in sel])
-        for i, v in zip(sel, vecs):
-            out[todo[i][0].id] = v
-        if progress:
-            progress(min(start + step, len(order)), len(order))
-    return out

@@ -1,18 +1,19 @@
-"""Parse corpus files (Daily-Papers pages, JSONL, CSV) into `Paper`s with stable, content-derived ids."""
+"""Find and parse corpus files (Daily-Papers pages, JSONL, CSV) into `Paper`s with stable, content-derived ids."""
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import logging
+import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.errors import CorpusError
+from assistant.ingest.identity import MergeNote, merge, normalise_title, paper_id
 from assistant.text import one_spaced_line
 from assistant.types import Paper
 
@@ -28,16 +29,6 @@ _SENTENCE_END = re.compile(r"[.!?][\"')\]]?(\s|$)")
 class ParseResult:
     papers: list[Paper] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-
-def normalise_title(title: str) -> str:
-    t = unicodedata.normalize("NFKC", title).casefold()
-    return " ".join(re.sub(r"[^\w\s]", " ", t).split())
-
-
-def paper_id(title: str) -> str:
-    """Stable id from the normalised title: the same paper in two files gets one id."""
-    return hashlib.sha1(normalise_title(title).encode()).hexdigest()[:16]
 
 
 def clean_text(text: str) -> str:
@@ -149,9 +140,9 @@ def parse_csv(text: str, source: str) -> ParseResult:
     return result
 
 
-def parse_file(path: Path) -> ParseResult:
+def parse_file(path: Path, source: str | None = None) -> ParseResult:
     text = read_text(path)
-    source = path.name
+    source = source or path.name
     suffix = path.suffix.lower()
     parser = {".jsonl": parse_jsonl, ".csv": parse_csv}.get(suffix, parse_page)
     result = parser(text, source)
@@ -160,52 +151,114 @@ def parse_file(path: Path) -> ParseResult:
     return result
 
 
-def discover(paths: list[Path]) -> list[Path]:
-    """Expand directories into their corpus files (sorted, so ingest order is stable)."""
-    files: list[Path] = []
+@dataclass(frozen=True)
+class CorpusFile:
+    path: Path
+    source: str  # the name sources are tracked by: the file name, or its path below the folder given
+    named: bool  # given on the command line (must parse) rather than found in a folder (may be skipped)
+
+
+def _walk(root: Path, problems: list[str]) -> list[CorpusFile]:
+    """Corpus files under `root`, subfolders included, sorted. Symlinked folders are followed once: a folder seen
+    before (by device and inode) is not entered again, so a link loop ends. Hidden entries are skipped."""
+    found: list[CorpusFile] = []
+    seen_dirs: set[tuple[int, int]] = set()
+    seen_files: set[tuple[int, int]] = set()
+
+    def onerror(exc: OSError) -> None:
+        problems.append(f"{exc.filename}: cannot read this folder ({exc.strerror or exc})")
+
+    for folder, dirs, files in os.walk(root, followlinks=True, onerror=onerror):
+        st = os.stat(folder)
+        if (st.st_dev, st.st_ino) in seen_dirs:
+            dirs[:] = []  # a symlink back to a folder already walked
+            continue
+        seen_dirs.add((st.st_dev, st.st_ino))
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            path = Path(folder) / name
+            if name.startswith(".") or path.suffix.lower() not in CORPUS_SUFFIXES:
+                continue
+            try:
+                fst = path.stat()
+            except OSError:  # a dangling symlink
+                problems.append(f"{path}: no such file or directory (a broken link?)")
+                continue
+            if (fst.st_dev, fst.st_ino) in seen_files or not path.is_file():
+                continue
+            seen_files.add((fst.st_dev, fst.st_ino))
+            found.append(CorpusFile(path, path.relative_to(root).as_posix(), named=False))
+    return found
+
+
+def discover(paths: list[Path], problems: list[str] | None = None) -> list[CorpusFile]:
+    """Expand folders (recursively) into their corpus files; ingest order is stable. Folders that cannot be read
+    and broken links are appended to `problems` (an error when it is None)."""
+    files: list[CorpusFile] = []
     for p in paths:
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in CORPUS_SUFFIXES)
+            local: list[str] = []
+            found = _walk(p, local)
+            if local and problems is None:
+                raise CorpusError(local[0])
+            if problems is not None:
+                problems.extend(local)
             if not found:
-                raise CorpusError(f"{p}: no corpus files (*.txt, *.md, *.jsonl, *.csv) in this directory")
+                raise CorpusError(f"{p}: no corpus files (*.txt, *.md, *.jsonl, *.csv) in this folder or below")
             files.extend(found)
         elif p.is_file():
-            files.append(p)
+            files.append(CorpusFile(p, p.name, named=True))
         else:
             raise CorpusError(f"{p}: no such file or directory")
-    names = [f.name for f in files]
+    names = [f.source for f in files]
     dupes = {n for n in names if names.count(n) > 1}
     if dupes:
         raise CorpusError(f"two corpus files share the name {sorted(dupes)[0]!r}; sources are tracked by file name")
     return files
 
 
-def merge(results: list[ParseResult]) -> list[Paper]:
-    """One Paper per id; sources accumulate; the longest abstract wins (a later, fuller version)."""
-    by_id: dict[str, Paper] = {}
-    for res in results:
-        for p in res.papers:
-            old = by_id.get(p.id)
-            if old is None:
-                by_id[p.id] = p
-                continue
-            sources = tuple(dict.fromkeys(old.sources + p.sources))
-            keep = p if len(p.abstract) > len(old.abstract) else old
-            by_id[p.id] = Paper(
-                keep.id,
-                keep.title,
-                keep.abstract,
-                sources,
-                old.date or p.date,
-                old.url or p.url,
-                old.authors or p.authors,
-            )
-    return list(by_id.values())
+@dataclass
+class Corpus:
+    """What a run read: one ParseResult per file, in order (not merged yet: merging with the index's papers
+    happens once, in build._plan), the parser's warnings and the files skipped."""
+
+    results: list[ParseResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # "path: reason" of each file that could not be read
+
+    @property
+    def files(self) -> list[str]:
+        return sorted({s for r in self.results for p in r.papers for s in p.sources})
+
+    def papers(self, notes: list[MergeNote] | None = None) -> list[Paper]:
+        return merge((r.papers for r in self.results), notes)
 
 
-def load_corpus(paths: list[Path]) -> tuple[list[Paper], list[str]]:
-    results = [parse_file(f) for f in discover(paths)]
-    warnings = [w for r in results for w in r.warnings]
-    for w in warnings:
-        log.warning(w)
-    return merge(results), warnings
+def read_corpus(paths: list[Path], strict: bool = False) -> Corpus:
+    """Read every file before anything is written. A file found in a folder that cannot be parsed is skipped with
+    a warning (strict: it aborts the run, as does any file named explicitly)."""
+    problems: list[str] | None = None if strict else []
+    corpus = Corpus()
+    for f in discover(paths, problems):
+        try:
+            corpus.results.append(parse_file(f.path, f.source))
+        except CorpusError as exc:
+            if strict or f.named:
+                raise
+            corpus.skipped.append(str(exc))
+    corpus.skipped = (problems or []) + corpus.skipped
+    if not corpus.results:
+        raise CorpusError(corpus.skipped[0] if corpus.skipped else "no corpus files")
+    corpus.warnings = [w for r in corpus.results for w in r.warnings]
+    corpus.warnings += [f"{reason}; file skipped (--strict makes this an error)" for reason in corpus.skipped]
+    for w in corpus.warnings:  # the ingest summary prints them; the log gets them with -v
+        log.info(w)
+    return corpus
+
+
+def load_corpus(paths: list[Path], strict: bool = False) -> tuple[list[Paper], list[str]]:
+    corpus = read_corpus(paths, strict)
+    return corpus.papers(), corpus.warnings
+
+
+__all__ = ["Corpus", "CorpusFile", "MergeNote", "ParseResult", "merge", "normalise_title", "paper_id"]

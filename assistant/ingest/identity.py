@@ -1,0 +1,256 @@
+"""Which records are the same paper, and the id each distinct paper gets.
+
+A title alone does not identify a paper: JSONL exports repeat titles ("Attention Is All You Need" thousands of
+times, with different abstracts and URLs). Records that share a normalised title are the same paper only when
+their abstracts are nearly identical (a re-listing, a typo fixed) or they carry the same arXiv id (a revised
+abstract). Anything else with that title is a different paper and stays separate.
+
+Ids: the first paper with a title keeps `paper_id(title)` (evaluation maps gold titles to ids that way); later
+distinct papers with that title get `paper_id(title)-<arXiv id, else a hash of the URL, else of the abstract>`.
+Ids already in the index are kept, so re-ingesting a file never renumbers papers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from difflib import SequenceMatcher
+from typing import Any
+
+from assistant.types import Paper
+
+NEAR = 0.9  # word-level similarity of two abstracts of the same paper (the seeds' one re-listing: 0.98)
+SCAN_ALL = 32  # a title group up to this size is compared pairwise; larger ones only through anchors
+ANCHOR_WORDS = 8
+_ARXIV = re.compile(
+    r"(?:arxiv\.org/(?:abs|pdf)/|huggingface\.co/papers/|arxiv:\s*)(\d{4}\.\d{4,5}|[a-z-]+(?:\.[a-z]{2})?/\d{7})",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class MergeNote:
+    """One record that did not become a paper of its own as it was, reported per source file."""
+
+    source: str  # the file of the record
+    kind: str  # "merged": a near-copy of a paper already seen; "renamed": a different paper with a title in use
+    title: str
+    paper_id: str  # the paper it became part of ("merged") or the id it got ("renamed")
+    other: str  # source file(s) of the paper it met
+    dropped: int = 0  # characters of abstract text no longer indexed (merged only: the shorter abstract)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def normalise_title(title: str) -> str:
+    import unicodedata
+
+    t = unicodedata.normalize("NFKC", title).casefold()
+    return " ".join(re.sub(r"[^\w\s]", " ", t).split())
+
+
+def paper_id(title: str) -> str:
+    """Stable id from the normalised title: the same paper in two files gets one id."""
+    return hashlib.sha1(normalise_title(title).encode()).hexdigest()[:16]
+
+
+def arxiv_id(url: str | None) -> str | None:
+    m = _ARXIV.search(url or "")
+    return m.group(1).lower() if m else None
+
+
+def _words(text: str) -> list[str]:
+    return normalise_title(text).split()
+
+
+def _short_hash(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()[:8]
+
+
+@dataclass(eq=False)  # identity, not value: variants are dict keys
+class _Variant:
+    """One distinct paper under a title: its records so far and the one whose text is kept."""
+
+    first: Paper
+    keep: Paper
+    words: list[str]
+    sources: list[str] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)  # ids the records came with (index ids are kept)
+    date: str | None = None
+    url: str | None = None
+    authors: str | None = None
+    id: str = ""
+    seen: set[int] = field(default_factory=set)  # hashes of the abstracts met
+
+    def __post_init__(self) -> None:
+        self.seen.add(hash(tuple(self.words)))
+
+    def absorb(self, p: Paper) -> int:
+        """Add a record of the same paper; the longer abstract wins (a later, fuller version). Returns the
+        characters of abstract dropped (0 when the abstracts say the same)."""
+        self.sources += [s for s in p.sources if s not in self.sources]
+        self.ids.append(p.id)
+        self.date, self.url, self.authors = self.date or p.date, self.url or p.url, self.authors or p.authors
+        words = _words(p.abstract)
+        seen = hash(tuple(words))
+        if seen in self.seen:
+            return 0  # this text was kept or already reported as dropped
+        self.seen.add(seen)
+        if len(p.abstract) > len(self.keep.abstract):
+            dropped, self.keep, self.words = len(self.keep.abstract), p, words
+            return dropped
+        return len(p.abstract)
+
+    def paper(self) -> Paper:
+        k = self.keep
+        return Paper(self.id, k.title, k.abstract, tuple(self.sources), self.date, self.url, self.authors)
+
+
+def nearly_identical(a: list[str], b: list[str]) -> bool:
+    if a == b:
+        return True
+    if not a or not b or min(len(a), len(b)) / max(len(a), len(b)) < NEAR:
+        return False  # the ratio below cannot reach NEAR
+    m = SequenceMatcher(None, a, b, autojunk=False)
+    return m.real_quick_ratio() >= NEAR and m.quick_ratio() >= NEAR and m.ratio() >= NEAR
+
+
+class _Group:
+    """The distinct papers sharing one normalised title, with lookups that keep big groups linear."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.variants: list[_Variant] = []
+        self.by_arxiv: dict[str, _Variant] = {}
+        self.by_anchor: dict[tuple[str, ...], list[_Variant]] = {}
+
+    def _anchors(self, words: list[str]) -> list[tuple[str, ...]]:
+        return [("^", *words[:ANCHOR_WORDS]), ("$", *words[-ANCHOR_WORDS:])]
+
+    def find(self, p: Paper, words: list[str]) -> _Variant | None:
+        arxiv = arxiv_id(p.url)
+        if arxiv and arxiv in self.by_arxiv:
+            return self.by_arxiv[arxiv]
+        if len(self.variants) <= SCAN_ALL:
+            candidates: Iterable[_Variant] = self.variants
+        else:
+            # Two abstracts 90 % alike almost always share their first or last words; a near-copy edited at both
+            # ends is kept as a separate paper (and reported as such), never silently merged.
+            candidates = dict.fromkeys(v for a in self._anchors(words) for v in self.by_anchor.get(a, []))
+        return next((v for v in candidates if nearly_identical(v.words, words)), None)
+
+    def add(self, p: Paper, words: list[str]) -> _Variant:
+        v = _Variant(p, p, words, list(p.sources), [p.id], p.date, p.url, p.authors)
+        self.variants.append(v)
+        self.index(v, p, words)
+        return v
+
+    def index(self, v: _Variant, p: Paper, words: list[str]) -> None:
+        arxiv = arxiv_id(p.url)
+        if arxiv:
+            self.by_arxiv.setdefault(arxiv, v)
+        for a in self._anchors(words):
+            self.by_anchor.setdefault(a, []).append(v)
+
+    def assign_ids(self, prior: list[Paper]) -> None:
+        used: set[str] = set()
+
+        def take(v: _Variant, pid: str) -> None:
+            v.id = pid
+            used.add(pid)
+
+        # Ids the index already uses stay with their papers, whatever order the files come in this time.
+        for p in prior:
+            v = self.find(p, _words(p.abstract))
+            if v is not None and not v.id and p.id not in used:
+                take(v, p.id)
+        for v in self.variants:  # a suffixed id given by an earlier merge of the same records
+            kept = next((i for i in v.ids if i.startswith(self.base + "-")), None)
+            if not v.id and kept and kept not in used:
+                take(v, kept)
+        for v in self.variants:
+            if v.id:
+                continue
+            if self.base not in used:
+                v.id = self.base
+            else:
+                arxiv = arxiv_id(v.first.url)
+                disc = arxiv.replace("/", "_") if arxiv else _short_hash(v.first.url or " ".join(v.words))
+                v.id = f"{self.base}-{disc}"
+                if v.id in used:  # two papers sharing a URL but not an abstract
+                    v.id = f"{self.base}-{_short_hash(' '.join(v.words))}"
+                n = 2
+                while v.id in used:
+                    v.id, n = f"{self.base}-{_short_hash(' '.join(v.words))}-{n}", n + 1
+            take(v, v.id)
+
+
+def merge(
+    results: Iterable[Iterable[Paper]], notes: list[MergeNote] | None = None, prior: Iterable[Paper] = ()
+) -> list[Paper]:
+    """One Paper per distinct paper, in first-seen order; sources accumulate. Records merged with a differing
+    abstract, and different papers that share a title, are appended to `notes`. `prior` (the papers in the index)
+    only lends ids: a paper that is already indexed keeps its id."""
+    groups: dict[str, _Group] = {}
+    order: list[_Variant] = []
+    renamed: list[tuple[_Variant, Paper]] = []
+    merged: list[tuple[_Variant, Paper, int, str]] = []
+    for papers in results:
+        for p in papers:
+            key = normalise_title(p.title)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = _Group(paper_id(p.title))
+            words = _words(p.abstract)
+            v = group.find(p, words)
+            if v is None:
+                v = group.add(p, words)
+                order.append(v)
+                if len(group.variants) > 1:
+                    renamed.append((v, p))
+                continue
+            other = ", ".join(v.sources)
+            dropped = v.absorb(p)
+            group.index(v, p, words)
+            if dropped:
+                merged.append((v, p, dropped, other))
+    prior_by_group: dict[str, list[Paper]] = {}
+    for p in prior:
+        prior_by_group.setdefault(normalise_title(p.title), []).append(p)
+    for key, group in groups.items():
+        group.assign_ids(prior_by_group.get(key, []))
+    if notes is not None:
+        for v, p, dropped, other in merged:
+            notes.append(MergeNote(p.sources[0] if p.sources else "", "merged", p.title, v.id, other, dropped))
+        for v, p in renamed:
+            first = groups[normalise_title(p.title)].variants[0]
+            notes.append(
+                MergeNote(p.sources[0] if p.sources else "", "renamed", p.title, v.id, ", ".join(first.sources))
+            )
+    return [v.paper() for v in order]
+
+
+def summarise(notes: list[MergeNote], examples: int = 2) -> list[str]:
+    """One line per source file and kind, for the ingest summary (a 5,000-row file gives two lines, not 5,000)."""
+    by: dict[tuple[str, str], list[MergeNote]] = {}
+    for n in notes:
+        by.setdefault((n.source, n.kind), []).append(n)
+    lines = []
+    for (source, kind), group in by.items():
+        eg = "; ".join(f"{n.title[:60]!r} as {n.paper_id}" for n in group[:examples])
+        more = f" and {len(group) - examples} more" if len(group) > examples else ""
+        if kind == "merged":
+            chars = sum(n.dropped for n in group)
+            lines.append(
+                f"{source}: {len(group)} paper(s) merged with a nearly identical copy already seen "
+                f"(in {group[0].other}); {chars:,} characters of the shorter abstract(s) dropped: {eg}{more}"
+            )
+        else:
+            lines.append(
+                f"{source}: {len(group)} paper(s) share a title with a different paper and are indexed "
+                f"separately: {eg}{more}"
+            )
+    return lines
