@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -12,6 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Static
 
 from assistant.errors import AssistantError, IndexMissingError
@@ -40,15 +42,16 @@ class ChatScreen(ConversationActions, Screen):
     # The answering thread posts tokens as messages instead of call_from_thread, which would block it on
     # every token until the UI had drawn it (that halved tokens/s on 2 cores). One queue keeps the order:
     # every token is handled before the Finished message of its answer.
+    # (The answer widget is `view`: a Message's `bubble` says whether it bubbles up to the app.)
     class Token(Message):
-        def __init__(self, bubble: AnswerMessage, piece: str):
+        def __init__(self, view: AnswerMessage, piece: str) -> None:
             super().__init__()
-            self.bubble, self.piece = bubble, piece
+            self.view, self.piece = view, piece
 
     class Finished(Message):
-        def __init__(self, bubble: AnswerMessage, question: str, answer: Answer | None = None, error: str = ""):
+        def __init__(self, view: AnswerMessage, question: str, answer: Answer | None = None, error: str = "") -> None:
             super().__init__()
-            self.bubble, self.question, self.answer, self.error = bubble, question, answer, error
+            self.view, self.question, self.answer, self.error = view, question, answer, error
 
     BINDINGS = [
         Binding("escape", "cancel", "Stop"),
@@ -64,9 +67,9 @@ class ChatScreen(ConversationActions, Screen):
         Binding("question_mark", "app.help", "Help", show=False),
     ]
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
-        self.pipeline = None
+        self.pipeline: Any = None
         self.load_error: str | None = "The index and the model are still loading."
         self.answers: list[Answer] = []
         self.conv_id: str | None = None
@@ -74,7 +77,11 @@ class ChatScreen(ConversationActions, Screen):
         self.selected: AnswerMessage | None = None
         self.index_missing = False
         self.read_ahead_cancel: threading.Event | None = None
-        self.read_ahead_timer = None
+        self.read_ahead_timer: Timer | None = None
+        # Questions sent while an answer is being written wait here, in order, each shown in the transcript as
+        # queued; Esc takes back the last one. (Keeping the text in the input made the next questions run together.)
+        self.queued: list[QuestionMessage] = []
+        self.asking: QuestionMessage | None = None  # the question being answered
 
     # -- layout -------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -112,7 +119,7 @@ class ChatScreen(ConversationActions, Screen):
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "cancel":
-            return self.generating
+            return self.generating or bool(self.queued)
         return True
 
     def _call(self, fn, *args) -> None:
@@ -135,7 +142,7 @@ class ChatScreen(ConversationActions, Screen):
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def load_pipeline(self) -> None:
         try:
-            pipeline = self.app.pipeline_factory()
+            pipeline = self.chat_app.pipeline_factory()
         except IndexMissingError as exc:
             self._call(self._index_missing, str(exc))
         except AssistantError as exc:
@@ -163,7 +170,7 @@ class ChatScreen(ConversationActions, Screen):
 
     def offer_build(self) -> None:
         question = (
-            f"There is no index in {self.app.settings.data_dir}.\n"
+            f"There is no index in {self.chat_app.settings.data_dir}.\n"
             "Build it now from the bundled seed papers? This takes a minute or so."
         )
         self.app.push_screen(ConfirmScreen(question, yes="Build index", no="Not now"), self._build_confirmed)
@@ -172,7 +179,7 @@ class ChatScreen(ConversationActions, Screen):
         if yes:
             self.index_missing = False
             self.status.busy("Building the index…")
-            self.app.push_screen(BuildIndexScreen(self.app.index_builder, "seeds/"), self._built)
+            self.app.push_screen(BuildIndexScreen(self.chat_app.index_builder, "seeds/"), self._built)
 
     def _built(self, error: str | None) -> None:
         if error:
@@ -220,22 +227,35 @@ class ChatScreen(ConversationActions, Screen):
         question = event.value.strip()
         if not question:
             return
-        if self.generating:
-            self.notify("An answer is still being written; press Esc to stop it. Your question is kept.", markup=False)
-            return
         if self.pipeline is None and self.index_missing:
             self.offer_build()
             return
         if self.pipeline is None:
-            self.notify(
-                f"{self.load_error.rstrip('.')}. Your question is kept in the input.", severity="warning", markup=False
-            )
+            reason = (self.load_error or "Not ready").rstrip(".")
+            self.notify(f"{reason}. Your question is kept in the input.", severity="warning", markup=False)
             return
         self.prompt.remember(question)
-        self.prompt.value = ""
+        self.prompt.value = ""  # also when it has to wait: the next question starts on an empty line
+        await (self.enqueue(question) if self.generating else self.start_answer(question))
+
+    async def enqueue(self, question: str) -> None:
+        """Type-ahead: the question waits, shown as queued, and is asked when the current answer is done."""
+        waiting = QuestionMessage(question, queued=True)
+        self.queued.append(waiting)
+        await self.log_view.mount(waiting)
+        self.log_view.scroll_end(animate=False)
+        self.refresh_bindings()
+
+    async def start_answer(self, question: str, waiting: QuestionMessage | None = None) -> None:
         self.query_one("#welcome").display = False
         bubble = AnswerMessage()
-        await self.log_view.mount_all([QuestionMessage(question), bubble])
+        if waiting is None:
+            waiting = QuestionMessage(question)
+            await self.log_view.mount_all([waiting, bubble])
+        else:
+            waiting.set_queued(False)
+            await self.log_view.mount(bubble, after=waiting)
+        self.asking = waiting
         self.log_view.scroll_end(animate=False)
         self.cancel_event = threading.Event()
         self.refresh_bindings()
@@ -275,13 +295,16 @@ class ChatScreen(ConversationActions, Screen):
             self.post_message(self.Finished(bubble, question, answer))
 
     async def on_chat_screen_token(self, event: Token) -> None:
-        await self._token(event.bubble, event.piece)
+        await self._token(event.view, event.piece)
 
     async def on_chat_screen_finished(self, event: Finished) -> None:
         if event.answer is None:
-            await self._failed(event.question, event.bubble, event.error)
+            await self._failed(event.question, event.view, event.error)
         else:
-            await self._answered(event.bubble, event.answer)
+            await self._answered(event.view, event.answer)
+        if self.queued and not self.generating:  # the oldest queued question, with that answer as history
+            waiting = self.queued.pop(0)
+            await self.start_answer(waiting.question, waiting)
 
     async def _token(self, bubble: AnswerMessage, piece: str) -> None:
         follow = self.log_view.scroll_y >= self.log_view.max_scroll_y - 1  # the user has not scrolled up
@@ -310,15 +333,27 @@ class ChatScreen(ConversationActions, Screen):
 
     async def _failed(self, question: str, bubble: AnswerMessage, message: str) -> None:
         self._done()
-        question_bubble = self.log_view.query(QuestionMessage).last()
         await bubble.discard()
-        await question_bubble.remove()
+        if self.asking is not None:  # not .last(): questions queued after it come later in the transcript
+            await self.asking.remove()
+            self.asking = None
         if not self.prompt.value:
             self.prompt.value = question
             self.prompt.cursor_position = len(question)
         self.notify(message, title="Could not answer", severity="error", timeout=15, markup=False)
 
-    def action_cancel(self) -> None:
+    async def action_cancel(self) -> None:
+        """Esc takes back the last queued question first (its text returns to an empty input); with none queued
+        it stops the answer being written."""
+        if self.queued:
+            waiting = self.queued.pop()
+            await waiting.remove()
+            if not self.prompt.value:
+                self.prompt.value = waiting.question
+                self.prompt.cursor_position = len(waiting.question)
+            self.notify("Queued question cancelled.", markup=False)
+            self.refresh_bindings()
+            return
         if self.cancel_event is not None:
             self.cancel_event.set()
             self.status.busy("Stopping…")

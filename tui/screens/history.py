@@ -2,16 +2,51 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from assistant.types import Answer
 
 from ..widgets.messages import AnswerMessage, QuestionMessage
 
+if TYPE_CHECKING:
+    from textual.containers import VerticalScroll
+    from textual.screen import Screen
 
-class ConversationActions:
+    from ..app import PaperChatApp
+    from ..widgets.prompt import PromptInput
+
+    _Base = Screen
+else:
+    _Base = object  # at run time ChatScreen supplies Screen; the checker sees the mixin as one
+
+
+class ConversationActions(_Base):
     """Mixed into ChatScreen: uses its log_view, prompt, answers, conv_id, generating and select()."""
 
+    conv_id: str | None
+    answers: list[Answer]
+    selected: AnswerMessage | None
+
+    if TYPE_CHECKING:
+
+        @property
+        def log_view(self) -> VerticalScroll: ...
+
+        @property
+        def prompt(self) -> PromptInput: ...
+
+        @property
+        def generating(self) -> bool: ...
+
+        def select(self, bubble: AnswerMessage | None) -> None: ...
+
+    @property
+    def chat_app(self) -> PaperChatApp:
+        """The app with its own attributes (settings, conversations, factories) typed."""
+        return cast("PaperChatApp", self.app)
+
     def _save(self, answer: Answer) -> None:
-        store = self.app.conversations
+        store = self.chat_app.conversations
         try:
             self.conv_id = self.conv_id or store.new_id()
             store.append(self.conv_id, answer)
@@ -43,18 +78,18 @@ class ConversationActions:
         if self.generating:
             self.notify("Stop the answer first (Esc).", markup=False)
             return
-        self.app.push_screen(ConversationsScreen(self.app.conversations), self._open_conversation)
+        self.app.push_screen(ConversationsScreen(self.chat_app.conversations), self._open_conversation)
 
     async def _open_conversation(self, conv_id: str | None) -> None:
         if conv_id:
-            await self.show_conversation(conv_id, self.app.conversations.load(conv_id))
+            await self.show_conversation(conv_id, self.chat_app.conversations.load(conv_id))
             self.prompt.focus()
 
     def action_export(self) -> None:
         if not self.answers:
             self.notify("Nothing to export yet: ask a question first.", markup=False)
             return
-        store = self.app.conversations
+        store = self.chat_app.conversations
         try:
             self.conv_id = self.conv_id or store.new_id()
             path = store.export_markdown(self.conv_id, self.answers)

@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Markdown, Static
+from textual.widgets.markdown import MarkdownStream
 
 from assistant.text import printable
 from assistant.types import Answer
@@ -49,23 +50,41 @@ def meta_text(answer: Answer) -> Text:
 
 
 class QuestionMessage(Static):
-    def __init__(self, question: str):
+    """A question in the transcript; `queued` while it waits for the answer being written (Esc cancels it)."""
+
+    DEFAULT_CSS = """
+    QuestionMessage.-queued {
+        color: $text-muted;
+        text-style: italic;
+    }
+    """
+
+    def __init__(self, question: str, queued: bool = False) -> None:
         super().__init__(plain(question), classes="question")
-        self.border_title = "You"
+        self.question = question
+        self.set_queued(queued)
+
+    def set_queued(self, queued: bool) -> None:
+        self.set_class(queued, "-queued")
+        self.border_title = "You · queued (Esc cancels)" if queued else "You"
+
+    @property
+    def queued(self) -> bool:
+        return self.has_class("-queued")
 
 
 class AnswerMessage(Vertical):
     """One answer. `add_token` streams raw tokens; `finish` replaces them with the verified answer."""
 
     class Selected(Message):
-        def __init__(self, message: AnswerMessage):
+        def __init__(self, message: AnswerMessage) -> None:
             super().__init__()
             self.message = message
 
-    def __init__(self, answer: Answer | None = None):
+    def __init__(self, answer: Answer | None = None) -> None:
         super().__init__(classes="answer")
         self.answer = answer
-        self._stream = None
+        self._stream: MarkdownStream | None = None
         self.streamed = ""
         self.border_title = "Assistant"
 

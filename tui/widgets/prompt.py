@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.binding import Binding
 from textual.widgets import Input
 
@@ -12,7 +14,7 @@ class PromptInput(Input):
         Binding("down", "history(1)", "Next question", show=False),
     ]
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(
             placeholder="Ask about the indexed papers… (Enter to send, ↑/↓ history)", max_length=2000, **kwargs
         )

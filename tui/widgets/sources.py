@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual.binding import Binding
 from textual.message import Message
@@ -22,12 +24,12 @@ class SourcesList(OptionList):
     BINDINGS = [Binding(str(n), f"open_number({n})", f"Open source {n}", show=False) for n in range(1, 10)]
 
     class Open(Message):
-        def __init__(self, answer: Answer, evidence: Evidence):
+        def __init__(self, answer: Answer, evidence: Evidence) -> None:
             super().__init__()
             self.answer = answer
             self.evidence = evidence
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.answer: Answer | None = None
         self._items: list[Evidence] = []
