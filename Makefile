@@ -13,15 +13,21 @@ NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 LLAMA_CMAKE_ARGS ?= -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
 endif
 
-.PHONY: setup chat ingest test test-fast bench clean
+.PHONY: setup chat ingest test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
+	@echo "==> 1/4 virtual environment in $(VENV)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip wheel
 	# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
+	@echo "==> 2/4 torch (CPU build)"
 	$(BIN)/pip install "torch==2.13.0"
 	# Built here with our flags; --no-cache-dir so that a wheel cached from other flags is not reused.
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --no-cache-dir "$(LLAMA)"
+	@echo "==> 3/4 llama-cpp-python: compiles llama.cpp from source, 5-10 minutes on 2 cores (-v shows the compiler)"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --no-cache-dir -v "$(LLAMA)" 2>&1 | \
+		grep --line-buffered -E "\[ *[0-9]+(%|/[0-9]+)\]|Successfully|ERROR|error:" || true
+	$(BIN)/python -c "import llama_cpp" || { echo "llama-cpp-python did not install; rerun without the filter: $(BIN)/pip install -v $(LLAMA)"; exit 1; }
+	@echo "==> 4/4 the assistant and its other dependencies"
 	$(BIN)/pip install -e ".[test,server]"
 	touch $(STAMP)
 
@@ -33,8 +39,14 @@ ingest: $(STAMP)
 chat: ingest
 	$(BIN)/assistant chat
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
+
+# Checks that catch drift: lint, formatting and types (run by `make test`, hence by CI).
+lint: $(STAMP)
+	$(BIN)/ruff check assistant tui tests bench
+	$(BIN)/ruff format --check assistant tui tests bench
+	$(BIN)/mypy assistant tui
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not e2e and not server"

@@ -104,8 +104,26 @@ class Settings(BaseSettings):
     )
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     abstain_threshold: float = Field(
-        0.36, ge=-1, le=1, description="Abstain when the best dense cosine similarity is below this."
+        0.9,
+        ge=-1,
+        le=2,
+        description="Refuse when no retrieved paper reaches this dense cosine + lexical coverage and none is "
+        "named by the question (README, Abstention); negative: never refuse.",
     )
+    answer_style: Literal["auto", "extractive", "generative"] = Field(
+        "auto",
+        description="extractive: answers built from the chosen evidence sentence, the model only proposes a short "
+        "answer phrase that must be a span of it; generative: the model writes the answer and each sentence is "
+        "checked against its cited source; auto: extractive.",
+    )
+    phrase_tokens: int = Field(24, ge=4, le=256, description="Most tokens for the model's short answer phrase.")
+    model_phrase: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Ask the model for a short answer phrase (kept only if it is a span of the evidence). auto: "
+        "only models of at least phrase_min_params parameters; the bundled 135M model never produced a usable "
+        "phrase on the dev sets, so it is not asked and its seconds are saved.",
+    )
+    phrase_min_params: int = Field(300_000_000, ge=0, description="Model size from which model_phrase=auto asks it.")
     # generation
     model_path: Path | None = Field(None, description="GGUF file; default: the bundled SmolLM2-135M-Instruct Q4_1.")
     llm_url: str | None = Field(

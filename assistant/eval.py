@@ -1,15 +1,27 @@
-"""Retrieval and answer metrics over a labelled question JSONL (the format of eval/dev.jsonl)."""
+"""Answer metrics over labelled questions, per kind of question.
+
+Reads both labelled formats:
+- dev.jsonl: {id, question, gold_title, answer, answer_aliases}; no gold_title means "refuse" (kind paraphrase
+  when answerable, outside when not);
+- realistic-dev.jsonl: `kind` named | list (gold_titles) | outside | conversation (turns with role first /
+  followup / switch / outside).
+An answer is correct when it contains the answer or an alias (case-insensitive, whole words) and cites the
+gold paper. Conversations are asked turn by turn with the earlier answers as history, as the chat app does.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import statistics
-import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from assistant.errors import AssistantError
-from assistant.ingest.corpus import paper_id
+from assistant.ingest.corpus import normalise_title
+from assistant.types import Answer
 
 
 class EvalInputError(AssistantError):
@@ -17,41 +29,57 @@ class EvalInputError(AssistantError):
 
 
 @dataclass
+class Turn:
+    question: str
+    gold: list[str]  # normalised gold titles; empty: the question must be refused
+    answers: list[str]
+    role: str  # single | first | followup | switch | outside
+
+
+@dataclass
 class Item:
     id: str
-    question: str
-    gold_id: str | None
-    answers: list[str]
+    kind: str  # paraphrase | named | list | outside | conversation
+    turns: list[Turn] = field(default_factory=list)
+
+
+def _turn(r: dict[str, Any], role: str) -> Turn:
+    golds = r.get("gold_titles") or ([r["gold_title"]] if r.get("gold_title") else [])
+    answers = [a for a in [r.get("answer"), *(r.get("answer_aliases") or [])] if a]
+    return Turn(str(r["question"]), [normalise_title(g) for g in golds], answers, role)
 
 
 def load_items(path: Path) -> list[Item]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise EvalInputError(f"{path}: cannot read ({exc})") from None
+        raise EvalInputError(f"{path}: cannot read ({exc})") from exc
     items = []
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             r = json.loads(line)
-            gold = r.get("gold_title")
-            answers = [a for a in [r.get("answer"), *r.get("answer_aliases", [])] if a]
-            items.append(Item(str(r.get("id", n)), r["question"], paper_id(gold) if gold else None, answers))
+            kind = r.get("kind") or ("paraphrase" if r.get("gold_title") else "outside")
+            if kind == "conversation":
+                turns = [_turn(t, t.get("role", "followup")) for t in r["turns"]]
+            else:
+                turns = [_turn(r, "single")]
+            items.append(Item(str(r.get("id", n)), kind, turns))
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-            raise EvalInputError(f"{path}: line {n} is not a question object ({exc})") from None
+            raise EvalInputError(f"{path}: line {n} is not a question object ({exc})") from exc
     if not items:
         raise EvalInputError(f"{path}: no questions")
     return items
 
 
 def _norm(s: str) -> str:
-    return " ".join(s.lower().replace("-", " ").split())
+    return " ".join(re.sub(r"[-‐‑–—]", " ", s.lower()).split())
 
 
 def contains_answer(text: str, answers: list[str]) -> bool:
     t = _norm(text)
-    return any(_norm(a) in t for a in answers)
+    return any(re.search(r"(?<!\w)" + re.escape(_norm(a)) + r"(?!\w)", t) for a in answers if a.strip())
 
 
 def pct(values: list[float], q: float) -> float:
@@ -61,97 +89,120 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
-def evaluate(pipeline, items: list[Item], retrieval_only: bool = False, progress=None) -> dict:
+def score_turn(turn: Turn, ans: Answer, kind: str) -> dict[str, Any]:
+    cited = [normalise_title(c.title) for c in ans.citations]
+    row: dict[str, Any] = {
+        "question": turn.question,
+        "role": turn.role,
+        "answer": ans.text,
+        "abstained": ans.abstained,
+        "cited": cited,
+        "model_words": ans.model_words,
+        "total_s": ans.timings.total_s,
+        "first_token_s": ans.timings.first_token_s,
+        "coverage": ans.coverage,
+        "followup_of": ans.followup_of,
+    }
+    if not turn.gold:
+        row["refused_ok"] = ans.abstained
+        return row
+    if kind == "list":
+        hits = len(set(cited) & set(turn.gold))
+        row["recall"] = hits / len(turn.gold)
+        row["precision"] = hits / len(set(cited)) if cited else 0.0
+    else:
+        row["gold_cited"] = turn.gold[0] in cited
+        row["correct"] = row["gold_cited"] and not ans.abstained and contains_answer(ans.text, turn.answers)
+    return row
+
+
+def evaluate(pipeline, items: list[Item], progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     rows = []
-    for i, it in enumerate(items):
-        ranked, _ = pipeline.retriever.search(it.question, k=max(5, pipeline.settings.top_k))
-        ids = [e.paper_id for e in ranked]
-        rank = ids.index(it.gold_id) + 1 if it.gold_id in ids else None
-        row = {
-            "id": it.id,
-            "question": it.question,
-            "gold_rank": rank,
-            "best_dense": max((e.dense for e in ranked), default=0),
-        }
-        if not retrieval_only:
-            ans = pipeline.ask(it.question)
-            retrieved = {e.paper_id for e in ans.evidence}
-            row.update(
-                answer=ans.text,
-                abstained=ans.abstained,
-                correct=bool(it.answers) and not ans.abstained and contains_answer(ans.text, it.answers),
-                evidence_has_answer=bool(it.answers)
-                and contains_answer(" ".join(s for e in ans.evidence for s in e.sentences), it.answers),
-                cited=[c.paper_id for c in ans.citations],
-                valid_citations=sum(c.paper_id in retrieved for c in ans.citations),
-                gold_cited=it.gold_id in {c.paper_id for c in ans.citations},
-                total_s=ans.timings.total_s,
-                first_token_s=ans.timings.first_token_s,
-                tokens_per_s=ans.timings.tokens_per_s,
-                prompt_tokens=ans.timings.prompt_tokens,
-            )
-        rows.append(row)
+    for i, item in enumerate(items):
+        history: list[Answer] = []
+        for turn in item.turns:
+            ans = pipeline.ask(turn.question, history=history)
+            history.append(ans)
+            rows.append({"id": item.id, "kind": item.kind, **score_turn(turn, ans, item.kind)})
         if progress:
             progress(i + 1, len(items))
-    return {"summary": summarise(items, rows, retrieval_only), "items": rows}
+    return {"summary": summarise(rows), "items": rows}
 
 
-def summarise(items: list[Item], rows: list[dict], retrieval_only: bool) -> dict:
-    ans_rows = [r for it, r in zip(items, rows) if it.gold_id]
-    un_rows = [r for it, r in zip(items, rows) if not it.gold_id]
-    n = len(ans_rows) or 1
-    s = {
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 3) if values else None
+
+
+def _group(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    answerable = [r for r in rows if "refused_ok" not in r]
+    single = [r for r in answerable if "correct" in r]
+    lists = [r for r in answerable if "recall" in r]
+    outside = [r for r in rows if "refused_ok" in r]
+    out: dict[str, Any] = {"questions": len(rows)}
+    if single:
+        out["accuracy"] = _mean([float(r["correct"]) for r in single])
+        out["gold_cited"] = _mean([float(r["gold_cited"]) for r in single])
+    if lists:
+        out["list_recall"] = _mean([r["recall"] for r in lists])
+        out["list_precision"] = _mean([r["precision"] for r in lists])
+    if answerable:
+        out["false_refusals"] = sum(r["abstained"] for r in answerable)
+    if outside:  # only where there is something to refuse (no 0.000 out of nothing)
+        out["refused"] = f"{sum(r['refused_ok'] for r in outside)}/{len(outside)}"
+    answered = [r for r in rows if not r["abstained"]]
+    if answered:
+        out["model_written"] = _mean([float(r["model_words"]) for r in answered])
+    return out
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    by_kind: dict[str, Any] = {}
+    for kind in ("paraphrase", "named", "list", "outside", "conversation"):
+        group = [r for r in rows if r["kind"] == kind]
+        if group:
+            by_kind[kind] = _group(group)
+    conv = [r for r in rows if r["kind"] == "conversation"]
+    for role in ("first", "followup", "switch", "outside"):
+        group = [r for r in conv if r["role"] == role]
+        if group:
+            by_kind[f"conversation/{role}"] = _group(group)
+    answerable = [r for r in rows if "refused_ok" not in r]
+    overall = {
         "questions": len(rows),
-        "answerable": len(ans_rows),
-        "unanswerable": len(un_rows),
-        "hit@1": sum(r["gold_rank"] == 1 for r in ans_rows) / n,
-        "hit@5": sum(bool(r["gold_rank"]) and r["gold_rank"] <= 5 for r in ans_rows) / n,
-        "mrr": sum(1 / r["gold_rank"] for r in ans_rows if r["gold_rank"]) / n,
+        "false_refusal_rate": _mean([float(r["abstained"]) for r in answerable]),
+        "latency_p50_s": round(pct([r["total_s"] for r in rows], 0.5), 3),
+        "latency_p95_s": round(pct([r["total_s"] for r in rows], 0.95), 3),
+        "model_written": _mean([float(r["model_words"]) for r in rows if not r["abstained"]]),
     }
-    if retrieval_only:
-        return s
-    gen = [r for r in rows if not r["abstained"]]
-    cites = sum(len(r["cited"]) for r in rows)
-    refused_un = sum(r["abstained"] for r in un_rows)
-    refused_all = sum(r["abstained"] for r in rows)
-    s.update(
-        {
-            "accuracy": sum(r["correct"] for r in ans_rows) / n,
-            "evidence_has_answer": sum(r["evidence_has_answer"] for r in ans_rows) / n,
-            "gold_cited": sum(r["gold_cited"] for r in ans_rows) / n,
-            "citation_validity": sum(r["valid_citations"] for r in rows) / cites if cites else 1.0,
-            "answers_with_citation": sum(bool(r["cited"]) for r in gen) / (len(gen) or 1),
-            "abstain_precision": refused_un / refused_all if refused_all else 1.0,
-            "abstain_recall": refused_un / (len(un_rows) or 1),
-            "false_refusals": sum(r["abstained"] for r in ans_rows),
-            "latency_p50_s": pct([r["total_s"] for r in rows], 0.5),
-            "latency_p95_s": pct([r["total_s"] for r in rows], 0.95),
-            "first_token_p50_s": pct([r["first_token_s"] for r in gen], 0.5),
-            "first_token_p95_s": pct([r["first_token_s"] for r in gen], 0.95),
-            "tokens_per_s_p50": statistics.median([r["tokens_per_s"] for r in gen if r["tokens_per_s"]] or [0]),
-            "prompt_tokens_p50": statistics.median([r["prompt_tokens"] for r in gen] or [0]),
-        }
+    return {"by_kind": by_kind, "overall": overall}
+
+
+def table(summary: dict[str, Any]) -> str:
+    """The per-kind summary as a fixed-width text table."""
+    cols = [
+        "questions",
+        "accuracy",
+        "gold_cited",
+        "list_recall",
+        "list_precision",
+        "refused",
+        "false_refusals",
+        "model_written",
+    ]
+    lines = [f"{'kind':<22}" + "".join(f"{c:>15}" for c in cols)]
+    for kind, g in summary["by_kind"].items():
+        cells = []
+        for c in cols:
+            v = g.get(c)
+            cells.append(f"{'-' if v is None else (f'{v:.3f}' if isinstance(v, float) else v):>15}")
+        lines.append(f"{kind:<22}" + "".join(cells))
+    o = summary["overall"]
+    lines.append(
+        f"overall: {o['questions']} questions, false refusal rate {o['false_refusal_rate']}, "
+        f"latency p50 {o['latency_p50_s']} s, p95 {o['latency_p95_s']} s, model-written {o['model_written']}"
     )
-    return s
+    return "\n".join(lines)
 
 
-def run_eval(args, settings) -> int:
-    from assistant.answer.session import make_pipeline
-    from assistant.cli.commands import _tty, progress_bar
-
-    items = load_items(args.questions)
-    pipeline = make_pipeline(settings)
-    with progress_bar(_tty(args), "evaluating") as cb:
-        result = evaluate(pipeline, items, args.retrieval_only, cb)
-    result["settings"] = {
-        "model": pipeline.generator.name,
-        "top_k": settings.top_k,
-        "abstain_threshold": settings.abstain_threshold,
-        "threads": settings.threads,
-    }
-    for key, value in result["summary"].items():
-        print(f"{key:>22}: {value:.3f}" if isinstance(value, float) else f"{key:>22}: {value}")
-    if args.output:
-        args.output.write_text(json.dumps(result, indent=1))
-        print(f"wrote {args.output}", file=sys.stderr)
-    return 0
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0

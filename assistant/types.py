@@ -84,6 +84,10 @@ class Answer:
     cancelled: bool = False
     timings: Timings = field(default_factory=Timings)
     model: str = ""
+    kind: str = ""  # what the question asked: list, acronym, count, definition, fact
+    followup_of: str | None = None  # paper id of the earlier turn this answer continues
+    coverage: str = ""  # why the corpus was judged to cover the question, or not
+    model_words: bool = False  # the text carries model-written words that passed verification
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

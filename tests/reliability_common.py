@@ -66,11 +66,9 @@ def indexed(settings, fake_embedder, monkeypatch):
 
 @pytest.fixture
 def real_copy(tmp_path, seeded_dir, real_embedder, monkeypatch) -> Path:
-    """A private copy of the session's real index, with the embedder's ONNX export, as the data dir."""
+    """A private copy of the session's real index as the data dir; the embedder's ONNX export is shared through
+    the session's per-user cache dir (ASSISTANT_CACHE_DIR), so subprocesses do not export again."""
     d = tmp_path / "real"
     shutil.copytree(seeded_dir, d)
-    export = Path(real_embedder.data_dir) / "models"
-    if export.is_dir() and not (d / "models").exists():  # saves each subprocess a ~10 s export
-        shutil.copytree(export, d / "models")
     monkeypatch.setenv("ASSISTANT_DATA_DIR", str(d))
     return d

@@ -87,20 +87,22 @@ def test_metadata_filter_restricts_sources(fake_retriever):
 
 def test_abstains_below_threshold_without_calling_the_model(settings, fake_retriever):
     gen = ScriptedGenerator(["should not be used"])
-    settings.abstain_threshold = 0.99
+    settings.abstain_threshold = 1.99  # no paper reaches dense + coverage 1.99, and the question names none
     answer = Pipeline(settings, fake_retriever, gen).ask(LION_Q)
     assert answer.abstained and answer.text == REFUSAL and not answer.citations and gen.calls == []
 
 
 def test_answer_with_citation_and_timings(settings, fake_retriever):
     settings.abstain_threshold = -1
-    gen = ScriptedGenerator(["The Lion optimizer keeps only the momentum [1]."])
+    settings.answer_style = "generative"
+    top = fake_retriever.search(LION_Q)[0][0].sentences[0]  # a faithful copy of the first source passes
+    gen = ScriptedGenerator([f"{top.rstrip('.')} [1]."])
     tokens: list[str] = []
     answer = Pipeline(settings, fake_retriever, gen).ask(LION_Q, on_token=tokens.append)
-    assert "".join(tokens).startswith("The Lion")
-    assert not answer.abstained and answer.citations
+    assert "".join(tokens) == answer.text and answer.text.startswith(top[:30])  # only the checked text streams
+    assert not answer.abstained and answer.citations and answer.model_words
     assert all(c.paper_id in {e.paper_id for e in answer.evidence} for c in answer.citations)
-    assert answer.timings.completion_tokens == len(tokens) and answer.timings.prompt_tokens > 0
+    assert answer.timings.completion_tokens == len(top.split()) + 1 and answer.timings.prompt_tokens > 0
     system, user = gen.calls[0]
     assert system["role"] == "system" and "[1]" in user["content"] and LION_Q in user["content"]
 
@@ -127,17 +129,21 @@ def test_bad_questions(settings, fake_retriever):
 
 def test_model_refusal_with_confident_retrieval_quotes_the_evidence(settings, fake_retriever):
     settings.abstain_threshold = -1
+    settings.answer_style = "generative"
     answer = Pipeline(settings, fake_retriever, ScriptedGenerator([REFUSAL])).ask(LION_Q)
     assert answer.text.startswith("According to [1]") and answer.citations
 
 
-def test_follow_up_uses_the_previous_question(settings, fake_retriever):
+def test_follow_up_uses_the_previous_paper_and_a_new_topic_does_not(settings, fake_retriever):
     settings.abstain_threshold = -1
-    pipe = Pipeline(settings, fake_retriever, ScriptedGenerator(["The Lion optimizer keeps only the momentum [1]."]))
+    pipe = Pipeline(settings, fake_retriever, ScriptedGenerator(["x"]))
     first = pipe.ask(LION_Q)
-    assert pipe.retrieval_query("What did they find?", [first]).endswith("What did they find?")
-    follow = pipe.ask("What did they find?", history=[first])
-    assert first.citations[0].paper_id in [e.paper_id for e in follow.evidence]
+    lion = first.citations[0].paper_id
+    follow = pipe.ask("What did they find?", history=[first])  # a pronoun: the earlier paper answers
+    assert follow.followup_of == lion and follow.citations[0].paper_id == lion
+    alone = pipe.ask(LION_Q, history=[])
+    again = pipe.ask(LION_Q, history=[follow])  # stands on its own: retrieved exactly as without history
+    assert again.followup_of is None and [e.paper_id for e in again.evidence] == [e.paper_id for e in alone.evidence]
 
 
 def test_settings_reject_unknown_keys_and_bad_types(tmp_path):
@@ -191,6 +197,7 @@ def test_prepare_reads_ahead_exactly_the_prompt_the_answer_then_uses(settings, f
             return 7
 
     settings.abstain_threshold = -1
+    settings.answer_style = "generative"
     gen = Extending(["Lion keeps only the momentum [1]."])
     pipe = Pipeline(settings, fake_retriever, gen)
     stop = threading.Event()
@@ -200,7 +207,7 @@ def test_prepare_reads_ahead_exactly_the_prompt_the_answer_then_uses(settings, f
     assert pipe.prepare("   ") == 0 and pipe.prepare("x" * 5000) == 0  # drafts that ask would refuse
     assert len(gen.extended) == 1
     assert Pipeline(settings, fake_retriever, ScriptedGenerator()).prepare(LION_Q) == 0  # nothing to read into
-    settings.abstain_threshold = 0.99
+    settings.abstain_threshold = 1.99
     assert pipe.prepare(LION_Q) == 0 and len(gen.extended) == 1  # abstention needs no prompt
 
 

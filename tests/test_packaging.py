@@ -10,7 +10,6 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 
 pytestmark = pytest.mark.e2e
@@ -29,7 +28,9 @@ def test_wheel_installs_into_a_fresh_venv_and_answers_from_outside_the_repo(tmp_
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", venv])
     site = Path(
-        _run([venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).stdout.strip()
+        _run(
+            [venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
+        ).stdout.strip()
     )
     # Reuse this environment's dependencies (llama-cpp-python took minutes to build) through a path entry; the
     # entry's own .pth files (the editable install of this checkout) are not processed, so `assistant` can only

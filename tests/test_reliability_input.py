@@ -283,8 +283,8 @@ def test_data_dir_is_a_file(settings, tmp_path, capsys, monkeypatch, fake_embedd
     settings.data_dir.write_text("oops")
     for argv in (["ingest", SEEDS], ["stats"]):
         rc, _, err = cli(capsys, *argv)
-        assert rc == 8, err
-        assert str(settings.data_dir) in one_error_line(err)
+        assert rc == 2, err  # a configuration error (was a store error, exit 8, before the data dir was validated)
+        assert str(settings.data_dir) in one_error_line(err) and "is a file" in err
     assert settings.data_dir.read_text() == "oops"
 
 

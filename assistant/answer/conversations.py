@@ -6,6 +6,7 @@ The folder is created 0700 and every file 0600: questions and answers are privat
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import os
@@ -43,6 +44,10 @@ def answer_from_dict(d: dict[str, Any]) -> Answer:
         cancelled=bool(d.get("cancelled")),
         timings=Timings(**timings),
         model=str(d.get("model", "")),
+        kind=str(d.get("kind") or ""),
+        followup_of=d.get("followup_of") or None,
+        coverage=str(d.get("coverage") or ""),
+        model_words=bool(d.get("model_words")),
     )
 
 
@@ -103,10 +108,15 @@ class ConversationStore:
                 out.append(ConversationInfo(path.stem, answers[0].question, len(answers), path.stat().st_mtime))
         return sorted(out, key=lambda c: (c.updated, c.id), reverse=True)
 
+    def latest(self) -> str | None:
+        """The most recently updated conversation (what `ask -c` continues)."""
+        convs = self.list()
+        return convs[0].id if convs else None
+
     def delete(self, conv_id: str) -> None:
         self.path(conv_id).unlink(missing_ok=True)
 
-    def export_markdown(self, conv_id: str, answers: list[Answer], folder: Path | None = None) -> Path:
+    def export_markdown(self, conv_id: str, answers: builtins.list[Answer], folder: Path | None = None) -> Path:
         """Write the conversation, with each answer's references, as Markdown; returns the file."""
         folder = _private_dir(folder or self.data_dir / "exports")
         path = folder / f"conversation-{conv_id}.md"

@@ -1,4 +1,14 @@
-"""The pipeline: retrieve, abstain or prompt within the context budget, stream, verify citations -> Answer."""
+"""The pipeline: plan (retrieve, decide follow-up or new topic, decide coverage), answer, stream -> Answer.
+
+Two answer styles (settings.answer_style):
+- extractive (the default for small models): the answer is built from checked parts. The sentence that answers
+  is chosen for what was asked; the short answer in it comes from a rule (an acronym's expansion, a number)
+  or from the model, asked for a short phrase that is kept only if it is a span of that sentence. List
+  questions get every fitting paper, one line each.
+- generative: the model writes the answer from numbered sources and every sentence is checked against the
+  source it cites (answer/citations.py); what fails is dropped, and nothing is shown before it is checked.
+Either way, only the final, checked text is streamed to the caller.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +18,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from assistant.answer import prompts
+from assistant.answer import compose, prompts
 from assistant.answer.citations import verify
+from assistant.answer.extract import score_sentences, short_answer
+from assistant.answer.plan import Plan, Planner
 from assistant.config import Settings
 from assistant.errors import GenerationError
 from assistant.generate.base import Generator
@@ -48,16 +60,19 @@ class Pipeline:
         self.settings = settings
         self.retriever = retriever
         self.generator = generator
+        self.planner = Planner(settings, retriever)
         self.system = prompts.load("system", settings.prompt_dir)
         self.user = prompts.load("answer", settings.prompt_dir)
         self.source = prompts.load("source", settings.prompt_dir)
-        self.rewrite = prompts.load("rewrite", settings.prompt_dir)
+        self.phrase = prompts.load("phrase", settings.prompt_dir)
+        size = getattr(generator, "n_params", None)
+        self.use_phrase = settings.model_phrase == "on" or (
+            settings.model_phrase == "auto" and (size is None or size >= settings.phrase_min_params)
+        )
 
-    def retrieval_query(self, question: str, history: list[Answer]) -> str:
-        """A follow-up ("what data did they use?") is retrieved together with the previous question."""
-        if not history:
-            return question
-        return self.rewrite.render(previous=history[-1].question, question=question)
+    @property
+    def style(self) -> str:
+        return "generative" if self.settings.answer_style == "generative" else "extractive"
 
     def build_messages(self, question: str, evidence: list[Evidence]) -> tuple[list[dict[str, str]], list[Evidence]]:
         """Add numbered sources while the prompt plus the answer fit the context window."""
@@ -92,16 +107,25 @@ class Pipeline:
         user = self.user.render(sources="\n".join(blocks), question=question)
         return [{"role": "system", "content": system}, {"role": "user", "content": user}], used
 
-    def _retrieve(
-        self, question: str, history: list[Answer], where: dict | None, k: int | None
-    ) -> tuple[list[Evidence], float, bool]:
-        """Evidence, retrieval time, and whether to abstain (retrieval is not confident the corpus covers it)."""
-        boost = [c.paper_id for c in history[-1].citations] if history else []
-        evidence, retrieval_s = self.retriever.search(
-            self.retrieval_query(question, history), k=k, where=where, boost=boost
+    def phrase_messages(self, question: str, sentence: str) -> list[dict[str, str]]:
+        user = self.phrase.render(
+            source=neutralise_special_tokens(sentence), question=neutralise_special_tokens(question)
         )
-        best = max((e.dense for e in evidence), default=0.0)
-        return evidence, retrieval_s, not evidence or (best < self.settings.abstain_threshold and not history)
+        return [{"role": "system", "content": self.system.render()}, {"role": "user", "content": user}]
+
+    def plan(
+        self, question: str, history: list[Answer] | None = None, where: dict | None = None, k: int | None = None
+    ) -> Plan:
+        return self.planner.plan(clean_question(question), history or [], where, k)
+
+    def _choose(self, plan: Plan) -> tuple[Evidence, str]:
+        """The paper that answers and, inside it, the sentence chosen for what the question asks."""
+        ev = plan.evidence[0]
+        sentences = self.retriever.index.sentences.get(ev.paper_id) or ev.sentences
+        sims = self.retriever.sentence_sims(plan.question.text, ev.paper_id) if plan.question.kind != "list" else None
+        scores = score_sentences(plan.question, sentences, self.retriever.index.idf, ev.title, sims)
+        best = max(range(len(sentences)), key=lambda i: scores[i])
+        return ev, sentences[best]
 
     def prepare(
         self,
@@ -112,19 +136,24 @@ class Pipeline:
         where: dict | None = None,
         k: int | None = None,
     ) -> int:
-        """Read ahead for a question still being typed: retrieve for the draft and decode its prompt into the
-        model's KV cache, so that when the question is sent only the part that changed is decoded (when the
-        draft's sources are also the final question's, the first token comes almost at once). Returns the
-        prompt tokens decoded; 0 when there is nothing to do (no local model, abstention, a bad draft)."""
+        """Read ahead for a question still being typed: plan the draft (the same follow-up and coverage decision
+        `ask` makes) and decode the prompt its answer will need into the model's KV cache, so that when the
+        question is sent only what changed is decoded. Returns the prompt tokens decoded; 0 when there is
+        nothing to do (no local model, refusal, a list, a bad draft)."""
         extend = getattr(self.generator, "extend", None)
         if extend is None:
             return 0
         try:
-            question = clean_question(draft)
-            evidence, _, abstain = self._retrieve(question, history or [], where, k)
-            if abstain:
+            plan = self.plan(draft, history, where, k)
+            if not plan.covered or plan.question.kind == "list":
                 return 0
-            messages, _ = self.build_messages(question, evidence)
+            if self.style == "generative":
+                messages, _ = self.build_messages(plan.question.text, plan.evidence)
+            else:
+                ev, sentence = self._choose(plan)
+                if short_answer(plan.question, sentence) or not self.use_phrase:
+                    return 0  # a rule answers it, or the model is not asked
+                messages = self.phrase_messages(plan.question.text, sentence)
         except GenerationError:
             return 0
         return extend(messages, cancel)
@@ -140,47 +169,131 @@ class Pipeline:
         k: int | None = None,
     ) -> Answer:
         t0 = time.perf_counter()
-        question = clean_question(question)
-        history = history or []
-        evidence, retrieval_s, abstain = self._retrieve(question, history, where, k)
-        timings = Timings(retrieval_s=retrieval_s)
-        if abstain:
+        plan = self.plan(question, history, where, k)
+        q = plan.question
+        timings = Timings(retrieval_s=plan.retrieval_s)
+        if not plan.covered:
             timings.total_s = time.perf_counter() - t0
-            if on_token:
-                on_token(REFUSAL)
-            return Answer(question, REFUSAL, [], evidence, abstained=True, timings=timings, model=self.generator.name)
-
-        messages, used = self.build_messages(question, evidence)
-        timings.prompt_tokens = sum(self.generator.count_tokens(m["content"]) for m in messages)
-        pieces: list[str] = []
-        g0 = time.perf_counter()
-        for piece in self.generator.stream(messages, self.settings.max_tokens, cancel):
-            if not pieces:
-                timings.first_token_s = time.perf_counter() - g0
-            pieces.append(piece)
-            if on_token:
-                on_token(piece)
-        timings.generation_s = time.perf_counter() - g0
-        timings.completion_tokens = len(pieces)
-        raw = "".join(pieces).strip()
-        cancelled = bool(cancel and cancel.is_set())
-        if cancelled:
-            # The user stopped it: keep what they saw, only the markers are checked.
-            text, citations = verify(raw, used, keep_unsupported=True) if raw else ("", [])
+            _stream(REFUSAL, on_token)
+            return Answer(
+                q.text,
+                REFUSAL,
+                [],
+                plan.evidence[: self.settings.top_k],
+                abstained=True,
+                timings=timings,
+                model=self.generator.name,
+                kind=q.kind,
+                followup_of=plan.followup_of,
+                coverage=plan.coverage.reason,
+            )
+        if q.kind == "list":
+            answer = self._list(plan, timings)
+        elif self.style == "generative":
+            answer = self._generative(plan, timings, cancel)
         else:
-            # Retrieval decided the corpus covers the question; a model that still refuses (small
-            # models over-refuse) gives way to the best evidence, quoted.
-            if REFUSAL.lower().rstrip(".") in raw.lower():
-                raw = ""
-            text, citations = verify(raw, used)
-        timings.total_s = time.perf_counter() - t0
+            answer = self._extractive(plan, timings, cancel)
+        answer.kind, answer.followup_of, answer.coverage = q.kind, plan.followup_of, plan.coverage.reason
+        answer.timings.total_s = time.perf_counter() - t0
+        _stream(answer.text, on_token)
+        return answer
+
+    def _list(self, plan: Plan, timings: Timings) -> Answer:
+        vocab = self.retriever.vocab
+        q = plan.question
+        key = sorted(q.topic, key=lambda t: -vocab.weight(t))[:2]
+        scored = []
+        for ev in plan.evidence:
+            have = vocab.paper_terms(ev.paper_id)
+            keys = sum(vocab.has(t, have) for t in key) / (len(key) or 1)
+            scored.append((ev.dense + vocab.coverage(q, ev.paper_id), keys, ev))
+        top = max(s for s, _, _ in scored)
+        # A relevance floor, relative and absolute, and at least half of the question's two rarest topic terms
+        # (calibrated on realistic-dev's list questions: README, "List questions").
+        keep = [ev for s, keys, ev in scored if s >= max(LIST_FLOOR, LIST_SHARE * top) and keys >= 0.5]
+        keep = (keep or [plan.evidence[0]])[:LIST_MAX]
+        items = []
+        for n, ev in enumerate(keep, 1):
+            ev.number = n
+            sentences = self.retriever.index.sentences.get(ev.paper_id) or ev.sentences
+            scores = score_sentences(q, sentences, self.retriever.index.idf, "", None)
+            quote = sentences[max(range(len(sentences)), key=lambda i: scores[i])]
+            ev.sentences, ev.sentence_scores = [quote], [1.0]
+            items.append((ev, quote))
+        text, citations = compose.listing(items)
+        return Answer(q.text, text, citations, keep, timings=timings, model=self.generator.name)
+
+    def _extractive(self, plan: Plan, timings: Timings, cancel: threading.Event | None) -> Answer:
+        ev, sentence = self._choose(plan)
+        ev.number = 1
+        lead = short_answer(plan.question, sentence)
+        model_words = False
+        if lead is None and self.use_phrase and not (cancel and cancel.is_set()):
+            raw = self._generate(
+                self.phrase_messages(plan.question.text, sentence), self.settings.phrase_tokens, timings, cancel
+            )
+            lead = compose.checked_phrase(raw, sentence, plan.question)
+            log.debug("model phrase %r -> %s", raw, "kept" if lead else "dropped")
+            model_words = lead is not None
+        text, citations = compose.single(lead, sentence, ev)
+        ev.sentences, ev.sentence_scores = [sentence], [1.0]
+        others = [e for e in plan.evidence[1 : self.settings.top_k]]
+        for n, e in enumerate(others, 2):
+            e.number = n
         return Answer(
-            question,
+            plan.question.text,
+            text,
+            citations,
+            [ev, *others],
+            timings=timings,
+            model=self.generator.name,
+            cancelled=bool(cancel and cancel.is_set()),
+            model_words=model_words,
+        )
+
+    def _generative(self, plan: Plan, timings: Timings, cancel: threading.Event | None) -> Answer:
+        messages, used = self.build_messages(plan.question.text, plan.evidence[: self.settings.top_k])
+        raw = self._generate(messages, self.settings.max_tokens, timings, cancel).strip()
+        cancelled = bool(cancel and cancel.is_set())  # stopped early: what was written so far is checked the same way
+        if REFUSAL.lower().rstrip(".") in raw.lower():
+            raw = ""  # retrieval decided the corpus covers it; a small model's refusal gives way to the evidence
+        text, citations = verify(raw, used)
+        model_words = not text.startswith("According to [")
+        return Answer(
+            plan.question.text,
             text,
             citations,
             used,
-            abstained=False,
             cancelled=cancelled,
             timings=timings,
             model=self.generator.name,
+            model_words=model_words,
         )
+
+    def _generate(
+        self, messages: list[dict[str, str]], max_tokens: int, timings: Timings, cancel: threading.Event | None
+    ) -> str:
+        timings.prompt_tokens = sum(self.generator.count_tokens(m["content"]) for m in messages)
+        pieces: list[str] = []
+        g0 = time.perf_counter()
+        for piece in self.generator.stream(messages, max_tokens, cancel):
+            if not pieces:
+                timings.first_token_s = time.perf_counter() - g0
+            pieces.append(piece)
+        timings.generation_s = time.perf_counter() - g0
+        timings.completion_tokens = len(pieces)
+        return "".join(pieces)
+
+
+LIST_FLOOR = 0.8
+LIST_SHARE = 0.7
+LIST_MAX = 10
+
+
+def _stream(text: str, on_token: OnToken | None) -> None:
+    """Hand the final, checked text to the caller in word-sized pieces (the CLI and the chat app draw them
+    as they come); nothing is ever shown that is later taken back."""
+    if on_token is None:
+        return
+    for piece in re.findall(r"\S+\s*|\s+", text):
+        on_token(piece)

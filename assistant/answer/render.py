@@ -12,7 +12,7 @@ def references(answer: Answer) -> str:
     lines = []
     for c in answer.citations:
         lines.append(f"[{c.number}] {c.title}")
-        if c.quote:
+        if c.quote and c.quote not in answer.text:  # an extractive answer already quotes it
             lines.append(f'    "{c.quote}"')
     return printable("\n".join(lines))
 

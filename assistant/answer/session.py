@@ -12,7 +12,7 @@ from assistant.generate.base import Generator
 from assistant.generate.llama import make_generator
 from assistant.index.embedding import Embedder, SentenceTransformerEmbedder
 from assistant.index.lexical import Index
-from assistant.index.store import Store
+from assistant.index.store import Store, require_store
 from assistant.retrieve.hybrid import Retriever
 
 log = logging.getLogger(__name__)
@@ -48,6 +48,8 @@ def make_pipeline(
 ) -> Pipeline:
     if generator is not None:
         return Pipeline(settings, retriever or make_retriever(settings, embedder), generator)
+    if retriever is None:
+        require_store(settings)  # no index: say so before the model load writes its prompt cache
     if not settings.llm_url:
         from assistant.generate.llama import check_gguf, default_model_path
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from contextlib import contextmanager
 from typing import Any
 
@@ -163,46 +162,15 @@ def cmd_stats(args) -> int:
 
 
 def cmd_ask(args) -> int:
-    from assistant.answer.render import as_json, as_text, references
-    from assistant.answer.session import make_pipeline
+    from assistant.cli.ask import cmd_ask as ask
 
-    settings = settings_from(args)
-    pipeline = make_pipeline(settings)
-    where = {f"src:{args.source}": True} if args.source else None
-    if args.json or not sys.stdout.isatty():
-        answer = pipeline.ask(args.question, where=where)
-        print(as_json(answer) if args.json else as_text(answer))
-        return 0
-    from rich.console import Console
-    from rich.live import Live
-    from rich.text import Text
+    return ask(args, settings_from(args))
 
-    console = Console(markup=False, highlight=False)
-    streamed = Text()
-    cancel = threading.Event()
-    with Live(streamed, console=console, refresh_per_second=20, transient=True) as live:
 
-        def on_token(piece: str) -> None:
-            streamed.append(printable(piece))
-            live.update(streamed)
+def cmd_conversations(args) -> int:
+    from assistant.cli.ask import cmd_conversations as conversations
 
-        try:
-            answer = pipeline.ask(args.question, on_token=on_token, cancel=cancel, where=where)
-        except KeyboardInterrupt:
-            cancel.set()
-            raise
-    console.print(Text(printable(answer.text)))
-    if answer.citations:
-        console.print(Text("\nReferences:\n" + references(answer), style="dim"))
-    t = answer.timings
-    if not args.quiet:
-        console.print(
-            Text(
-                f"\n{t.total_s:.2f} s total, first token {t.first_token_s:.2f} s, {t.tokens_per_s:.0f} tok/s",
-                style="dim",
-            )
-        )
-    return 0
+    return conversations(args, settings_from(args))
 
 
 def cmd_batch(args) -> int:
@@ -212,7 +180,7 @@ def cmd_batch(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from assistant.eval import run_eval
+    from assistant.cli.eval import run_eval
 
     return run_eval(args, settings_from(args))
 

@@ -110,12 +110,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _common(p)
 
-    p = sub.add_parser("ask", help="answer one question with citations")
+    p = sub.add_parser("ask", help="answer one question with citations (saved as a conversation)")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print the Answer as JSON")
     p.add_argument("--source", help="only retrieve from this source file")
+    p.add_argument(
+        "-c",
+        "--continue",
+        dest="continue_conversation",
+        action="store_true",
+        help="continue the most recent conversation (follow-ups such as 'what data did they use?')",
+    )
+    p.add_argument("--conversation", metavar="ID", help="continue this conversation (see: assistant conversations)")
     _common(p)
     _model_flags(p)
+
+    p = sub.add_parser("conversations", help="list saved conversations (id, date, turns, first question)")
+    p.add_argument("--json", action="store_true")
+    _common(p)
 
     p = sub.add_parser("batch", help="answer a file of questions (txt, JSONL, CSV; - for stdin)")
     p.add_argument("input")
@@ -132,10 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _model_flags(p)
 
-    p = sub.add_parser("eval", help="retrieval and answer metrics over a labelled question JSONL")
-    p.add_argument("questions", type=Path)
+    p = sub.add_parser("eval", help="answer metrics per question kind over a labelled question JSONL")
+    p.add_argument("questions", type=Path, help="dev.jsonl or realistic-dev.jsonl format")
     p.add_argument("-o", "--output", type=Path, help="write per-question results and the summary as JSON")
-    p.add_argument("--retrieval-only", action="store_true", help="skip generation")
     _common(p)
     _model_flags(p)
 

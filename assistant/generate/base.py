@@ -11,10 +11,21 @@ Messages = list[dict[str, str]]
 
 @runtime_checkable
 class Generator(Protocol):
-    name: str
+    """What the pipeline needs from a model. Optional abilities, found with `has_ability`:
+    `n_params` (int: its size, which decides whether it is asked for answer phrases), `prefill(messages)`
+    (decode and keep a fixed prefix) and `extend(messages, cancel)` (read ahead into the KV cache)."""
+
+    @property
+    def name(self) -> str: ...
+
     n_ctx: int
 
     def count_tokens(self, text: str) -> int: ...
 
     def stream(self, messages: Messages, max_tokens: int, cancel: threading.Event | None = None) -> Iterator[str]:
         """Yield text pieces as they are generated; stop early when `cancel` is set."""
+
+
+def has_ability(generator: object, name: str) -> bool:
+    """Optional abilities of a Generator (see the protocol): declared by having the attribute."""
+    return getattr(generator, name, None) is not None

@@ -68,6 +68,7 @@ class LlamaCppGenerator:
                 f"{self.path}: llama.cpp could not load the model ({exc}); is the file complete?"
             ) from None
         self.n_ctx = self.llm.n_ctx()
+        self.n_params = int(self.llm._model.n_params())  # decides whether the model is asked for answer phrases
         self._lock = threading.Lock()  # one llama context: one generation at a time
 
     @property

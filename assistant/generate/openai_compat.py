@@ -79,7 +79,7 @@ class OpenAICompatibleGenerator:
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ConfigError(f"llm_url {settings.llm_url!r} is not an http(s)://host:port/v1 URL")
         self.settings = settings
-        self.base = settings.llm_url.rstrip("/")
+        self.base = (settings.llm_url or "").rstrip("/")
         self.root = self.base[: -len("/v1")] if self.base.endswith("/v1") else self.base
         self.n_ctx = settings.n_ctx
         headers = {"Authorization": f"Bearer {settings.llm_api_key}"} if settings.llm_api_key else {}
@@ -160,7 +160,7 @@ class OpenAICompatibleGenerator:
         received = False
         while True:
             try:
-                with closing(self._once(url, body, cancel)) as pieces:
+                with closing(self._once(url, body, cancel)) as pieces:  # type: ignore[type-var]
                     for piece in pieces:
                         received = True
                         yield piece

@@ -12,6 +12,7 @@ from assistant.config import Settings
 from assistant.errors import IndexMissingError, StoreError
 from assistant.index.embedding import Embedder, embed_model_id
 from assistant.index.lexical import FLIP_RETRY_S, Index, generation_replaced
+from assistant.retrieve.coverage import Vocabulary
 from assistant.text import terms
 from assistant.types import Evidence
 
@@ -25,6 +26,8 @@ class Retriever:
         self.index = index
         self._sentence_cache: dict[str, np.ndarray] = {}
         self.last_evidence_s = 0.0
+        self._filtered = False
+        self._vocab: Vocabulary | None = None
         self._lock = threading.Lock()  # a search sees one index generation, even when another thread reloads
         self._check(index)
 
@@ -36,6 +39,19 @@ class Retriever:
                 f"{embed_model_id(self.settings)}; rebuild with: assistant ingest seeds/"
             )
 
+    @property
+    def vocab(self) -> Vocabulary:
+        """Term statistics of the index generation this retriever reads (rebuilt when it moves to a new one)."""
+        if self._vocab is None or self._vocab.index is not self.index:
+            self._vocab = Vocabulary(self.index)
+        return self._vocab
+
+    def sentence_sims(self, query: str, pid: str) -> list[float]:
+        """Cosine of the query with each sentence of one paper (sentences embedded once, then cached)."""
+        qvec = self.embedder.embed([query])[0]
+        with self._lock:
+            return self._sentence_sims(qvec, [pid])[pid]
+
     def warm(self) -> None:
         """Pay the first-query costs now (embedder's first inference, Chroma's lazy HNSW load, the BM25 and
         IDF builds), so they overlap the model load instead of delaying the first answer."""
@@ -45,7 +61,7 @@ class Retriever:
                 self.dense(qvec, 1, None)
             except StoreError:
                 pass  # the first real search handles a replaced generation
-            self.index.bm25, self.index.idf  # noqa: B018 - cached properties, built here
+            self.index.bm25, self.index.idf, self.vocab  # noqa: B018 - cached properties, built here
 
     def dense(self, qvec: np.ndarray, n: int, where: dict | None) -> dict[str, float]:
         n = min(n, len(self.index.chunks))
@@ -97,6 +113,7 @@ class Retriever:
         if where:
             allowed = {self.index.chunks[self.index.chunk_pos[i]].paper_id for i in dense}
         lexical = self.lexical(query, self.settings.candidates, allowed)
+        self._filtered = where is not None
         evidence = self._fuse(query, qvec, dense, lexical, k, boost or [])
         return evidence, time.perf_counter() - t0
 
@@ -114,12 +131,14 @@ class Retriever:
             best_lex[pid] = max(best_lex.get(pid, 0.0), score)
         fused: dict[str, float] = {}
         for ranking in (best_dense, best_lex):
-            for rank, pid in enumerate(sorted(ranking, key=ranking.get, reverse=True)):
+            for rank, pid in enumerate(sorted(ranking, key=lambda p: ranking[p], reverse=True)):
                 fused[pid] = fused.get(pid, 0.0) + 1.0 / (self.settings.rrf_k + rank + 1)
+        # Papers the question names (or the paper a follow-up is about) rank first, retrieved or not: a short
+        # question naming a paper can miss it in both rankings when the name is a common word ("USEFUL").
         for pid in boost:
-            if pid in fused:
-                fused[pid] += 1.0 / (self.settings.rrf_k + 1)
-        top = sorted(fused, key=fused.get, reverse=True)[:k]
+            if pid in idx.papers and (pid in fused or not self._filtered):
+                fused[pid] = fused.get(pid, 0.0) + 2.0 / (self.settings.rrf_k + 1)
+        top = sorted(fused, key=lambda p: fused[p], reverse=True)[:k]
         t0 = time.perf_counter()
         sims = self._chunk_sims(dense, top)
         sims.update(self._sentence_sims(qvec, top[: self.settings.sentence_rerank]))

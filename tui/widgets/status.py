@@ -47,7 +47,7 @@ class StatusBar(Horizontal):
             tps = f", {t.tokens_per_s:.1f} tok/s" if t.tokens_per_s else ""
             speed = f"first token {t.first_token_s:.2f} s{tps}, "
         else:
-            speed = "no tokens generated, "
+            speed = "from the evidence (no model tokens), "
         self.last = plain(f" · last answer: {speed}total {t.total_s:.1f} s")
         self._show(self.base + self.last, False)
 

@@ -1,0 +1,56 @@
+"""Answer texts built from checked parts: a short answer stated first, the supporting sentence quoted and cited;
+for list questions one line per fitting paper. Nothing here is generated, so nothing here needs verifying."""
+
+from __future__ import annotations
+
+import re
+
+from assistant.retrieve.question import Question
+from assistant.text import terms
+from assistant.types import Citation, Evidence
+
+_MARKER = re.compile(r"\[\s*(?:sources?\s*)?\d+(?:\s*[,;-]\s*\d+)*\s*\]", re.I)
+MAX_PHRASE_WORDS = 20
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:] if text else text
+
+
+def single(lead: str | None, quote: str, ev: Evidence) -> tuple[str, list[Citation]]:
+    n = ev.number
+    cite = [Citation(n, ev.paper_id, ev.title, quote, 1.0)]
+    if lead:
+        return f'{_cap(lead).rstrip(" .")} [{n}].\n"{quote}" [{n}]', cite
+    return f'According to [{n}]: "{quote}"', cite
+
+
+def listing(items: list[tuple[Evidence, str]]) -> tuple[str, list[Citation]]:
+    head = "1 indexed paper fits:" if len(items) == 1 else f"{len(items)} indexed papers fit:"
+    lines = [head]
+    cites = []
+    for ev, quote in items:
+        lines.append(f'- {ev.title} [{ev.number}]: "{quote}"')
+        cites.append(Citation(ev.number, ev.paper_id, ev.title, quote, 1.0))
+    return "\n".join(lines), cites
+
+
+def checked_phrase(raw: str, sentence: str, q: Question) -> str | None:
+    """The model's short answer, kept only when it is a span of the supporting sentence that says something
+    the question did not (a copy of the question's own words answers nothing), and is shorter than the
+    sentence itself."""
+    text = _MARKER.sub("", raw).strip().splitlines()[0] if raw.strip() else ""
+    text = text.strip(" \"'“”`*.:;,")
+    for prefix in ("answer:", "the answer is", "a:"):
+        if text.lower().startswith(prefix):
+            text = text[len(prefix) :].strip(" \"'“”:")
+    if not text or len(text.split()) > MAX_PHRASE_WORDS:
+        return None
+    if " ".join(text.lower().split()) not in " ".join(sentence.lower().split()):
+        return None
+    new = set(terms(text)) - set(q.topic) - set(q.name_terms)
+    if not new:
+        return None
+    if len(text) >= 0.8 * len(sentence):
+        return None
+    return text

@@ -1,0 +1,164 @@
+"""Pick, inside one paper, the sentence that answers what was asked, and the short answer in it.
+
+The sentence is chosen for the question's kind: a number for "how many", the expansion for "stand for", the
+defining sentence for "what is". Terms that only name the paper (its acronym, its title words) say which paper,
+not which sentence, so they weigh little here.
+"""
+
+from __future__ import annotations
+
+import re
+
+from assistant.retrieve.question import Question
+from assistant.text import terms
+
+_NUMBER = re.compile(
+    r"(?<![\w.])(?:\d+(?:[.,]\d+)*\s*(?:%|x|×|times|-fold)?|one|two|three|four|five|six|seven|eight|nine|ten|"
+    r"eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion)(?![\w])",
+    re.I,
+)
+_DEFINE = re.compile(
+    r"\b(?:we\s+(?:propose|introduce|present|develop|design|construct|describe)|proposed|is\s+an?\b|are\s+an?\b"
+    r"|called|named|dubbed|termed|refers?\s+to|which\s+is|,\s+an?\s)",
+    re.I,
+)
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+def _weights(q: Question, idf: dict[str, float], naming: set[str]) -> dict[str, float]:
+    top = max(idf.values(), default=1.0)
+    return {t: idf.get(t, top) * (0.25 if t in naming else 1.0) for t in q.topic}
+
+
+def score_sentences(
+    q: Question, sentences: list[str], idf: dict[str, float], title: str, sims: list[float] | None = None
+) -> list[float]:
+    """A score per sentence: topic-term overlap (IDF-weighted; naming terms at a quarter), plus a little
+    dense similarity, plus what the question's kind looks for."""
+    naming = set(q.name_terms) | set(terms(title))
+    weights = _weights(q, idf, naming)
+    mass = sum(weights.values()) or 1.0
+    subject_re = _subject_pattern(q)
+    first_subject = None
+    out = []
+    for i, sent in enumerate(sentences):
+        have = set(terms(sent))
+        score = sum(w for t, w in weights.items() if t in have) / mass
+        if sims and i < len(sims):
+            score += 0.3 * sims[i]
+        if q.kind == "count":
+            nums = [m for m in _NUMBER.finditer(sent) if m.group().strip()]
+            if nums:
+                score += 0.4
+                if _number_near_topic(sent, nums, q.topic):
+                    score += 0.3
+        elif q.kind == "acronym" and q.subject and expansion(q.subject, sent):
+            score += 1.5
+        elif q.kind == "definition" and subject_re is not None and subject_re.search(sent):
+            score += 0.3 + (0.4 if _DEFINE.search(sent) else 0.0)
+            if first_subject is None:
+                first_subject = i
+                score += 0.2
+        out.append(score)
+    return out
+
+
+def _subject_pattern(q: Question) -> re.Pattern[str] | None:
+    if not q.subject:
+        return None
+    return re.compile(r"(?<![\w-])" + re.escape(q.subject.rstrip("s?")) + r"s?(?![\w-])", re.I)
+
+
+def _number_near_topic(sent: str, nums: list[re.Match[str]], topic: list[str]) -> bool:
+    words = [(m.start(), terms(m.group())) for m in _WORD.finditer(sent)]
+    topic_pos = [pos for pos, ts in words if any(t in topic for t in ts)]
+    return any(abs(m.start() - pos) < 40 for m in nums for pos in topic_pos)
+
+
+def expansion(acronym: str, sentence: str) -> str | None:
+    """The long form of `acronym` in the sentence: "Aligning TeacheR with StudenT PreferencEs (ARTE)",
+    "ARTE (Aligning ...)", "ARTE, dubbed Aligning ...", "OMEGA-Out-of-distribution ... Axes-a benchmark".
+    The acronym's letters must be, in order, word-initial letters or capitals of consecutive words (words in
+    between may be skipped, as in Schwartz & Hearst), the first at the start of the long form."""
+    acro = re.sub(r"[^A-Za-z0-9]", "", acronym)
+    if len(acro) > 2 and acro.endswith("s") and acro[:-1].isupper():
+        acro = acro[:-1]  # "CBMs" is the plural of CBM
+    if len(acro) < 2:
+        return None
+    name = re.escape(acronym)
+    for m in re.finditer(r"\(\s*" + name + r"\s*[),;]", sentence):
+        words = sentence[: m.start()].split()[-(2 * len(acro) + 3) :]
+        for strict in (True, False):
+            for start in range(len(words) - 1, -1, -1):
+                n = _forward(acro, words[start:], strict)
+                if n and len(words) - start - n <= 1:  # "Skills-in-Context prompting (SKiC)"
+                    return _clean(" ".join(words[start : start + n]))
+    after = re.compile(
+        r"(?<![\w-])" + name + r"(?:\s*\(|\s*[-–—:]\s*|,?\s+(?:dubbed|called|named|short\s+for|which\s+stands\s+for"
+        r"|stands\s+for|i\.e\.,?)\s+)([^()\[\],;.:]{3,200})"
+    )
+    for m in after.finditer(sentence):
+        words = m.group(1).split()
+        n = _forward(acro, words) or _forward(acro, words, strict=False)
+        if n:
+            return _clean(" ".join(words[:n]))
+    return None
+
+
+def _forward(acro: str, words: list[str], strict: bool = True) -> int:
+    """How many words, from the first, spell the acronym (0: they do not). Strict: only the initials of words
+    and of their hyphenated parts, capitals and digits count; otherwise (Skills -> "SK") any letter in order."""
+    if not words or words[0][:1].lower() != acro[0].lower():
+        return 0
+    i = 0
+    for j, w in enumerate(words):
+        if strict:
+            letters = [p[0] for p in w.split("-") if p] + [c for c in w[1:] if c.isupper() or c.isdigit()]
+            letters = sorted(set(letters), key=w.find)
+        else:
+            letters = list(w)
+        for c in letters:
+            if i < len(acro) and c.lower() == acro[i].lower():
+                i += 1
+        if i == len(acro):
+            return j + 1
+        if j > len(acro) + 4:
+            return 0
+    return 0
+
+
+def _clean(long: str) -> str:
+    # "Axes-a controlled ..." -> "Axes": a dash that joins the long form to the next words is not part of it.
+    return re.sub(r"[-–—][a-z]{1,3}$", "", long.strip(" ,;:-–—"))
+
+
+def short_answer(q: Question, sentence: str) -> str | None:
+    """The answer phrase inside the sentence, by rule, where a rule can find it: the expansion of an acronym,
+    or the number (with the words it counts) for "how many"."""
+    if q.kind == "acronym" and q.subject:
+        long = expansion(q.subject, sentence)
+        return f"{q.subject} stands for {long}" if long else None
+    if q.kind == "count":
+        return _count_phrase(q, sentence)
+    return None
+
+
+def _count_phrase(q: Question, sentence: str) -> str | None:
+    best = None
+    for m in _NUMBER.finditer(sentence):
+        if not m.group().strip() or m.group().strip().lower() in {"one"}:
+            continue
+        tail = sentence[m.end() :]
+        words = re.match(r"(?:\s+[\w-]+){0,4}", tail)
+        phrase_words = (m.group().strip() + (words.group() if words else "")).split()
+        # Keep the number and the words up to the first topic term it counts ("20 meticulously designed tasks").
+        cut = 1
+        for j, w in enumerate(phrase_words[1:], 2):
+            if set(terms(w)) & set(q.topic):
+                cut = j
+                break
+        phrase = " ".join(phrase_words[:cut]).strip(" ,;:.")
+        near = cut > 1
+        if best is None or (near and not best[0]):
+            best = (near, phrase)
+    return best[1] if best else None

@@ -1,0 +1,130 @@
+"""Before answering: what is asked, which turn it continues, what evidence answers it, and whether the corpus
+covers it at all. One decision shared by `ask`, `batch`, the chat app and its read-ahead.
+
+Follow-up or new topic, per turn (the conversation is only used when the question needs it):
+1. No earlier answered turn -> new topic.
+2. The question names something (an acronym, CamelCase, a name with digits) that the paper of the previous
+   turn does not mention -> new topic: it is retrieved on its own and may be refused.
+3. It points back ("they", "it", "their benchmark", "the paper", "and on X?") -> follow-up, unless on its own
+   it names another paper by a rare title term or name.
+4. It stands on its own and the corpus covers it -> new topic. It does not, but the previous paper does
+   with the previous question as context -> follow-up.
+A follow-up is answered from the previous turn's paper, with the sentence chosen for the new question.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from assistant.config import Settings
+from assistant.retrieve.coverage import RARE_DF, Coverage, judge
+from assistant.retrieve.hybrid import Retriever
+from assistant.retrieve.question import Question, analyse
+from assistant.text import terms
+from assistant.types import Answer, Evidence
+
+LIST_CANDIDATES = 15
+LIST_NAMED = 10  # papers a list question's name may pick out
+
+
+@dataclass
+class Plan:
+    question: Question
+    evidence: list[Evidence]
+    coverage: Coverage
+    retrieval_s: float
+    followup_of: str | None = None  # paper id of the earlier turn this one continues
+    boost: list[str] = field(default_factory=list)
+
+    @property
+    def covered(self) -> bool:
+        return self.coverage.covered
+
+
+def topic_paper(history: list[Answer]) -> tuple[str | None, str | None]:
+    """(paper id, question) of the latest answered turn: what "they" or "it" can refer to."""
+    for turn in reversed(history):
+        if not turn.abstained and turn.citations:
+            return turn.citations[0].paper_id, turn.question
+    return None, None
+
+
+class Planner:
+    def __init__(self, settings: Settings, retriever: Retriever):
+        self.settings = settings
+        self.retriever = retriever
+
+    def named_papers(self, q: Question) -> list[str]:
+        """Papers that the question's names (or its "what is X" subject) identify: few papers use them (a list
+        question may name a benchmark that more papers use). "FLAD-trained" also looks for FLAD."""
+        vocab = self.retriever.vocab
+        limit = LIST_NAMED if q.kind == "list" else RARE_DF
+        out: list[str] = []
+        for name in [*q.names, *([q.subject] if q.subject else [])]:
+            hits = vocab.papers_naming(name)
+            if not hits and "-" in name:
+                hits = vocab.papers_naming(name.split("-")[0])
+            if 0 < len(hits) <= limit:
+                out += [pid for pid in sorted(hits) if pid not in out]
+        return out
+
+    def _new_names(self, q: Question, pid: str) -> list[str]:
+        vocab = self.retriever.vocab
+        have = vocab.paper_terms(pid)
+        out = []
+        for name in q.names:
+            name_terms = [t for t in q.name_terms if t in set(terms(name))]
+            if all(t in have or any(h.startswith(t) for h in have) for t in name_terms):
+                continue  # the previous paper uses it ("Qwen" in "Qwen2.5")
+            hits = vocab.papers_naming(name)
+            # A name the corpus never uses, or one that picks out one or two other papers; a generic acronym
+            # used by several papers ("CNN") can still be part of a follow-up.
+            if not any(vocab.known(t) for t in name_terms) or 0 < len(hits) <= 2:
+                out.append(name)
+        return out
+
+    def _rare_elsewhere(self, q: Question, standalone: Coverage, prev_pid: str) -> bool:
+        """A rare term of the question that the standalone top paper has and the previous paper lacks:
+        "What is the Let it Wag! benchmark?" is about another paper, whatever its "it" says."""
+        vocab = self.retriever.vocab
+        pid = standalone.paper_id
+        if pid is None or pid == prev_pid:
+            return False
+        have, prev = vocab.paper_terms(pid), vocab.paper_terms(prev_pid)
+        return any(0 < vocab.df(t) <= RARE_DF and t in have and t not in prev for t in q.topic)
+
+    def plan(self, text: str, history: list[Answer], where: dict | None = None, k: int | None = None) -> Plan:
+        t0 = time.perf_counter()
+        q = analyse(text)
+        k = k or self.settings.top_k
+        if q.kind == "list":
+            k = max(k, LIST_CANDIDATES)
+        boost = self.named_papers(q)
+        evidence, _ = self.retriever.search(text, k=k, where=where, boost=boost)
+        coverage = judge(q, evidence, self.retriever.vocab, min_score=self.settings.abstain_threshold)
+        prev_pid, prev_q = topic_paper(history)
+        if (
+            prev_pid is not None
+            and prev_pid in self.retriever.index.papers
+            and self._is_followup(q, coverage, prev_pid)
+        ):
+            evidence, _ = self.retriever.search(f"{prev_q} {text}", k=k, where=where, boost=[prev_pid])
+            evidence.sort(key=lambda e: e.paper_id != prev_pid)  # the paper the turn refers to comes first
+            for n, ev in enumerate(evidence, 1):
+                ev.number = n
+            coverage = Coverage(True, "follow-up on the previous paper", paper_id=prev_pid)
+            return Plan(q, evidence, coverage, time.perf_counter() - t0, prev_pid, [prev_pid])
+        return Plan(q, evidence, coverage, time.perf_counter() - t0, None, boost)
+
+    def _is_followup(self, q: Question, standalone: Coverage, prev_pid: str) -> bool:
+        if q.kind == "list" or self._new_names(q, prev_pid):
+            return False
+        names_other = bool(standalone.matched) and standalone.paper_id != prev_pid
+        if q.refers_back:
+            return not names_other and not self._rare_elsewhere(q, standalone, prev_pid)
+        if standalone.covered:
+            return False
+        # Stands on its own but is not covered: does the previous paper cover it in context?
+        vocab = self.retriever.vocab
+        return vocab.coverage(q, prev_pid) >= 0.5
