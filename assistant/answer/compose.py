@@ -17,12 +17,14 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
 
 
-def single(lead: str | None, quote: str, ev: Evidence) -> tuple[str, list[Citation]]:
+def single(lead: str | None, quotes: list[str], ev: Evidence) -> tuple[str, list[Citation]]:
+    """`lead` first when there is one, then the supporting sentence(s) of one paper, quoted and cited."""
     n = ev.number
-    cite = [Citation(n, ev.paper_id, ev.title, quote, 1.0)]
+    quoted = " … ".join(f'"{q}"' for q in quotes)
+    cite = [Citation(n, ev.paper_id, ev.title, " … ".join(quotes), 1.0)]
     if lead:
-        return f'{_cap(lead).rstrip(" .")} [{n}].\n"{quote}" [{n}]', cite
-    return f'According to [{n}]: "{quote}"', cite
+        return f"{_cap(lead).rstrip(' .')} [{n}].\n{quoted} [{n}]", cite
+    return f"According to [{n}]: {quoted}", cite
 
 
 def listing(items: list[tuple[Evidence, str]]) -> tuple[str, list[Citation]]:

@@ -143,22 +143,32 @@ def short_answer(q: Question, sentence: str) -> str | None:
     return None
 
 
+_QUALIFIER = re.compile(
+    r"(?:(?:over|about|around|nearly|almost|roughly|approximately|more\s+than|less\s+than|up\s+to|at\s+least)\s+)?"
+    r"(?:(?:one|two|three|four|five|six|seven|eight|nine|ten|a)\s+)?$",
+    re.I,
+)
+
+
 def _count_phrase(q: Question, sentence: str) -> str | None:
     best = None
     for m in _NUMBER.finditer(sentence):
         if not m.group().strip() or m.group().strip().lower() in {"one"}:
             continue
+        # "over one million ..." : keep the words that qualify the number
+        lead = _QUALIFIER.search(sentence[: m.start()])
+        start = lead.start() if lead and lead.group().strip() else m.start()
         tail = sentence[m.end() :]
         words = re.match(r"(?:\s+[\w-]+){0,4}", tail)
-        phrase_words = (m.group().strip() + (words.group() if words else "")).split()
-        # Keep the number and the words up to the first topic term it counts ("20 meticulously designed tasks").
-        cut = 1
-        for j, w in enumerate(phrase_words[1:], 2):
+        phrase_words = (sentence[start : m.end()].strip() + (words.group() if words else "")).split()
+        head = len(sentence[start : m.end()].split())
+        # Keep the number and the words up to the last topic term it counts ("817 curated training samples").
+        cut = head
+        for j, w in enumerate(phrase_words[head:], head + 1):
             if set(terms(w)) & set(q.topic):
                 cut = j
-                break
         phrase = " ".join(phrase_words[:cut]).strip(" ,;:.")
-        near = cut > 1
+        near = cut > head
         if best is None or (near and not best[0]):
             best = (near, phrase)
     return best[1] if best else None

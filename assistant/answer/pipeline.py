@@ -118,14 +118,18 @@ class Pipeline:
     ) -> Plan:
         return self.planner.plan(clean_question(question), history or [], where, k)
 
-    def _choose(self, plan: Plan) -> tuple[Evidence, str]:
-        """The paper that answers and, inside it, the sentence chosen for what the question asks."""
+    def _choose(self, plan: Plan) -> tuple[Evidence, str, str | None]:
+        """The paper that answers and, inside it, the sentence chosen for what the question asks; also the
+        runner-up when it scores within RUNNER_UP of the best (the evidence is split between two sentences)."""
         ev = plan.evidence[0]
         sentences = self.retriever.index.sentences.get(ev.paper_id) or ev.sentences
         sims = self.retriever.sentence_sims(plan.question.text, ev.paper_id) if plan.question.kind != "list" else None
         scores = score_sentences(plan.question, sentences, self.retriever.index.idf, ev.title, sims)
-        best = max(range(len(sentences)), key=lambda i: scores[i])
-        return ev, sentences[best]
+        order = sorted(range(len(sentences)), key=lambda i: -scores[i])
+        second = None
+        if len(order) > 1 and scores[order[1]] >= RUNNER_UP * scores[order[0]] > 0:
+            second = sentences[order[1]]
+        return ev, sentences[order[0]], second
 
     def prepare(
         self,
@@ -150,7 +154,7 @@ class Pipeline:
             if self.style == "generative":
                 messages, _ = self.build_messages(plan.question.text, plan.evidence)
             else:
-                ev, sentence = self._choose(plan)
+                ev, sentence, _ = self._choose(plan)
                 if short_answer(plan.question, sentence) or not self.use_phrase:
                     return 0  # a rule answers it, or the model is not asked
                 messages = self.phrase_messages(plan.question.text, sentence)
@@ -224,7 +228,7 @@ class Pipeline:
         return Answer(q.text, text, citations, keep, timings=timings, model=self.generator.name)
 
     def _extractive(self, plan: Plan, timings: Timings, cancel: threading.Event | None) -> Answer:
-        ev, sentence = self._choose(plan)
+        ev, sentence, second = self._choose(plan)
         ev.number = 1
         lead = short_answer(plan.question, sentence)
         model_words = False
@@ -235,8 +239,9 @@ class Pipeline:
             lead = compose.checked_phrase(raw, sentence, plan.question)
             log.debug("model phrase %r -> %s", raw, "kept" if lead else "dropped")
             model_words = lead is not None
-        text, citations = compose.single(lead, sentence, ev)
-        ev.sentences, ev.sentence_scores = [sentence], [1.0]
+        quotes = [sentence] if lead or second is None else [sentence, second]
+        text, citations = compose.single(lead, quotes, ev)
+        ev.sentences, ev.sentence_scores = quotes, [1.0] * len(quotes)
         others = [e for e in plan.evidence[1 : self.settings.top_k]]
         for n, e in enumerate(others, 2):
             e.number = n
@@ -285,6 +290,9 @@ class Pipeline:
         return "".join(pieces)
 
 
+# On dev + realistic-dev the best-scored sentence holds the answer 85 times in 102, the best two 95 times: when
+# the runner-up is this close, the answer quotes both rather than guess.
+RUNNER_UP = 0.85
 LIST_FLOOR = 0.8
 LIST_SHARE = 0.7
 LIST_MAX = 10

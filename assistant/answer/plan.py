@@ -75,8 +75,8 @@ class Planner:
         out = []
         for name in q.names:
             name_terms = [t for t in q.name_terms if t in set(terms(name))]
-            if all(t in have or any(h.startswith(t) for h in have) for t in name_terms):
-                continue  # the previous paper uses it ("Qwen" in "Qwen2.5")
+            if all(_in(t, have) for t in name_terms):
+                continue  # the previous paper uses it
             hits = vocab.papers_naming(name)
             # A name the corpus never uses, or one that picks out one or two other papers; a generic acronym
             # used by several papers ("CNN") can still be part of a follow-up.
@@ -92,7 +92,9 @@ class Planner:
         if pid is None or pid == prev_pid:
             return False
         have, prev = vocab.paper_terms(pid), vocab.paper_terms(prev_pid)
-        return any(0 < vocab.df(t) <= RARE_DF and t in have and t not in prev for t in q.topic)
+        return any(
+            0 < vocab.df(t) <= RARE_DF and t in have and not _in(t, prev) for t in q.topic if t not in q.name_terms
+        )
 
     def plan(self, text: str, history: list[Answer], where: dict | None = None, k: int | None = None) -> Plan:
         t0 = time.perf_counter()
@@ -118,8 +120,18 @@ class Planner:
         return Plan(q, evidence, coverage, time.perf_counter() - t0, None, boost)
 
     def _is_followup(self, q: Question, standalone: Coverage, prev_pid: str) -> bool:
-        if q.kind == "list" or self._new_names(q, prev_pid):
+        if q.kind == "list":
             return False
+        new = self._new_names(q, prev_pid)
+        if new:
+            # A name the previous paper lacks starts a new topic, unless the question points back and the rest
+            # of it fits the previous paper better than the paper that name picks out ("a CNN policy ... in it").
+            vocab = self.retriever.vocab
+            unknown = any(not vocab.known(t) for n in new for t in terms(n))
+            if unknown or not q.refers_back or standalone.paper_id in (None, prev_pid):
+                return False
+            rest = Question(q.text, q.kind, [], [t for t in q.topic if t not in q.name_terms])
+            return vocab.coverage(rest, prev_pid) >= vocab.coverage(rest, standalone.paper_id)
         names_other = bool(standalone.matched) and standalone.paper_id != prev_pid
         if q.refers_back:
             return not names_other and not self._rare_elsewhere(q, standalone, prev_pid)
@@ -128,3 +140,8 @@ class Planner:
         # Stands on its own but is not covered: does the previous paper cover it in context?
         vocab = self.retriever.vocab
         return vocab.coverage(q, prev_pid) >= 0.5
+
+
+def _in(term: str, have: set[str]) -> bool:
+    """The paper uses the term, or a longer form of it ("qwen" in "qwen2.5")."""
+    return term in have or any(h.startswith(term) for h in have)

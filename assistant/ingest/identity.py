@@ -62,8 +62,8 @@ def arxiv_id(url: str | None) -> str | None:
     return m.group(1).lower() if m else None
 
 
-def _words(text: str) -> list[str]:
-    return normalise_title(text).split()
+def _norm(text: str) -> str:
+    return normalise_title(text)  # case, punctuation and spacing do not make two abstracts differ
 
 
 def _short_hash(text: str) -> str:
@@ -72,35 +72,33 @@ def _short_hash(text: str) -> str:
 
 @dataclass(eq=False)  # identity, not value: variants are dict keys
 class _Variant:
-    """One distinct paper under a title: its records so far and the one whose text is kept."""
+    """One distinct paper under a title: its records so far and the one whose text is kept. Only hashes of the
+    normalised abstracts are stored: word lists of every paper cost 250 MB at 20,000 papers."""
 
     first: Paper
     keep: Paper
-    words: list[str]
     sources: list[str] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)  # ids the records came with (index ids are kept)
     date: str | None = None
     url: str | None = None
     authors: str | None = None
     id: str = ""
-    seen: set[int] = field(default_factory=set)  # hashes of the abstracts met
+    seen: set[int] = field(default_factory=set)  # hashes of the normalised abstracts met
 
-    def __post_init__(self) -> None:
-        self.seen.add(hash(tuple(self.words)))
+    def words(self) -> list[str]:
+        return _norm(self.keep.abstract).split()
 
-    def absorb(self, p: Paper) -> int:
+    def absorb(self, p: Paper, norm: str) -> int:
         """Add a record of the same paper; the longer abstract wins (a later, fuller version). Returns the
-        characters of abstract dropped (0 when the abstracts say the same)."""
+        characters of abstract dropped (0 when this text was kept or already counted)."""
         self.sources += [s for s in p.sources if s not in self.sources]
         self.ids.append(p.id)
         self.date, self.url, self.authors = self.date or p.date, self.url or p.url, self.authors or p.authors
-        words = _words(p.abstract)
-        seen = hash(tuple(words))
-        if seen in self.seen:
-            return 0  # this text was kept or already reported as dropped
-        self.seen.add(seen)
+        if hash(norm) in self.seen:
+            return 0
+        self.seen.add(hash(norm))
         if len(p.abstract) > len(self.keep.abstract):
-            dropped, self.keep, self.words = len(self.keep.abstract), p, words
+            dropped, self.keep = len(self.keep.abstract), p
             return dropped
         return len(p.abstract)
 
@@ -125,33 +123,51 @@ class _Group:
         self.base = base
         self.variants: list[_Variant] = []
         self.by_arxiv: dict[str, _Variant] = {}
-        self.by_anchor: dict[tuple[str, ...], list[_Variant]] = {}
+        self.by_text: dict[int, _Variant] = {}
+        self.by_anchor: dict[tuple[str, ...], list[_Variant]] | None = None  # built once the group is big
 
-    def _anchors(self, words: list[str]) -> list[tuple[str, ...]]:
+    @staticmethod
+    def _anchors(words: list[str]) -> list[tuple[str, ...]]:
         return [("^", *words[:ANCHOR_WORDS]), ("$", *words[-ANCHOR_WORDS:])]
 
-    def find(self, p: Paper, words: list[str]) -> _Variant | None:
+    def find(self, p: Paper, norm: str) -> _Variant | None:
         arxiv = arxiv_id(p.url)
         if arxiv and arxiv in self.by_arxiv:
             return self.by_arxiv[arxiv]
-        if len(self.variants) <= SCAN_ALL:
+        exact = self.by_text.get(hash(norm))
+        if exact is not None or not self.variants:
+            return exact
+        words = norm.split()
+        if self.by_anchor is None:
             candidates: Iterable[_Variant] = self.variants
         else:
             # Two abstracts 90 % alike almost always share their first or last words; a near-copy edited at both
             # ends is kept as a separate paper (and reported as such), never silently merged.
             candidates = dict.fromkeys(v for a in self._anchors(words) for v in self.by_anchor.get(a, []))
-        return next((v for v in candidates if nearly_identical(v.words, words)), None)
+        return next((v for v in candidates if nearly_identical(v.words(), words)), None)
 
-    def add(self, p: Paper, words: list[str]) -> _Variant:
-        v = _Variant(p, p, words, list(p.sources), [p.id], p.date, p.url, p.authors)
+    def add(self, p: Paper, norm: str) -> _Variant:
+        v = _Variant(p, p, list(p.sources), [p.id], p.date, p.url, p.authors)
         self.variants.append(v)
-        self.index(v, p, words)
+        if self.by_anchor is None and len(self.variants) > SCAN_ALL:
+            self.by_anchor = {}
+            for old in self.variants[:-1]:
+                self._index_anchors(old, old.words())
+        self.index(v, p, norm)
         return v
 
-    def index(self, v: _Variant, p: Paper, words: list[str]) -> None:
+    def index(self, v: _Variant, p: Paper, norm: str) -> None:
+        """Make `p`'s text and arXiv id lead to `v`."""
+        v.seen.add(hash(norm))
+        self.by_text.setdefault(hash(norm), v)
         arxiv = arxiv_id(p.url)
         if arxiv:
             self.by_arxiv.setdefault(arxiv, v)
+        if self.by_anchor is not None:
+            self._index_anchors(v, norm.split())
+
+    def _index_anchors(self, v: _Variant, words: list[str]) -> None:
+        assert self.by_anchor is not None
         for a in self._anchors(words):
             self.by_anchor.setdefault(a, []).append(v)
 
@@ -164,7 +180,7 @@ class _Group:
 
         # Ids the index already uses stay with their papers, whatever order the files come in this time.
         for p in prior:
-            v = self.find(p, _words(p.abstract))
+            v = self.find(p, _norm(p.abstract))
             if v is not None and not v.id and p.id not in used:
                 take(v, p.id)
         for v in self.variants:  # a suffixed id given by an earlier merge of the same records
@@ -178,13 +194,14 @@ class _Group:
                 v.id = self.base
             else:
                 arxiv = arxiv_id(v.first.url)
-                disc = arxiv.replace("/", "_") if arxiv else _short_hash(v.first.url or " ".join(v.words))
+                text = _norm(v.first.abstract)
+                disc = arxiv.replace("/", "_") if arxiv else _short_hash(v.first.url or text)
                 v.id = f"{self.base}-{disc}"
                 if v.id in used:  # two papers sharing a URL but not an abstract
-                    v.id = f"{self.base}-{_short_hash(' '.join(v.words))}"
+                    v.id = f"{self.base}-{_short_hash(text)}"
                 n = 2
                 while v.id in used:
-                    v.id, n = f"{self.base}-{_short_hash(' '.join(v.words))}-{n}", n + 1
+                    v.id, n = f"{self.base}-{_short_hash(text)}-{n}", n + 1
             take(v, v.id)
 
 
@@ -204,17 +221,17 @@ def merge(
             group = groups.get(key)
             if group is None:
                 group = groups[key] = _Group(paper_id(p.title))
-            words = _words(p.abstract)
-            v = group.find(p, words)
+            norm = _norm(p.abstract)
+            v = group.find(p, norm)
             if v is None:
-                v = group.add(p, words)
+                v = group.add(p, norm)
                 order.append(v)
                 if len(group.variants) > 1:
                     renamed.append((v, p))
                 continue
             other = ", ".join(v.sources)
-            dropped = v.absorb(p)
-            group.index(v, p, words)
+            dropped = v.absorb(p, norm)
+            group.index(v, p, norm)
             if dropped:
                 merged.append((v, p, dropped, other))
     prior_by_group: dict[str, list[Paper]] = {}
