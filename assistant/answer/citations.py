@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from difflib import SequenceMatcher
 from dataclasses import dataclass
 
 from assistant.text import split_sentences, terms
@@ -57,13 +58,32 @@ def numbers(text: str) -> set[str]:
     return {n.replace(",", "") for n in _NUMBER.findall(text)}
 
 
+_CAPITALISED = re.compile(r"(?<=[\w,;:] )[A-Z][\w-]*")
+
+
+def _misspells(word: str, source: set[str]) -> bool:
+    """A claim word that is not in the source but nearly is ("Bottleness" for "Bottleneck"): a typo or an
+    invented variant of a name, never a faithful paraphrase."""
+    if len(word) < 5:
+        return False
+    return any(len(w) >= 5 and SequenceMatcher(None, word, w).ratio() >= 0.8 for w in source)
+
+
 def support(claim: str, sentence: str) -> float:
     """Share of the claim's content words found in the sentence (0..1); 0 if the claim states a number
-    the sentence does not contain (small models invent figures)."""
+    the sentence does not contain (small models invent figures), spells a capitalised name differently from
+    the sentence, or misspells one of its words."""
     c = set(terms(claim))
     if not c or not numbers(claim) <= numbers(sentence):
         return 0.0
-    return len(c & set(terms(sentence))) / len(c)
+    have = set(terms(sentence))
+    lower = sentence.lower()
+    for name in _CAPITALISED.findall(claim):
+        if name.lower() not in lower:
+            return 0.0
+    if any(_misspells(t, have) for t in c - have):
+        return 0.0
+    return len(c & have) / len(c)
 
 
 def best_quote(claim: str, ev: Evidence) -> tuple[float, str, float]:

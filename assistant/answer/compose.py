@@ -21,7 +21,7 @@ def single(lead: str | None, quotes: list[str], ev: Evidence) -> tuple[str, list
     """`lead` first when there is one, then the supporting sentence(s) of one paper, quoted and cited."""
     n = ev.number
     quoted = " … ".join(f'"{q}"' for q in quotes)
-    cite = [Citation(n, ev.paper_id, ev.title, " … ".join(quotes), 1.0)]
+    cite = [Citation(n, ev.paper_id, ev.title, quotes[0], 1.0)]  # the primary quote: highlighted in the app
     if lead:
         return f"{_cap(lead).rstrip(' .')} [{n}].\n{quoted} [{n}]", cite
     return f"According to [{n}]: {quoted}", cite

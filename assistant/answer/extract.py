@@ -23,6 +23,11 @@ _DEFINE = re.compile(
     re.I,
 )
 _WORD = re.compile(r"[A-Za-z0-9]+")
+_BOILERPLATE = re.compile(
+    r"https?://|github\.com|\b(?:code|data|dataset|models?)\s+(?:and\s+\w+\s+)?(?:is|are|will\s+be)\s+"
+    r"(?:publicly\s+)?(?:available|released|avail\w*)",
+    re.I,
+)
 
 
 def _weights(q: Question, idf: dict[str, float], naming: set[str]) -> dict[str, float]:
@@ -44,6 +49,8 @@ def score_sentences(
     for i, sent in enumerate(sentences):
         have = set(terms(sent))
         score = sum(w for t, w in weights.items() if t in have) / mass
+        if _BOILERPLATE.search(sent):
+            score -= 0.5  # "Our code is available at https://..." answers nothing
         if sims and i < len(sims):
             score += 0.3 * sims[i]
         if q.kind == "count":

@@ -125,7 +125,11 @@ class Index:
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each build at DEBUG otherwise
         model = bm25s.BM25()
-        model.index([terms(t) or ["_"] for t in self._texts], show_progress=False)
+        # Term ids, not lists of term strings: one object per distinct term instead of one per occurrence (at
+        # 20,000 papers the string lists held 150 MB more at the peak of an ingest). Same scores as from strings.
+        vocab: dict[str, int] = {}
+        ids = [[vocab.setdefault(t, len(vocab)) for t in terms(text) or ["_"]] for text in self._texts]
+        model.index((ids, vocab), show_progress=False)
         return model
 
     @cached_property
