@@ -13,6 +13,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 DEV = ROOT.parent / "shared" / "eval" / "dev.jsonl"
+if not DEV.is_file():  # a clone without ../shared: the copy the tests use
+    DEV = ROOT / "tests" / "data" / "dev.jsonl"
 
 
 def machine() -> dict:
