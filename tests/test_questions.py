@@ -144,3 +144,9 @@ def test_eval_reads_both_formats_and_scores_whole_words(tmp_path):
     refused = Answer("q2?", "no", abstained=True)
     rows_out = [{"id": "b", "kind": "outside", **score_turn(items[1].turns[0], refused, "outside")}]
     assert summarise(rows_out)["by_kind"]["outside"]["refused"] == "1/1"
+
+
+def test_count_phrase_prefers_the_number_next_to_what_is_counted():
+    q = analyse("By how many steps does it shorten the path on average?")
+    s = "Results across five long-horizon tasks show that it reduces the average number of steps required by 3.8."
+    assert short_answer(q, s) == "3.8"

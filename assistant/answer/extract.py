@@ -175,7 +175,9 @@ def _count_phrase(q: Question, sentence: str) -> str | None:
             if set(terms(w)) & set(q.topic):
                 cut = j
         phrase = " ".join(phrase_words[:cut]).strip(" ,;:.")
-        near = cut > head
+        # Counted words after the number ("20 ... tasks") or just before it ("steps required by 3.8").
+        before = sentence[:start].split()[-5:]
+        near = cut > head or any(set(terms(w)) & set(q.topic) for w in before)
         if best is None or (near and not best[0]):
             best = (near, phrase)
     return best[1] if best else None
