@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from difflib import SequenceMatcher
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 
 from assistant.text import split_sentences, terms
 from assistant.types import Citation, Evidence
