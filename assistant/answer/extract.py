@@ -165,6 +165,8 @@ def _count_phrase(q: Question, sentence: str) -> str | None:
         # "over one million ..." : keep the words that qualify the number
         lead = _QUALIFIER.search(sentence[: m.start()])
         start = lead.start() if lead and lead.group().strip() else m.start()
+        if lead and m.group()[0].isdigit() and lead.group().lower().startswith("over"):
+            start = m.start()  # "tasks over 833 apps": "over" is a preposition before a written number
         tail = sentence[m.end() :]
         words = re.match(r"(?:\s+[\w-]+){0,4}", tail)
         phrase_words = (sentence[start : m.end()].strip() + (words.group() if words else "")).split()
