@@ -25,7 +25,8 @@ $(STAMP): pyproject.toml
 	# Built here with our flags; --no-cache-dir so that a wheel cached from other flags is not reused.
 	@echo "==> 3/4 llama-cpp-python: compiles llama.cpp from source, 5-10 minutes on 2 cores (-v shows the compiler)"
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --no-cache-dir -v "$(LLAMA)" 2>&1 | \
-		grep --line-buffered -E "\[ *[0-9]+(%|/[0-9]+)\]|Successfully|ERROR|error:" || true
+		grep --line-buffered -E "\[ *[0-9]+(%|/[0-9]+)\]|Successfully|ERROR|error:" | \
+		sed -u -E 's/^ *(\[ *[0-9]+(%|\/[0-9]+)\]).*/  compiling llama.cpp \1/' || true
 	$(BIN)/python -c "import llama_cpp" || { echo "llama-cpp-python did not install; rerun without the filter: $(BIN)/pip install -v $(LLAMA)"; exit 1; }
 	@echo "==> 4/4 the assistant and its other dependencies"
 	$(BIN)/pip install -e ".[test,server]"
