@@ -112,16 +112,14 @@ def kill_rounds(b: Bench, n: int, full_s: float, old: frozenset, new: frozenset)
         proc = b.start("ingest", str(b.corpus), "-q")
         delay = b.rng.uniform(0.0, full_s * 1.15)  # start-up, parsing, embedding, writing, the flip, the snapshot
         try:
-            proc.wait(delay)
+            _, stderr = proc.communicate(timeout=delay)
             finished = True
         except subprocess.TimeoutExpired:
             finished = False
             os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(60)
+            _, stderr = proc.communicate(timeout=60)
         if finished and proc.returncode != 0:
-            problems.append(
-                f"round {i}: the ingest failed by itself (rc {proc.returncode}): {proc.stderr.read()[-300:]}"
-            )
+            problems.append(f"round {i}: the ingest failed by itself (rc {proc.returncode}): {stderr[-300:]}")
         status, ids, found = b.state()
         kind = "error" if status == "error" else "new" if ids == new else "old" if ids == old else "MIXED"
         outcomes[kind] += 1
@@ -194,11 +192,11 @@ def main() -> None:
         final_ok = final.returncode == 0 and b.state()[1] == new
         from chromadb.api.shared_system_client import SharedSystemClient
 
-        from assistant.config import Settings
+        from assistant.config import load_settings
         from assistant.index.store import Store
 
         SharedSystemClient.clear_system_cache()
-        collections = len(Store(Settings(data_dir=b.data)).client.list_collections())
+        collections = len(Store(load_settings(None, data_dir=b.data)).client.list_collections())
         conc = concurrent_rounds(b, args.rounds, args.asks, Path(tmp) / "answers.jsonl")
 
     o = kills["outcomes"]
