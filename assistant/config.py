@@ -179,12 +179,12 @@ def read_config_file(path: Path) -> dict[str, Any]:
         with open(path, "rb") as fh:
             _check_config_mode(path, os.fstat(fh.fileno()))
             data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config file not found") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
     except OSError as exc:  # a directory, no permission
-        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from None
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from exc
     return data.get("assistant", data)
 
 
@@ -204,7 +204,7 @@ def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Se
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "settings"
         origin = f"{path}: " if path else ""
-        raise ConfigError(f"{origin}{where}: {err['msg']}") from None
+        raise ConfigError(f"{origin}{where}: {err['msg']}") from exc
     finally:
         _FileSource.path = None
 

@@ -19,7 +19,7 @@ class Template:
         try:
             self.fields = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
         except ValueError as exc:
-            raise ConfigError(f"prompt {name!r}: malformed template ({exc})") from None
+            raise ConfigError(f"prompt {name!r}: malformed template ({exc})") from exc
         if "" in self.fields:
             raise ConfigError(f"prompt {name!r}: positional placeholder {{}}; name every placeholder")
 
@@ -40,6 +40,6 @@ def load(name: str, directory: Path | None = None) -> Template:
     path = folder / f"{name}.md"
     try:
         text = path.read_text(encoding="utf-8").strip("\n")
-    except FileNotFoundError:
-        raise ConfigError(f"prompt template {path} not found") from None
+    except FileNotFoundError as exc:
+        raise ConfigError(f"prompt template {path} not found") from exc
     return Template(name, text)

@@ -89,10 +89,10 @@ def read_questions(source: str, stdin: TextIO | None = None) -> list[Item]:
             raise BatchInputError(f"{path} is a folder; give a question file (txt, JSONL or CSV)")
         try:
             text = path.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError:
-            raise BatchInputError(f"{path}: not UTF-8 text; give a txt, JSONL or CSV question file") from None
+        except UnicodeDecodeError as exc:
+            raise BatchInputError(f"{path}: not UTF-8 text; give a txt, JSONL or CSV question file") from exc
         except OSError as exc:
-            raise BatchInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+            raise BatchInputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
         suffix = path.suffix.lower()
         fmt = (
             "jsonl" if suffix in JSONL_SUFFIXES else "csv" if suffix == ".csv" else "text" if suffix == ".txt" else None

@@ -202,7 +202,7 @@ def load_journal(path: Path) -> tuple[list[dict[str, Any]], bool]:
     try:
         raw = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise BatchInputError(f"{path}: cannot read the earlier output to resume ({exc}); pass --overwrite") from None
+        raise BatchInputError(f"{path}: cannot read the earlier output to resume ({exc}); pass --overwrite") from exc
     lines = raw.split("\n")
     kept, dropped = [], False
     for n, ln in enumerate(lines, 1):
@@ -242,10 +242,10 @@ def output_lock(output: Path) -> Iterator[None]:
     lock = FileLock(str(path), timeout=0, mode=0o600)
     try:
         lock.acquire()
-    except Timeout:
+    except Timeout as exc:
         raise BatchBusyError(
             f"another batch is writing {output} (lock {path}); wait for it to finish, or choose another -o"
-        ) from None
+        ) from exc
     except OSError as exc:
         raise BatchInputError(f"{path}: cannot lock the output ({exc.strerror or exc})") from exc
     try:

@@ -197,5 +197,5 @@ def cmd_chat(args) -> int:
     except ImportError as exc:
         from assistant.errors import AssistantError
 
-        raise AssistantError(f"the chat app cannot start ({exc}); run: pip install textual") from None
+        raise AssistantError(f"the chat app cannot start ({exc}); run: pip install textual") from exc
     return run_app(settings_from(args)) or 0

@@ -40,7 +40,7 @@ def import_llama_cpp():
     try:
         import llama_cpp
     except ImportError as exc:
-        raise ModelError(f"llama-cpp-python is not installed ({exc}); run: pip install llama-cpp-python") from None
+        raise ModelError(f"llama-cpp-python is not installed ({exc}); run: pip install llama-cpp-python") from exc
     return llama_cpp
 
 
@@ -64,9 +64,7 @@ class LlamaCppGenerator:
                 verbose=False,
             )
         except Exception as exc:
-            raise ModelError(
-                f"{self.path}: llama.cpp could not load the model ({exc}); is the file complete?"
-            ) from None
+            raise ModelError(f"{self.path}: llama.cpp could not load the model ({exc}); is the file complete?") from exc
         self.n_ctx = self.llm.n_ctx()
         self.n_params = int(self.llm._model.n_params())  # decides whether the model is asked for answer phrases
         self._lock = threading.Lock()  # one llama context: one generation at a time
@@ -204,7 +202,7 @@ class LlamaCppGenerator:
                     if piece:
                         yield piece
             except (ValueError, RuntimeError) as exc:
-                raise GenerationError(f"generation failed: {exc}") from None
+                raise GenerationError(f"generation failed: {exc}") from exc
 
 
 def make_generator(settings: Settings) -> Generator:

@@ -167,13 +167,13 @@ class OpenAICompatibleGenerator:
                 return
             except _Retryable as exc:
                 if received:  # cannot happen for 5xx; kept for safety
-                    raise GenerationError(f"the model server at {self.base} failed mid-answer: {exc}") from None
+                    raise GenerationError(f"the model server at {self.base} failed mid-answer: {exc}") from exc
                 if attempt >= s.llm_retries:
                     if exc.unreachable:
                         raise GenerationError(
                             f"cannot reach the model server at {self.base}: {exc}; is it running?"
-                        ) from None
-                    raise GenerationError(f"the model server at {self.base} failed: {exc}") from None
+                        ) from exc
+                    raise GenerationError(f"the model server at {self.base} failed: {exc}") from exc
                 delay = BACKOFF_S * 2**attempt
                 attempt += 1
                 log.warning("model server: %s; retry %d/%d in %.1f s", exc, attempt, s.llm_retries, delay)
@@ -189,10 +189,10 @@ class OpenAICompatibleGenerator:
                     raise GenerationError(
                         f"the model server at {self.base} did not answer within "
                         f"{s.llm_timeout:g} s ({what}); raise llm_timeout or check the server"
-                    ) from None
+                    ) from exc
                 raise GenerationError(
                     f"the connection to the model server at {self.base} broke mid-answer ({what}: {exc})"
-                ) from None
+                ) from exc
 
     def _once(self, url: str, body: dict, cancel: threading.Event | None) -> Iterator[str]:
         received = False
@@ -214,8 +214,8 @@ class OpenAICompatibleGenerator:
                         break
                     try:
                         chunk = json.loads(data)
-                    except ValueError:
-                        raise GenerationError(f"the model server sent a malformed event: {data[:80]!r}") from None
+                    except ValueError as exc:
+                        raise GenerationError(f"the model server sent a malformed event: {data[:80]!r}") from exc
                     if not isinstance(chunk, dict):
                         continue
                     if chunk.get("error"):
@@ -240,7 +240,7 @@ class OpenAICompatibleGenerator:
                 raise
             raise _Retryable(
                 f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, unreachable=True
-            ) from None
+            ) from exc
 
     def close(self) -> None:
         self.client.close()

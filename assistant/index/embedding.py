@@ -109,12 +109,12 @@ class SentenceTransformerEmbedder:
         except ImportError as exc:
             raise ModelError(
                 f"sentence-transformers is not installed ({exc}); run: pip install sentence-transformers"
-            ) from None
+            ) from exc
         torch.set_num_threads(self.threads)
         try:
             return SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
         except Exception as exc:
-            raise ModelError(f"cannot load the embedder from {self.path}: {exc}") from None
+            raise ModelError(f"cannot load the embedder from {self.path}: {exc}") from exc
 
     @cached_property
     def runner(self):

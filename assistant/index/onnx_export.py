@@ -79,7 +79,7 @@ def _export_fp32(model_dir: Path, target: Path) -> None:
         import torch
         from transformers import AutoModel
     except ImportError as exc:
-        raise ModelError(f"exporting the embedder to ONNX needs torch and transformers ({exc})") from None
+        raise ModelError(f"exporting the embedder to ONNX needs torch and transformers ({exc})") from exc
 
     from transformers.utils import logging as hf_logging
 
@@ -185,7 +185,7 @@ def ensure_export(model_dir: Path, root: Path, kind: str) -> Path:
             except ModelError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any exporter failure is a model problem
-                raise ModelError(f"cannot export {model_dir} to ONNX: {exc}") from None
+                raise ModelError(f"cannot export {model_dir} to ONNX: {exc}") from exc
         fused = folder / names["fused"]
         if kind in ("fused", "int8") and not fused.is_file():
             try:

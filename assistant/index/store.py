@@ -135,7 +135,7 @@ class Store:
         except (IndexMissingError, StoreError):
             raise
         except Exception as exc:
-            raise StoreError(f"Chroma {what} failed: {type(exc).__name__}: {exc}") from None
+            raise StoreError(f"Chroma {what} failed: {type(exc).__name__}: {exc}") from exc
 
     # -- the pointer ------------------------------------------------------
     def active_name(self) -> str | None:
@@ -175,10 +175,10 @@ class Store:
             )
         try:
             return self.client.get_collection(name)
-        except Exception:
+        except Exception as exc:
             raise IndexMissingError(
                 f"the index collection {name!r} is missing; rebuild with: assistant ingest seeds/"
-            ) from None
+            ) from exc
 
     def set_active(self, name: str) -> None:
         def flip():

@@ -40,8 +40,8 @@ def read_text(path: Path) -> str:
     """Read a corpus file as UTF-8 (BOM allowed) or fail with a one-line reason."""
     try:
         size = path.stat().st_size
-    except FileNotFoundError:
-        raise CorpusError(f"{path}: no such file or directory") from None
+    except FileNotFoundError as exc:
+        raise CorpusError(f"{path}: no such file or directory") from exc
     if size == 0:
         raise CorpusError(f"{path}: file is empty")
     if size > MAX_FILE_BYTES:
@@ -49,13 +49,13 @@ def read_text(path: Path) -> str:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise CorpusError(f"{path}: cannot read ({exc.strerror})") from None
+        raise CorpusError(f"{path}: cannot read ({exc.strerror})") from exc
     if b"\x00" in raw[:8192]:
         raise CorpusError(f"{path}: binary file, not a text corpus")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise CorpusError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from None
+        raise CorpusError(f"{path}: not UTF-8 text (bad byte at offset {exc.start})") from exc
     if not text.strip():
         raise CorpusError(f"{path}: file holds only whitespace")
     return text
@@ -117,7 +117,7 @@ def parse_jsonl(text: str, source: str) -> ParseResult:
         try:
             rec = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise CorpusError(f"{source}: line {lineno} is not valid JSON ({exc.msg})") from None
+            raise CorpusError(f"{source}: line {lineno} is not valid JSON ({exc.msg})") from exc
         if not isinstance(rec, dict):
             raise CorpusError(f"{source}: line {lineno} is not a JSON object")
         _record_to_paper(rec, source, f"line {lineno}", result)
@@ -136,7 +136,7 @@ def parse_csv(text: str, source: str) -> ParseResult:
         for rowno, row in enumerate(reader, 2):
             _record_to_paper(row, source, f"row {rowno}", result)
     except csv.Error as exc:
-        raise CorpusError(f"{source}: malformed CSV ({exc})") from None
+        raise CorpusError(f"{source}: malformed CSV ({exc})") from exc
     return result
 
 
