@@ -104,7 +104,13 @@ def ingest(
     corpus = read_corpus(paths, strict)  # every file is read and checked before the store is touched
     files = corpus.files
     notes: list[MergeNote] = []
-    report = _run(settings, embedder, lambda old: _plan(old, corpus, files, prune, notes), wait, progress)
+
+    def plan(old: dict[str, Paper]) -> dict[str, Paper]:
+        new = _plan(old, corpus, files, prune, notes)
+        corpus.results.clear()  # merged into `new`: the parsed records need not stay for the rest of the run
+        return new
+
+    report = _run(settings, embedder, plan, wait, progress)
     report.warnings, report.skipped, report.notes = corpus.warnings, corpus.skipped, notes
     return report
 
@@ -185,11 +191,15 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
         }
     )
     index = _lexical_index(store, col, new, chunks)  # now, while the embedder and Chroma hold little memory
+    # Each batch is let go once written: its texts are in Chroma, and the snapshot needs none of them.
+    batches = [chunks[i : i + STREAM_BATCH] for i in range(0, len(chunks), STREAM_BATCH)]
+    del chunks
+    reuse = old_ids if compatible and active is not None else set()
+    done = 0
     try:
-        for start in range(0, len(chunks), STREAM_BATCH):
-            batch = chunks[start : start + STREAM_BATCH]
-            reuse = old_ids if compatible and active is not None else set()
-            vecs = _batch_vectors(store, active, reuse, cache, embedder, batch, settings, report, start, progress)
+        while batches:
+            batch = batches.pop(0)
+            vecs = _batch_vectors(store, active, reuse, cache, embedder, batch, settings, report, done, progress)
             store.add(
                 col,
                 [c.id for c, _ in batch],
@@ -197,9 +207,11 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
                 [c.text for c, _ in batch],
                 [chunk_metadata(c, p) for c, p in batch],
             )
+            done += len(batch)
+            del batch, vecs
             _release_freed_memory()
             if progress:
-                progress(start + len(batch), len(chunks))
+                progress(done, report.chunks)
         store.set_active(col.name)  # the commit point
     except BaseException:
         # Ctrl-C, a crash or a full disk before the flip: the old generation stays active. (kill -9 skips this:
@@ -213,6 +225,7 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
     cache.clear(settings)
     store.drop_stale(keep=col.name)
     if index is not None:
+        _release_freed_memory()  # before the snapshot's JSON, the last peak of the run
         _snapshot(store, col, index)
     return report
 

@@ -262,12 +262,12 @@ def summarise(notes: list[MergeNote], examples: int = 2) -> list[str]:
         if kind == "merged":
             chars = sum(n.dropped for n in group)
             lines.append(
-                f"{source}: {len(group)} paper(s) merged with a nearly identical copy already seen "
+                f"{source}: {len(group):,} paper(s) merged with a nearly identical copy already seen "
                 f"(in {group[0].other}); {chars:,} characters of the shorter abstract(s) dropped: {eg}{more}"
             )
         else:
             lines.append(
-                f"{source}: {len(group)} paper(s) share a title with a different paper and are indexed "
+                f"{source}: {len(group):,} paper(s) share a title with a different paper and are indexed "
                 f"separately: {eg}{more}"
             )
     return lines
