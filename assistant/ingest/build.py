@@ -245,7 +245,8 @@ def _batch_vectors(store, active, reuse: set[str], cache, embedder, batch, setti
     for j, vec in cache.get([batch[i][0].text for i in missing]).items():
         vectors[missing[j]] = vec
         report.resumed += 1
-    todo = [i for i in range(len(batch)) if i not in vectors]
+    # Similar lengths in one embedding call waste less work on padding.
+    todo = sorted((i for i in range(len(batch)) if i not in vectors), key=lambda i: len(batch[i][0].text))
     t0 = time.perf_counter()
     step = max(settings.embed_batch_size, 16)
     for s in range(0, len(todo), step):
