@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,7 +201,3 @@ def table(summary: dict[str, Any]) -> str:
         f"latency p50 {o['latency_p50_s']} s, p95 {o['latency_p95_s']} s, model-written {o['model_written']}"
     )
     return "\n".join(lines)
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values) if values else 0.0

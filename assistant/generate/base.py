@@ -11,7 +11,8 @@ Messages = list[dict[str, str]]
 
 @runtime_checkable
 class Generator(Protocol):
-    """What the pipeline needs from a model. Optional abilities, found with `has_ability`:
+    """What the pipeline needs from a model. Optional abilities, declared by having the attribute
+    (callers look them up with getattr):
     `n_params` (int: its size, which decides whether it is asked for answer phrases), `prefill(messages)`
     (decode and keep a fixed prefix) and `extend(messages, cancel)` (read ahead into the KV cache)."""
 
@@ -24,8 +25,3 @@ class Generator(Protocol):
 
     def stream(self, messages: Messages, max_tokens: int, cancel: threading.Event | None = None) -> Iterator[str]:
         """Yield text pieces as they are generated; stop early when `cancel` is set."""
-
-
-def has_ability(generator: object, name: str) -> bool:
-    """Optional abilities of a Generator (see the protocol): declared by having the attribute."""
-    return getattr(generator, name, None) is not None
