@@ -44,7 +44,7 @@ def main() -> int:
     opts = ap.parse_args()
 
     from assistant.answer.session import make_embedder, make_pipeline
-    from assistant.batch.runner import run_batch
+    from assistant.cli.batch import run_batch
     from assistant.cli.main import build_parser
     from assistant.config import load_settings
 

@@ -80,7 +80,7 @@ def start_llama_server(port: int, threads: int, log: Path) -> subprocess.Popen:
 
 
 def timed_batch(qfile: Path, out: Path, settings, pipeline, concurrency: int) -> dict:
-    from assistant.batch.runner import run_batch
+    from assistant.cli.batch import run_batch
     from assistant.cli.main import build_parser
 
     args = build_parser().parse_args(

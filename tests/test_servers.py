@@ -312,7 +312,7 @@ def test_answer_through_chroma_and_llama_servers(tmp_path, chroma_url, llm_url, 
 @pytest.mark.server
 def test_model_server_killed_mid_batch_then_resumed(tmp_path, chroma_url, real_embedder):
     from assistant.answer.session import make_pipeline
-    from assistant.batch.runner import run_batch
+    from assistant.cli.batch import run_batch
     from assistant.cli.main import build_parser
 
     port = free_port()

@@ -4,42 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
-from contextlib import contextmanager
 from typing import Any
 
-from assistant.cli.main import settings_from
+from assistant.cli.common import progress_bar, settings_from
 from assistant.config import default_corpus
 from assistant.text import printable
-
-
-def _tty(args) -> bool:
-    return sys.stderr.isatty() and not args.quiet
-
-
-@contextmanager
-def progress_bar(enabled: bool, label: str):
-    """Yields a (done, total) callback; a rich bar on a TTY, nothing otherwise."""
-    if not enabled:
-        yield None
-        return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(
-        TextColumn(label),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        transient=True,
-        console=_stderr_console(),
-    ) as bar:
-        task = bar.add_task(label, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
-
-
-def _stderr_console():
-    from rich.console import Console
-
-    return Console(stderr=True, markup=False, highlight=False)
 
 
 def _ingest_summary(report, quiet: bool) -> None:

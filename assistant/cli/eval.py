@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from assistant.cli.commands import _tty, progress_bar
+from assistant.cli.common import progress_bar, tty
 from assistant.config import Settings
 from assistant.eval import evaluate, load_items, table
 
@@ -15,7 +15,7 @@ def run_eval(args, settings: Settings) -> int:
 
     items = load_items(args.questions)
     pipeline = make_pipeline(settings)
-    with progress_bar(_tty(args), "evaluating") as cb:
+    with progress_bar(tty(args), "evaluating") as cb:
         result = evaluate(pipeline, items, cb)
     result["settings"] = {
         "model": pipeline.generator.name,

@@ -9,7 +9,7 @@ import traceback
 from pathlib import Path
 
 from assistant import __version__
-from assistant.config import Settings, load_settings
+from assistant.cli.common import SETTING_FLAGS, settings_from  # noqa: F401  (re-exported: older callers)
 from assistant.errors import AssistantError
 
 log = logging.getLogger(__name__)
@@ -48,25 +48,6 @@ def _model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-tokens", type=int, help="most tokens per answer")
     p.add_argument("--temperature", type=float, help="sampling temperature (0: deterministic)")
     p.add_argument("--abstain-threshold", type=float, help="abstain below this best similarity")
-
-
-SETTING_FLAGS = (
-    "data_dir",
-    "chroma_url",
-    "top_k",
-    "model_path",
-    "llm_url",
-    "n_gpu_layers",
-    "n_ctx",
-    "n_threads",
-    "max_tokens",
-    "temperature",
-    "abstain_threshold",
-)
-
-
-def settings_from(args: argparse.Namespace) -> Settings:
-    return load_settings(args.config, **{k: getattr(args, k, None) for k in SETTING_FLAGS})
 
 
 def build_parser() -> argparse.ArgumentParser:

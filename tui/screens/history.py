@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from textual.containers import VerticalScroll
     from textual.screen import Screen
 
-    from ..app import PaperChatApp
+    from ..host import ChatHost
     from ..widgets.prompt import PromptInput
 
     _Base = Screen
@@ -41,9 +41,9 @@ class ConversationActions(_Base):
         def select(self, bubble: AnswerMessage | None) -> None: ...
 
     @property
-    def chat_app(self) -> PaperChatApp:
+    def chat_app(self) -> ChatHost:
         """The app with its own attributes (settings, conversations, factories) typed."""
-        return cast("PaperChatApp", self.app)
+        return cast("ChatHost", self.app)
 
     def _save(self, answer: Answer) -> None:
         store = self.chat_app.conversations
