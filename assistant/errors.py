@@ -35,3 +35,9 @@ class GenerationError(AssistantError):
 
 class StoreError(AssistantError):
     exit_code = 8
+
+
+class DownloadError(ModelError):
+    """A model pull failed: the hub unreachable or offline, no such file, a sha256 mismatch, no disk space."""
+
+    exit_code = 9

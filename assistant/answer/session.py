@@ -51,9 +51,10 @@ def make_pipeline(
     if retriever is None:
         require_store(settings)  # no index: say so before the model load writes its prompt cache
     if not settings.llm_url:
-        from assistant.generate.llama import check_gguf, default_model_path
+        from assistant.generate.llama import check_gguf
+        from assistant.models.installed import resolve_model
 
-        check_gguf(settings.model_path or default_model_path())  # a bad --model fails before seconds of loading
+        check_gguf(resolve_model(settings))  # a bad --model fails before seconds of loading
     # The model loads (and decodes the fixed system prompt) on a second thread while the index and the
     # embedder load here: llama.cpp runs in C with the GIL released, so a cold `ask` overlaps the two.
     with ThreadPoolExecutor(1, thread_name_prefix="model-load") as pool:

@@ -1,0 +1,1 @@
+"""Chat models: the catalogue, pulls from the hub, the installed ones, GGUF headers, GPU advice."""

