@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -14,7 +14,11 @@ class Paper:
     sources: tuple[str, ...] = ()
     date: str | None = None
     url: str | None = None
-    authors: str | None = None
+    authors: str | None = None  # "Last, First; Last, First" where the source splits names (ingest/metadata.py)
+    year: int | None = None
+    venue: str | None = None  # journal, proceedings or "arXiv"
+    doi: str | None = None  # normalised: lower case, no https://doi.org/ prefix
+    arxiv_id: str | None = None  # normalised: no "arXiv:" prefix, no version suffix
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -23,7 +27,10 @@ class Paper:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Paper:
-        return cls(**{**d, "sources": tuple(d.get("sources", ()))})
+        # Snapshots and caches written before a field existed lack it, and ones from a newer version may carry
+        # fields this one does not know: both still load.
+        known = {f.name for f in fields(cls)} - {"sources"}
+        return cls(**{k: v for k, v in d.items() if k in known}, sources=tuple(d.get("sources", ())))
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class Evidence:
     sentence_scores: list[float] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     number: int = 0  # [n] used in the prompt, 1-based
+    meta: dict[str, Any] = field(default_factory=dict)  # authors, year, venue, doi, arxiv_id, url (those known)
 
 
 @dataclass
@@ -64,6 +72,7 @@ class Timings:
     first_token_s: float = 0.0
     generation_s: float = 0.0
     total_s: float = 0.0
+    judge_s: float = 0.0  # the verdict and answer checks (a verdict by the model includes its prompt decode)
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
@@ -88,6 +97,11 @@ class Answer:
     followup_of: str | None = None  # paper id of the earlier turn this answer continues
     coverage: str = ""  # why the corpus was judged to cover the question, or not
     model_words: bool = False  # the text carries model-written words that passed verification
+    # How the answer was made: "model" (written by the model, every sentence verified), "extractive" (built from
+    # quoted evidence by rules), "list" (one line per fitting paper) or "refusal".
+    made_by: str = "extractive"
+    verdict: str | None = None  # yes | no | maybe, for a yes/no question
+    verdict_by: str | None = None  # rule | model | rule+model
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

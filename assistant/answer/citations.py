@@ -93,16 +93,22 @@ def best_quote(claim: str, ev: Evidence) -> tuple[float, str, float]:
 
 
 def verify(
-    text: str, evidence: list[Evidence], min_support: float = MIN_SUPPORT, keep_unsupported: bool = False
+    text: str,
+    evidence: list[Evidence],
+    min_support: float = MIN_SUPPORT,
+    keep_unsupported: bool = False,
+    fallback: bool = False,
 ) -> tuple[str, list[Citation]]:
     """Rewrite the answer with checked markers and return one Citation per cited source.
 
     A cited number must name a retrieved source and that source must support the sentence;
     otherwise the best-supporting source replaces it. A sentence no source supports is dropped:
     it is the model's invention, not the corpus's. The first kept sentence must be supported by the
-    top-ranked source. If nothing is left, the best evidence
-    sentence is quoted instead, so every answer rests on the corpus.
+    top-ranked source. If nothing is left, the result is empty (with `fallback`, the best evidence sentence is
+    quoted instead), so every answer rests on the corpus. No evidence checks nothing: the result is empty.
     """
+    if not evidence:
+        return "", []  # text with nothing to check it against is never passed on
     by_number = {e.number: e for e in evidence}
     citations: dict[int, Citation] = {}
     out: list[str] = []
@@ -138,8 +144,8 @@ def verify(
             sup, quote, _ = scored[n]
             if n not in citations or citations[n].support < sup:
                 citations[n] = Citation(n, by_number[n].paper_id, by_number[n].title, quote, round(sup, 3))
-    if not out and evidence and not keep_unsupported:
-        return extractive(evidence)
+    if not out and not keep_unsupported:
+        return extractive(evidence) if fallback else ("", [])
     return " ".join(out), [citations[n] for n in sorted(citations)]
 
 

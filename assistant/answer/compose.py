@@ -17,11 +17,15 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
 
 
-def single(lead: str | None, quotes: list[str], ev: Evidence) -> tuple[str, list[Citation]]:
-    """`lead` first when there is one, then the supporting sentence(s) of one paper, quoted and cited."""
+def single(lead: str | None, quotes: list[str], ev: Evidence, verdict: str | None = None) -> tuple[str, list[Citation]]:
+    """The verdict of a yes/no question first ("Yes.", "No.", "The abstracts do not settle it."), then `lead`
+    when there is one, then the supporting sentence(s) of one paper, quoted and cited."""
     n = ev.number
     quoted = " … ".join(f'"{q}"' for q in quotes)
     cite = [Citation(n, ev.paper_id, ev.title, quotes[0], 1.0)]  # the primary quote: highlighted in the app
+    if verdict:
+        head = f"{verdict} " + (f"{_cap(lead).rstrip(' .')} [{n}]." if lead else "")
+        return f"{head.rstrip()}\n{quoted} [{n}]", cite
     if lead:
         return f"{_cap(lead).rstrip(' .')} [{n}].\n{quoted} [{n}]", cite
     return f"According to [{n}]: {quoted}", cite

@@ -66,8 +66,19 @@ def score_sentences(
             if first_subject is None:
                 first_subject = i
                 score += 0.2
+        if q.polar and i >= len(sentences) - CLOSING:
+            score += 0.3  # an abstract's closing sentences state its conclusion: what settles a yes/no question
         out.append(score)
     return out
+
+
+CLOSING = 2
+
+
+def closing(sentences: list[str]) -> list[str]:
+    """The abstract's conclusion: its last sentences that are not boilerplate (code links, availability)."""
+    body = [s for s in sentences if not _BOILERPLATE.search(s)] or sentences
+    return body[-CLOSING:]
 
 
 def _subject_pattern(q: Question) -> re.Pattern[str] | None:
@@ -146,8 +157,16 @@ def short_answer(q: Question, sentence: str) -> str | None:
         long = expansion(q.subject, sentence)
         return f"{q.subject} stands for {long}" if long else None
     if q.kind == "count":
-        return _count_phrase(q, sentence)
+        found = _count_phrase(q, sentence)
+        return found[1] if found else None
     return None
+
+
+def count_phrase_near(q: Question, sentence: str) -> str | None:
+    """The count phrase only when its number stands next to what the question counts ("Three [1]." for "how
+    many parameters" from a sentence about three benchmarks counts something else)."""
+    found = _count_phrase(q, sentence)
+    return found[1] if found and found[0] else None
 
 
 _QUALIFIER = re.compile(
@@ -157,8 +176,19 @@ _QUALIFIER = re.compile(
 )
 
 
-def _count_phrase(q: Question, sentence: str) -> str | None:
+def _qualifier_positions(q: Question, sentence: str) -> list[int]:
+    """Where the sentence names what the question narrows the count to ("on MATH" in "What accuracy does LIMO
+    reach on MATH?"): the question's names, other than the first one (the paper's), written as in the question."""
+    out = []
+    for name in q.names[1:]:
+        out += [m.start() for m in re.finditer(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", sentence)]
+    return out
+
+
+def _count_phrase(q: Question, sentence: str) -> tuple[bool, str] | None:
     best = None
+    best_gap = None
+    marks = _qualifier_positions(q, sentence)
     for m in _NUMBER.finditer(sentence):
         if not m.group().strip() or m.group().strip().lower() in {"one"}:
             continue
@@ -180,6 +210,12 @@ def _count_phrase(q: Question, sentence: str) -> str | None:
         # Counted words after the number ("20 ... tasks") or just before it ("steps required by 3.8").
         before = sentence[:start].split()[-5:]
         near = cut > head or any(set(terms(w)) & set(q.topic) for w in before)
-        if best is None or (near and not best[0]):
-            best = (near, phrase)
-    return best[1] if best else None
+        # With a qualifier in the question, the number closest to where the sentence names it wins.
+        gap = min((abs(pos - m.start()) for pos in marks), default=None)
+        if (
+            best is None
+            or (near and not best[0])
+            or (near == best[0] and gap is not None and best_gap is not None and gap < best_gap)
+        ):
+            best, best_gap = (near, phrase), gap
+    return best

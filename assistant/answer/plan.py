@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from assistant.answer.judge.polar import is_polar
 from assistant.config import Settings
 from assistant.retrieve.coverage import RARE_DF, Coverage, judge
 from assistant.retrieve.hybrid import Retriever
@@ -99,6 +100,7 @@ class Planner:
     def plan(self, text: str, history: list[Answer], where: dict | None = None, k: int | None = None) -> Plan:
         t0 = time.perf_counter()
         q = analyse(text)
+        q.polar = q.kind != "list" and is_polar(text)
         k = k or self.settings.top_k
         if q.kind == "list":
             k = max(k, LIST_CANDIDATES)

