@@ -77,7 +77,9 @@ def test_jsonl_and_csv(tmp_path):
     c.write_text('Title,Abstract,date\n"C Paper","' + ABSTRACT + '",2024-01-01\n"No abstract",,\n')
     papers, warnings = load_corpus([j, c])
     assert {p.title for p in papers} == {"J Paper", "C Paper"}
-    assert next(p for p in papers if p.title == "J Paper").authors == "A, B"
+    # A list of names is kept "; "-separated: a name may hold a comma ("Vaswani, Ashish").
+    assert next(p for p in papers if p.title == "J Paper").authors == "A; B"
+    assert next(p for p in papers if p.title == "C Paper").year == 2024
     assert any("row 3" in w for w in warnings)
 
 

@@ -10,8 +10,10 @@ from textual.screen import Screen
 
 from assistant.answer.conversations import ConversationStore
 from assistant.config import Settings
+from assistant.models.installed import Installed
 
 from .backend import Backend
+from .models import ModelCommands, switch_model
 from .screens.chat import ChatScreen
 from .screens.help import HelpScreen
 
@@ -23,6 +25,7 @@ class PaperChatApp(App[int]):
     TITLE = "Paper Assistant"
     SUB_TITLE = "local, cited answers from research abstracts"
     ENABLE_COMMAND_PALETTE = True
+    COMMANDS = App.COMMANDS | {ModelCommands}  # "Use model: NAME" for each installed model (tui/models.py)
     BINDINGS = [
         Binding("f1", "help", "Help"),
         Binding("ctrl+t", "toggle_theme", "Theme"),
@@ -52,6 +55,9 @@ class PaperChatApp(App[int]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
+    def switch_model(self, model: Installed) -> None:
+        switch_model(self, model)
+
     def action_toggle_theme(self) -> None:
         self.theme = LIGHT if self.current_theme.dark else DARK
 
@@ -80,7 +86,17 @@ class PaperChatApp(App[int]):
         yield from super().get_system_commands(screen)
 
 
-def run_app(settings: Settings) -> int:
+def run_app(settings: Settings, where: dict | None = None) -> int:
+    """`where`: the filters of `chat --author/--year/--venue/--source`, applied to every search of the session."""
     app = PaperChatApp(settings)
+    if where:
+        make = app.pipeline_factory
+
+        def scoped():
+            pipeline = make()
+            pipeline.retriever.scope = where
+            return pipeline
+
+        app.pipeline_factory = scoped
     app.run()
     return app.return_code or 0

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
+from assistant.answer.references import reference
 from assistant.text import printable
 from assistant.types import Answer
+
+
+def paper_meta(answer: Answer, paper_id: str) -> dict[str, Any]:
+    """The metadata of a cited paper, from the evidence it was retrieved with (empty for an older answer)."""
+    return next((e.meta for e in answer.evidence if e.paper_id == paper_id and e.meta), {})
 
 
 def references(answer: Answer) -> str:
     lines = []
     for c in answer.citations:
-        lines.append(f"[{c.number}] {c.title}")
+        lines.append(f"[{c.number}] {reference(c.title, paper_meta(answer, c.paper_id))}")
         if c.quote and c.quote not in answer.text:  # an extractive answer already quotes it
             lines.append(f'    "{c.quote}"')
     return printable("\n".join(lines))
@@ -31,5 +38,6 @@ def as_json(answer: Answer, **extra) -> str:
 def as_markdown(answer: Answer, heading: str | None = None) -> str:
     out = [f"## {heading or printable(answer.question)}", "", printable(answer.text), ""]
     for c in answer.citations:
-        out.append(f"{c.number}. **{printable(c.title)}** — “{printable(c.quote)}”")
+        ref = reference(c.title, paper_meta(answer, c.paper_id))
+        out.append(f"{c.number}. **{printable(ref)}** — “{printable(c.quote)}”")
     return "\n".join(out).rstrip() + "\n"

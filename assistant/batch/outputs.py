@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from assistant.batch.inputs import CSV_FIELDS, BatchInputError, Item
+from assistant.batch.inputs import CSV_FIELDS, BatchInputError, Item, id_key
 from assistant.errors import AssistantError
 from assistant.text import printable
 
@@ -27,16 +27,30 @@ class BatchBusyError(AssistantError):
 
 
 def success_record(item: Item, answer) -> dict[str, Any]:
+    from assistant.answer.references import reference
+
     d = answer.to_dict()
+    meta = {e["paper_id"]: e.get("meta") or {} for e in d["evidence"]}
+    cites = [{k: c[k] for k in ("number", "paper_id", "title", "quote", "support")} for c in d["citations"]]
+    for c in cites:  # "Vaswani et al. 2017, Attention Is All You Need, NeurIPS" where the metadata is known
+        c["reference"] = reference(c["title"], meta.get(c["paper_id"]))
     return {
         **item.extra,
         "id": item.out_id,
         "question": item.question,
         "text": d["text"],
-        "citations": [{k: c[k] for k in ("number", "paper_id", "title", "quote", "support")} for c in d["citations"]],
+        "citations": cites,
         "abstained": d["abstained"],
-        "retrieved": [{"number": e["number"], "paper_id": e["paper_id"], "title": e["title"]} for e in d["evidence"]],
+        "retrieved": [
+            {"number": e["number"], "paper_id": e["paper_id"], "title": e["title"], "meta": meta[e["paper_id"]]}
+            for e in d["evidence"]
+        ],
         "model": d["model"],
+        "kind": d["kind"],
+        "made_by": d["made_by"],  # model | extractive | list | refusal
+        "model_words": d["model_words"],
+        "verdict": d["verdict"],
+        "verdict_by": d["verdict_by"],
         "timings": d["timings"],
         "error": None,
     }
@@ -52,13 +66,18 @@ def failure_record(item: Item, error: str) -> dict[str, Any]:
         "abstained": False,
         "retrieved": [],
         "model": None,
+        "kind": None,
+        "made_by": None,
+        "model_words": False,
+        "verdict": None,
+        "verdict_by": None,
         "timings": None,
         "error": error,
     }
 
 
 def record_key(rec: dict[str, Any]) -> str:
-    return str(rec.get("id"))
+    return id_key(rec.get("id"))  # the same key as Item.key: the id 1 and the id "1" are two questions
 
 
 def is_record(obj: Any) -> bool:
@@ -70,7 +89,7 @@ def output_format(fmt: str | None, output: str) -> str:
     if fmt:
         return fmt
     suffix = Path(output).suffix.lower() if output != "-" else ""
-    return {".csv": "csv", ".md": "md", ".markdown": "md"}.get(suffix, "jsonl")
+    return {".csv": "csv", ".md": "md", ".markdown": "md", ".bib": "bib"}.get(suffix, "jsonl")
 
 
 class JsonlSink:
@@ -127,7 +146,9 @@ class CsvSink:
 
     def write(self, rec: dict[str, Any]) -> None:
         t = rec.get("timings") or {}
-        cites = "\n".join(f'[{c["number"]}] {c["title"]} — "{c["quote"]}"' for c in rec.get("citations") or [])
+        cites = "\n".join(
+            f'[{c["number"]}] {c.get("reference") or c["title"]} — "{c["quote"]}"' for c in rec.get("citations") or []
+        )
         secs = [round(t[k], 3) if isinstance(t.get(k), float) else None for k in ("total_s", "first_token_s")]
         row = [
             rec.get("id"),
@@ -164,7 +185,7 @@ class MarkdownSink:
         else:
             out += [md_escape(rec.get("text") or ""), ""]
             cites = [
-                f"{c['number']}. **{md_escape(str(c['title']))}** — “{md_escape(str(c['quote']))}”"
+                f"{c['number']}. **{md_escape(str(c.get('reference') or c['title']))}** — “{md_escape(str(c['quote']))}”"
                 for c in rec.get("citations") or []
             ]
             t = rec.get("timings") or {}
@@ -183,7 +204,31 @@ class MarkdownSink:
         self.fh.flush()
 
 
+class BibSink:
+    """The papers a batch cites, as BibTeX entries (answer/references.py) in first-cited order, written at the end:
+    a bibliography ready to paste into a manuscript."""
+
+    def __init__(self, fh: TextIO):
+        self.fh = fh
+        self.papers: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def write(self, rec: dict[str, Any]) -> None:
+        meta = {r.get("paper_id"): r.get("meta") or {} for r in rec.get("retrieved") or []}
+        for c in rec.get("citations") or []:
+            self.papers.setdefault(c["paper_id"], (str(c["title"]), meta.get(c["paper_id"]) or {}))
+
+    def end(self, summary: str) -> None:
+        from assistant.answer.references import bibtex
+
+        self.fh.write(
+            f"% {' '.join(summary.split())}\n% {len(self.papers)} cited papers\n\n{bibtex(list(self.papers.values()))}"
+        )
+        self.fh.flush()
+
+
 def make_sink(fmt: str, fh: TextIO, items: list[Item], title: str):
+    if fmt == "bib":
+        return BibSink(fh)
     if fmt == "csv":
         extra: list[str] = []
         for it in items:
@@ -211,7 +256,7 @@ def load_journal(path: Path) -> tuple[list[dict[str, Any]], bool]:
         last = n == len(lines)  # no newline after it: a write cut short by a kill
         try:
             obj = json.loads(ln)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested too deeply is as unreadable as not JSON
             obj = None
         if last and not raw.endswith("\n"):
             log.info("%s: dropping a partial last line (a killed run); its question is asked again", path)

@@ -9,8 +9,9 @@ import time
 
 from assistant.answer.conversations import ConversationStore
 from assistant.answer.render import as_json, as_text, references
+from assistant.cli.filters import where_from
 from assistant.config import Settings
-from assistant.errors import ConfigError
+from assistant.errors import ConfigError, StoreError
 from assistant.text import printable
 from assistant.types import Answer
 
@@ -22,6 +23,8 @@ def _conversation(store: ConversationStore, args) -> tuple[str, list[Answer]]:
             path = store.path(args.conversation)
         except ValueError as exc:
             raise ConfigError(f"{exc}; list them with: assistant conversations") from exc
+        if path.is_symlink():  # before any model is loaded: it would be refused when the answer is saved
+            raise StoreError(f"{path} is a symbolic link; conversations are never written through one: remove it")
         if not path.is_file():
             raise ConfigError(f"no conversation {args.conversation}; list them with: assistant conversations")
         return args.conversation, store.load(args.conversation)
@@ -36,14 +39,15 @@ def _conversation(store: ConversationStore, args) -> tuple[str, list[Answer]]:
 def cmd_ask(args, settings: Settings) -> int:
     from assistant.answer.session import make_pipeline
 
+    where = where_from(args)  # a malformed --year fails before anything loads
     store = ConversationStore(settings.data_dir)
     conv_id, history = _conversation(store, args)
     pipeline = make_pipeline(settings)
-    where = {f"src:{args.source}": True} if args.source else None
     if args.json or not sys.stdout.isatty():
         answer = pipeline.ask(args.question, history=history, where=where)
+        # Shown before it is saved: a conversation file that cannot be written costs the saving, not the answer.
+        print(as_json(answer, conversation=conv_id) if args.json else as_text(answer), flush=True)
         store.append(conv_id, answer)
-        print(as_json(answer, conversation=conv_id) if args.json else as_text(answer))
         return 0
     from rich.console import Console
     from rich.live import Live
@@ -63,11 +67,11 @@ def cmd_ask(args, settings: Settings) -> int:
         except KeyboardInterrupt:
             cancel.set()
             raise
-    store.append(conv_id, answer)
     console.print(Text(printable(answer.text)))
     refs = references(answer)
     if refs:
         console.print(Text("\nReferences:\n" + refs, style="dim"))
+    store.append(conv_id, answer)
     if not args.quiet:
         t = answer.timings
         gen = f", model {t.generation_s:.2f} s" if t.completion_tokens else ""

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from assistant.batch.inputs import BatchInputError, read_questions
 from assistant.batch.outputs import output_format
 from assistant.batch.runner import BatchSummary, answer_batch
+from assistant.cli.filters import ScopedPipeline, where_from
 from assistant.config import Settings
 from assistant.text import printable
 
@@ -118,6 +119,13 @@ def run_batch(
     if concurrency < 1:
         raise BatchInputError("--concurrency must be at least 1")
     items = read_questions(args.input, stdin)
+    where = where_from(args)
+    if where:  # --author/--year/--venue/--source: every question's retrieval keeps to them
+        from assistant.index.store import require_store
+
+        if pipeline is None:
+            require_store(settings)
+        pipeline = ScopedPipeline(settings, where, pipeline)
     progress = _Progress(stderr.isatty() and not quiet)
 
     def on_start(skipped: int, pending: int) -> None:
@@ -139,6 +147,7 @@ def run_batch(
                 pipeline=pipeline,
                 on_start=on_start,
                 on_record=lambda rec: progress.advance(),
+                source=None if args.input == "-" else Path(args.input),
             )
     finally:
         progress.stop()

@@ -13,6 +13,11 @@ from assistant.text import printable
 
 def _ingest_summary(report, quiet: bool) -> None:
     # Warnings and notes print even with -q: a skipped file or a dropped abstract is data the index lacks.
+    for line, f in zip(report.file_lines(), report.files):  # reference-manager files: entries, merges, skips
+        if not quiet:
+            print(f"read {line}", flush=True)
+        elif f["skips"]:
+            print(f"warning: {line}", file=sys.stderr)
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)
     for line in report.note_lines():
@@ -75,20 +80,40 @@ def cmd_remove(args) -> int:
 
 
 def cmd_sources(args) -> int:
+    from assistant.cli.filters import where_from
     from assistant.index.store import Store, papers_from_dump
+    from assistant.retrieve.filters import PaperTable
 
+    where = where_from(args)
     store = Store(settings_from(args))
-    papers = sorted(papers_from_dump(store.dump()).values(), key=lambda p: p.title.lower())
-    if args.source:
-        papers = [p for p in papers if args.source in p.sources]
+    found = papers_from_dump(store.dump())
+    if where:  # the same matching as retrieval's lexical side
+        keep = set(PaperTable(found).matching(where) or [])
+        found = {pid: p for pid, p in found.items() if pid in keep}
+    papers = sorted(found.values(), key=lambda p: p.title.lower())
     for p in papers:
         if args.json:
             print(json.dumps(p.to_dict(), ensure_ascii=False))
         else:
             print(f"{p.id}  {printable(p.title)}  [{', '.join(p.sources)}]")
+            meta = _meta_line(p)
+            if meta:
+                print(f"{'':16}  {printable(meta)}")
     if not args.json and not args.quiet:
         print(f"{len(papers)} papers", file=sys.stderr)
     return 0
+
+
+def _meta_line(p) -> str:
+    """'Vaswani, Shazeer, Parmar et al. · 2017 · Advances in Neural ... · doi:10... · arXiv:1706.03762'."""
+    from assistant.ingest.metadata import display_name, split_authors
+
+    names = [display_name(n) for n in split_authors(p.authors)]
+    who = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    arxiv_doi = bool(p.doi and p.arxiv_id and p.doi == f"10.48550/arxiv.{p.arxiv_id}")  # the same id twice
+    parts = [who, str(p.year or ""), p.venue or "", f"doi:{p.doi}" if p.doi and not arxiv_doi else ""]
+    parts.append(f"arXiv:{p.arxiv_id}" if p.arxiv_id else "")
+    return " · ".join(x for x in parts if x)
 
 
 def cmd_stats(args) -> int:
@@ -160,6 +185,12 @@ def cmd_doctor(args) -> int:
     return run_doctor(args, settings_from(args))
 
 
+def cmd_models(args) -> int:
+    from assistant.cli.models import run
+
+    return run(args)
+
+
 def cmd_chat(args) -> int:
     try:
         from tui.app import run_app
@@ -167,4 +198,6 @@ def cmd_chat(args) -> int:
         from assistant.errors import AssistantError
 
         raise AssistantError(f"the chat app cannot start ({exc}); run: pip install textual") from exc
-    return run_app(settings_from(args)) or 0
+    from assistant.cli.filters import where_from
+
+    return run_app(settings_from(args), where=where_from(args)) or 0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from assistant import __version__
 from assistant.cli.common import SETTING_FLAGS, settings_from  # noqa: F401  (re-exported: older callers)
+from assistant.cli.filters import add_filter_flags
 from assistant.errors import AssistantError
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,12 @@ def _common(p: argparse.ArgumentParser, top: bool = False) -> None:
 
 def _model_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-k", "--top-k", type=int, help="papers given to the model as sources")
-    p.add_argument("--model", dest="model_path", type=Path, help="a GGUF file (default: bundled SmolLM2-135M)")
+    p.add_argument(
+        "--model",
+        dest="model_path",
+        type=Path,
+        help="a GGUF file, or a pulled model's name (assistant models list); default: bundled SmolLM2-135M",
+    )
     p.add_argument("--llm-url", help="OpenAI-compatible server, e.g. http://gpu-box:8080/v1")
     p.add_argument("--n-gpu-layers", type=int, help="layers to offload to the GPU (-1: all)")
     p.add_argument("--n-ctx", type=int, help="context window in tokens")
@@ -82,9 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=0.0)
     _common(p)
 
-    p = sub.add_parser("sources", aliases=["papers"], help="list indexed papers")
+    p = sub.add_parser("sources", aliases=["papers"], help="list indexed papers with their metadata")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.add_argument("--source", help="only papers from this source file")
+    add_filter_flags(p, source=False)
     _common(p)
 
     p = sub.add_parser("stats", help="index counts, location, embedding model, size")
@@ -94,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer one question with citations (saved as a conversation)")
     p.add_argument("question")
     p.add_argument("--json", action="store_true", help="print the Answer as JSON")
-    p.add_argument("--source", help="only retrieve from this source file")
+    add_filter_flags(p)  # --source, --author, --year, --venue: applied inside retrieval
     p.add_argument(
         "-c",
         "--continue",
@@ -114,14 +121,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("-o", "--output", default="-", help="output file (default: stdout)")
     p.add_argument(
-        "--format", choices=["jsonl", "csv", "md"], default=None, help="default: from the output suffix, else jsonl"
+        "--format",
+        choices=["jsonl", "csv", "md", "bib"],
+        default=None,
+        help="default: from the output suffix, else jsonl; bib: the cited papers as BibTeX",
     )
     p.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
     p.add_argument("--concurrency", type=int, default=1, help="questions in flight (server backends only)")
+    add_filter_flags(p)
     _common(p)
     _model_flags(p)
 
     p = sub.add_parser("chat", help="open the terminal chat app")
+    add_filter_flags(p)
     _common(p)
     _model_flags(p)
 
@@ -135,6 +147,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     _common(p)
     _model_flags(p)
+
+    from assistant.cli.models import add_parser as add_models_parser  # list, pull, use, remove
+
+    add_models_parser(sub, _common)
     return parser
 
 

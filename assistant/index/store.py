@@ -7,6 +7,7 @@ the old one or the new one, never a half-written mix.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -19,6 +20,7 @@ from urllib.parse import urlparse
 
 from assistant.config import Settings
 from assistant.errors import IndexMissingError, StoreError
+from assistant.ingest.metadata import filter_keys
 from assistant.types import Chunk, Paper
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,53 @@ def require_store(settings: Settings) -> None:
     """Raise IndexMissingError, writing nothing, when there is no store to read."""
     if not store_exists(settings):
         raise IndexMissingError(f"no index yet in {settings.data_dir}; build one with: assistant ingest seeds/")
+
+
+LOW_SPACE_BYTES = 4 << 20  # below this much free space, SQLite and Chroma's segments cannot write a batch
+
+
+def storage_trouble(path: Path, exc: BaseException | None = None) -> str | None:
+    """Why writing at `path` fails when it is not damage: "disk full" or "read-only", else None.
+
+    Chroma and SQLite wrap the OS error in their own ("Failed to apply logs to the metadata segment", "database or
+    disk is full", "attempt to write a readonly database"), so the chain, the text and the file system are all
+    asked. Telling these apart matters: the advice for a damaged store (move it aside, rebuild) would throw away
+    a healthy index."""
+    seen: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and e not in seen:
+        seen.append(e)
+        e = e.__cause__ or e.__context__
+    codes = {getattr(e, "errno", None) for e in seen}
+    text = " ".join(str(e) for e in seen).lower()
+    if errno.ENOSPC in codes or errno.EDQUOT in codes or "disk is full" in text or "no space left" in text:
+        return "disk full"
+    if errno.EROFS in codes or "readonly database" in text or "read-only file system" in text:
+        return "read-only"
+    where = Path(path)
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        st = os.statvfs(where)
+    except OSError:
+        return None
+    if st.f_flag & os.ST_RDONLY:
+        return "read-only"
+    if st.f_bavail * st.f_frsize < LOW_SPACE_BYTES:
+        return "disk full"
+    if exc is not None and not os.access(where, os.W_OK):
+        return "read-only"
+    return None
+
+
+def trouble_message(path: Path, trouble: str, what: str) -> str:
+    """One line for a store that cannot be written, saying that the index itself is intact."""
+    if trouble == "disk full":
+        return f"{path}: {what}: the disk is full; the index is intact: free some space and run the command again"
+    return (
+        f"{path}: {what}: the store is read-only (a read-only file system or no write permission; Chroma writes "
+        "even to read); the index is intact: make it writable, or copy the data dir elsewhere and pass --data-dir"
+    )
 
 
 def _client(settings: Settings):
@@ -82,6 +131,9 @@ def _client(settings: Settings):
     except PermissionError as exc:
         raise StoreError(f"{path}: permission denied; choose another --data-dir") from exc
     except Exception as exc:
+        trouble = storage_trouble(path, exc)
+        if trouble:
+            raise StoreError(trouble_message(path, trouble, "cannot open the Chroma store")) from exc
         raise StoreError(
             f"{path}: cannot open the Chroma store ({type(exc).__name__}: {exc}); "
             "move it aside and run `assistant ingest` to rebuild"
@@ -96,9 +148,10 @@ def chunk_metadata(chunk: Chunk, paper: Paper) -> dict[str, Any]:
         "sentences": json.dumps(list(chunk.sentences)),
         "sources": json.dumps(list(paper.sources)),
     }
-    for key in ("date", "url", "authors"):
+    for key in ("date", "url", "authors", "venue", "doi", "arxiv_id"):
         if getattr(paper, key):
             meta[key] = getattr(paper, key)
+    meta.update(filter_keys(paper))  # year, au:<name>, ve:<venue word>: see retrieve/filters.py
     # One copy of the abstract per paper lets the index alone rebuild the corpus (server mode).
     if chunk.index == 0:
         meta["abstract"] = paper.abstract
@@ -135,6 +188,11 @@ class Store:
         except (IndexMissingError, StoreError):
             raise
         except Exception as exc:
+            trouble = None if self.settings.chroma_url else storage_trouble(self.settings.data_dir / "chroma", exc)
+            if trouble:
+                raise StoreError(
+                    trouble_message(self.settings.data_dir / "chroma", trouble, f"Chroma {what} failed")
+                ) from exc
             raise StoreError(f"Chroma {what} failed: {type(exc).__name__}: {exc}") from exc
 
     # -- the pointer ------------------------------------------------------
@@ -256,6 +314,10 @@ def papers_from_dump(dump: dict[str, Any]) -> dict[str, Paper]:
                 meta.get("date"),
                 meta.get("url"),
                 meta.get("authors"),
+                meta.get("year"),
+                meta.get("venue"),
+                meta.get("doi"),
+                meta.get("arxiv_id"),
             )
     return papers
 

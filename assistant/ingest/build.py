@@ -12,7 +12,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from assistant.index.store import Store, chunk_metadata, papers_from_dump
 from assistant.ingest.chunking import chunk_paper
 from assistant.ingest.corpus import Corpus, read_corpus
 from assistant.ingest.embed_cache import EmbedCache
-from assistant.ingest.identity import MergeNote, merge, summarise
+from assistant.ingest.identity import MergeNote, count_merges, file_lines, merge, summarise
 from assistant.types import Chunk, Paper
 
 log = logging.getLogger(__name__)
@@ -48,12 +48,18 @@ class IngestReport:
     warnings: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # files that could not be read ("path: reason")
     notes: list[MergeNote] = field(default_factory=list)  # records merged into or kept apart from a same-titled one
+    files: list[dict] = field(default_factory=list)  # per reference-format file (BibTeX, RIS, ...): its counts
     collection: str = ""
     embed_s: float = 0.0
     total_s: float = 0.0
 
     def note_lines(self) -> list[str]:
         return summarise(self.notes)
+
+    def file_lines(self) -> list[str]:
+        """'library.ris (RIS): 9 entries, 8 papers, 8 of them already read (from library.bib; 8 by DOI or arXiv
+        id); 1 without an abstract, skipped: 'Attention is All you Need''."""
+        return file_lines(self.files)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,7 +79,7 @@ def _plan(
     for p in old.values():
         sources = tuple(s for s in p.sources if s not in files)
         if sources and not prune:
-            keep.append(Paper(p.id, p.title, p.abstract, sources, p.date, p.url, p.authors))
+            keep.append(replace(p, sources=sources))
     found: list[MergeNote] = []
     merged = merge([keep, *(r.papers for r in corpus.results)], found, prior=old.values())
     # Only what this run's files did: papers kept from other files met each other in earlier runs.
@@ -111,7 +117,10 @@ def ingest(
         return new
 
     report = _run(settings, embedder, plan, wait, progress)
-    report.warnings, report.skipped, report.notes = corpus.warnings, corpus.skipped, notes
+    report.warnings, report.skipped = corpus.warnings, corpus.skipped
+    # Records that simply were a paper already read are counted per file, not reported one by one.
+    report.notes = [n for n in notes if n.kind != "same"]
+    report.files = count_merges(corpus.counts, notes)
     return report
 
 

@@ -1,4 +1,5 @@
-"""Find and parse corpus files (Daily-Papers pages, JSONL, CSV) into `Paper`s with stable, content-derived ids."""
+"""Find and parse corpus files (Daily-Papers pages, JSONL, CSV, and the reference formats of ingest/formats/:
+BibTeX, RIS, CSL-JSON, arXiv metadata) into `Paper`s with stable, content-derived ids."""
 
 from __future__ import annotations
 
@@ -13,22 +14,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.errors import CorpusError
+from assistant.ingest.formats import REFERENCE_SUFFIXES, is_arxiv_record, parse_reference
+from assistant.ingest.formats.common import ParseResult
 from assistant.ingest.identity import MergeNote, merge, normalise_title, paper_id
+from assistant.ingest.metadata import normalise_arxiv, normalise_doi, year_of
 from assistant.text import one_spaced_line
 from assistant.types import Paper
 
 log = logging.getLogger(__name__)
 
-CORPUS_SUFFIXES = {".txt", ".md", ".jsonl", ".csv"}
+CORPUS_SUFFIXES = {".txt", ".md", ".jsonl", ".csv", *REFERENCE_SUFFIXES}
 MAX_FILE_BYTES = 200 * 1024 * 1024
 _DATE = re.compile(r"^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* \d{1,2}(, \d{4})?$")
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]?(\s|$)")
-
-
-@dataclass
-class ParseResult:
-    papers: list[Paper] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
 
 
 def clean_text(text: str) -> str:
@@ -103,13 +101,31 @@ def _record_to_paper(rec: dict, source: str, where: str, result: ParseResult) ->
     if not title or not abstract:
         result.warnings.append(f"{source}: {where} has no {'title' if not title else 'abstract'}, skipped")
         return
-    extra = {k: clean_text(str(norm[k])) or None for k in ("url", "authors", "date") if norm.get(k)}
+    extra: dict = {k: clean_text(str(norm[k])) or None for k in ("url", "authors", "date", "venue") if norm.get(k)}
     if isinstance(norm.get("authors"), list):
-        extra["authors"] = ", ".join(map(str, norm["authors"]))
+        extra["authors"] = "; ".join(clean_text(str(a)) for a in norm["authors"])  # names may hold commas
+    extra["year"] = year_of(norm.get("year")) or year_of(norm.get("date"))
+    extra["doi"] = normalise_doi(str(norm.get("doi") or ""))
+    extra["arxiv_id"] = normalise_arxiv(str(norm.get("arxiv_id") or norm.get("arxiv") or "")) or normalise_arxiv(
+        extra.get("url")
+    )
     result.papers.append(Paper(paper_id(title), title, abstract, (source,), **extra))
 
 
+def _arxiv_lines(text: str) -> bool:
+    """Whether JSON lines are arXiv's metadata snapshot (judged by the first record)."""
+    first = next((l for l in text.splitlines() if l.strip()), "")
+    try:
+        return is_arxiv_record(json.loads(first))
+    except (ValueError, RecursionError):
+        return False
+
+
 def parse_jsonl(text: str, source: str) -> ParseResult:
+    if _arxiv_lines(text):
+        from assistant.ingest.formats.arxiv import parse_arxiv_lines
+
+        return parse_arxiv_lines(text, source)
     result = ParseResult()
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -118,6 +134,8 @@ def parse_jsonl(text: str, source: str) -> ParseResult:
             rec = json.loads(line)
         except json.JSONDecodeError as exc:
             raise CorpusError(f"{source}: line {lineno} is not valid JSON ({exc.msg})") from exc
+        except RecursionError as exc:  # 200,000 `[`: a CorpusError, so a folder ingest skips just this file
+            raise CorpusError(f"{source}: line {lineno} is JSON nested too deeply to read") from exc
         if not isinstance(rec, dict):
             raise CorpusError(f"{source}: line {lineno} is not a JSON object")
         _record_to_paper(rec, source, f"line {lineno}", result)
@@ -144,6 +162,13 @@ def parse_file(path: Path, source: str | None = None) -> ParseResult:
     text = read_text(path)
     source = source or path.name
     suffix = path.suffix.lower()
+    if suffix == ".json" and text.lstrip()[:1] == "{" and not _arxiv_lines(text):
+        suffix = ".jsonl"  # JSON lines of {title, abstract, ...} named .json
+    if suffix in REFERENCE_SUFFIXES:
+        result = parse_reference(suffix, text, source)
+        if not result.papers:
+            raise CorpusError(f"{path}: no entry with a title and an abstract ({result.summary(source)})")
+        return result
     parser = {".jsonl": parse_jsonl, ".csv": parse_csv}.get(suffix, parse_page)
     result = parser(text, source)
     if not result.papers:
@@ -204,7 +229,9 @@ def discover(paths: list[Path], problems: list[str] | None = None) -> list[Corpu
             if problems is not None:
                 problems.extend(local)
             if not found:
-                raise CorpusError(f"{p}: no corpus files (*.txt, *.md, *.jsonl, *.csv) in this folder or below")
+                raise CorpusError(
+                    f"{p}: no corpus files (*.txt, *.md, *.jsonl, *.csv, *.bib, *.ris, *.json) in this folder or below"
+                )
             files.extend(found)
         elif p.is_file():
             files.append(CorpusFile(p, p.name, named=True))
@@ -225,6 +252,7 @@ class Corpus:
     results: list[ParseResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # "path: reason" of each file that could not be read
+    counts: list[dict] = field(default_factory=list)  # per reference-format file: entries, papers, skipped records
 
     @property
     def files(self) -> list[str]:
@@ -241,7 +269,10 @@ def read_corpus(paths: list[Path], strict: bool = False) -> Corpus:
     corpus = Corpus()
     for f in discover(paths, problems):
         try:
-            corpus.results.append(parse_file(f.path, f.source))
+            result = parse_file(f.path, f.source)
+            corpus.results.append(result)
+            if result.format:
+                corpus.counts.append(result.counts(f.source))
         except CorpusError as exc:
             if strict or f.named:
                 raise

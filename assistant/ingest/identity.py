@@ -5,6 +5,11 @@ times, with different abstracts and URLs). Records that share a normalised title
 their abstracts are nearly identical (a re-listing, a typo fixed) or they carry the same arXiv id (a revised
 abstract). Anything else with that title is a different paper and stays separate.
 
+A DOI or an arXiv id (ingest/metadata.py normalises both) is a paper's identity when a record has one: records
+that share one are the same paper whatever their titles say (a .bib, a Zotero CSL-JSON export and an arXiv listing
+of one paper), and two records with different DOIs, or different arXiv ids, are different papers even when title
+and abstract agree. Records without either fall back to the title and abstract rule above.
+
 Ids: the first paper with a title keeps `paper_id(title)` (evaluation maps gold titles to ids that way); later
 distinct papers with that title get `paper_id(title)-<arXiv id, else a hash of the URL, else of the abstract>`.
 Ids already in the index are kept, so re-ingesting a file never renumbers papers.
@@ -19,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from difflib import SequenceMatcher
 from typing import Any
 
+from assistant.ingest.metadata import arxiv_of, identities
 from assistant.types import Paper
 
 NEAR = 0.9  # word-level similarity of two abstracts of the same paper (the seeds' one re-listing: 0.98)
@@ -35,11 +41,15 @@ class MergeNote:
     """One record that did not become a paper of its own as it was, reported per source file."""
 
     source: str  # the file of the record
-    kind: str  # "merged": a near-copy of a paper already seen; "renamed": a different paper with a title in use
+    # "merged": a near-copy of a paper already seen (abstract text dropped); "renamed": a different paper with a
+    # title in use; "same": the record is a paper already seen, matched by DOI/arXiv id or an identical abstract
+    # (nothing dropped; counted in the per-file summary, never listed one by one)
+    kind: str
     title: str
     paper_id: str  # the paper it became part of ("merged") or the id it got ("renamed")
     other: str  # source file(s) of the paper it met
     dropped: int = 0  # characters of abstract text no longer indexed (merged only: the shorter abstract)
+    by_id: bool = False  # matched by DOI or arXiv id rather than by title and abstract
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,6 +72,17 @@ def arxiv_id(url: str | None) -> str | None:
     return m.group(1).lower() if m else None
 
 
+_FIELDS = ("date", "url", "authors", "year", "venue", "doi", "arxiv_id")
+
+
+def _conflicts(v: _Variant, p: Paper) -> bool:
+    """Two DOIs, or two arXiv ids, that differ: different papers, however alike their texts."""
+    if v.doi and p.doi and v.doi != p.doi:
+        return True
+    a, b = v.arxiv, arxiv_of(p)
+    return bool(a and b and a != b)
+
+
 def _norm(text: str) -> str:
     return normalise_title(text)  # case, punctuation and spacing do not make two abstracts differ
 
@@ -79,11 +100,20 @@ class _Variant:
     keep: Paper
     sources: list[str] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)  # ids the records came with (index ids are kept)
-    date: str | None = None
-    url: str | None = None
-    authors: str | None = None
+    meta: dict = field(default_factory=dict)  # the first value of each field in _FIELDS any record had
     id: str = ""
     seen: set[int] = field(default_factory=set)  # hashes of the normalised abstracts met
+
+    def __post_init__(self) -> None:
+        self.meta = {k: getattr(self.first, k) for k in _FIELDS}
+
+    @property
+    def doi(self) -> str | None:
+        return self.meta["doi"]
+
+    @property
+    def arxiv(self) -> str | None:
+        return self.meta["arxiv_id"] or arxiv_id(self.meta["url"])
 
     def words(self) -> list[str]:
         return _norm(self.keep.abstract).split()
@@ -93,7 +123,12 @@ class _Variant:
         characters of abstract dropped (0 when this text was kept or already counted)."""
         self.sources += [s for s in p.sources if s not in self.sources]
         self.ids.append(p.id)
-        self.date, self.url, self.authors = self.date or p.date, self.url or p.url, self.authors or p.authors
+        if p.venue and p.venue != "arXiv" and self.meta["venue"] in (None, "arXiv"):
+            # The published version's venue and year beat the preprint's, whichever file came first.
+            self.meta["venue"], self.meta["year"] = p.venue, p.year or self.meta["year"]
+        for k in _FIELDS:  # other metadata: the first record that has a field gives it
+            if not self.meta[k]:
+                self.meta[k] = getattr(p, k)
         if hash(norm) in self.seen:
             return 0
         self.seen.add(hash(norm))
@@ -104,7 +139,7 @@ class _Variant:
 
     def paper(self) -> Paper:
         k = self.keep
-        return Paper(self.id, k.title, k.abstract, tuple(self.sources), self.date, self.url, self.authors)
+        return Paper(self.id, k.title, k.abstract, tuple(self.sources), **self.meta)
 
 
 def nearly_identical(a: list[str], b: list[str]) -> bool:
@@ -131,7 +166,11 @@ class _Group:
         return [("^", *words[:ANCHOR_WORDS]), ("$", *words[-ANCHOR_WORDS:])]
 
     def find(self, p: Paper, norm: str) -> _Variant | None:
-        arxiv = arxiv_id(p.url)
+        v = self._find(p, norm)
+        return None if v is not None and _conflicts(v, p) else v
+
+    def _find(self, p: Paper, norm: str) -> _Variant | None:
+        arxiv = arxiv_of(p)
         if arxiv and arxiv in self.by_arxiv:
             return self.by_arxiv[arxiv]
         exact = self.by_text.get(hash(norm))
@@ -147,7 +186,7 @@ class _Group:
         return next((v for v in candidates if nearly_identical(v.words(), words)), None)
 
     def add(self, p: Paper, norm: str) -> _Variant:
-        v = _Variant(p, p, list(p.sources), [p.id], p.date, p.url, p.authors)
+        v = _Variant(p, p, list(p.sources), [p.id])
         self.variants.append(v)
         if self.by_anchor is None and len(self.variants) > SCAN_ALL:
             self.by_anchor = {}
@@ -160,7 +199,7 @@ class _Group:
         """Make `p`'s text and arXiv id lead to `v`."""
         v.seen.add(hash(norm))
         self.by_text.setdefault(hash(norm), v)
-        arxiv = arxiv_id(p.url)
+        arxiv = arxiv_of(p)
         if arxiv:
             self.by_arxiv.setdefault(arxiv, v)
         if self.by_anchor is not None:
@@ -193,7 +232,7 @@ class _Group:
             if self.base not in used:
                 v.id = self.base
             else:
-                arxiv = arxiv_id(v.first.url)
+                arxiv = arxiv_of(v.first)
                 text = _norm(v.first.abstract)
                 disc = arxiv.replace("/", "_") if arxiv else _short_hash(v.first.url or text)
                 v.id = f"{self.base}-{disc}"
@@ -214,7 +253,8 @@ def merge(
     groups: dict[str, _Group] = {}
     order: list[_Variant] = []
     renamed: list[tuple[_Variant, Paper]] = []
-    merged: list[tuple[_Variant, Paper, int, str]] = []
+    merged: list[tuple[_Variant, Paper, int, str, bool]] = []
+    by_ident: dict[str, _Variant] = {}  # "doi:..." / "arxiv:..." -> the paper, across title groups
     for papers in results:
         for p in papers:
             key = normalise_title(p.title)
@@ -222,26 +262,36 @@ def merge(
             if group is None:
                 group = groups[key] = _Group(paper_id(p.title))
             norm = _norm(p.abstract)
-            v = group.find(p, norm)
+            idents = identities(p)
+            v = next((by_ident[i] for i in idents if i in by_ident), None)
+            by_id = v is not None and not _conflicts(v, p)
+            if not by_id:
+                v = group.find(p, norm)
             if v is None:
                 v = group.add(p, norm)
                 order.append(v)
+                for i in idents:
+                    by_ident.setdefault(i, v)
                 if len(group.variants) > 1:
                     renamed.append((v, p))
                 continue
-            other = ", ".join(v.sources)
+            before = list(v.sources)
             dropped = v.absorb(p, norm)
-            group.index(v, p, norm)
-            if dropped:
-                merged.append((v, p, dropped, other))
+            for i in idents:
+                by_ident.setdefault(i, v)
+            if groups[normalise_title(v.first.title)] is group:  # one met by id under another title stays in its own
+                group.index(v, p, norm)
+            if dropped or any(s not in before for s in p.sources):
+                merged.append((v, p, dropped, ", ".join(before), by_id))
     prior_by_group: dict[str, list[Paper]] = {}
     for p in prior:
         prior_by_group.setdefault(normalise_title(p.title), []).append(p)
     for key, group in groups.items():
         group.assign_ids(prior_by_group.get(key, []))
     if notes is not None:
-        for v, p, dropped, other in merged:
-            notes.append(MergeNote(p.sources[0] if p.sources else "", "merged", p.title, v.id, other, dropped))
+        for v, p, dropped, other, by_id in merged:
+            kind = "merged" if dropped else "same"
+            notes.append(MergeNote(p.sources[0] if p.sources else "", kind, p.title, v.id, other, dropped, by_id))
         for v, p in renamed:
             first = groups[normalise_title(p.title)].variants[0]
             notes.append(
@@ -257,6 +307,8 @@ def summarise(notes: list[MergeNote], examples: int = 2) -> list[str]:
         by.setdefault((n.source, n.kind), []).append(n)
     lines = []
     for (source, kind), group in by.items():
+        if kind == "same":
+            continue  # counted in the per-file summary (IngestReport.file_lines)
         eg = "; ".join(f"{n.title[:60]!r} as {n.paper_id}" for n in group[:examples])
         more = f" and {len(group) - examples} more" if len(group) > examples else ""
         if kind == "merged":
@@ -270,4 +322,30 @@ def summarise(notes: list[MergeNote], examples: int = 2) -> list[str]:
                 f"{source}: {len(group):,} paper(s) share a title with a different paper and are indexed "
                 f"separately: {eg}{more}"
             )
+    return lines
+
+
+def count_merges(files: list[dict], notes: list[MergeNote]) -> list[dict]:
+    """Each file's counts with how many of its papers were papers already read: `already`, `by_id` (matched by DOI
+    or arXiv id; the rest by title and abstract) and `from` (the files they were read from)."""
+    out = []
+    for f in files:
+        mine = [n for n in notes if n.source == f["source"] and n.kind in ("same", "merged")]
+        others = dict.fromkeys(o for n in mine for o in n.other.split(", ") if o)
+        out.append({**f, "already": len(mine), "by_id": sum(n.by_id for n in mine), "from": list(others)})
+    return out
+
+
+def file_lines(files: list[dict]) -> list[str]:
+    """One line per reference-format file (see count_merges): entries, papers, papers already read, skips."""
+    lines = []
+    for f in files:
+        head = f"{f['source']} ({f['format']}): {f['entries']:,} entries, {f['papers']:,} papers"
+        if f.get("already"):
+            n, by_id = f["already"], f["by_id"]
+            how = [f"{by_id:,} by DOI or arXiv id"] if by_id else []
+            how += [f"{n - by_id:,} by title and abstract"] if n > by_id else []
+            shown = ", ".join(f["from"][:3]) + (f" and {len(f['from']) - 3} more" if len(f["from"]) > 3 else "")
+            head += f", {n:,} of them already read (from {shown}; {', '.join(how)})"
+        lines.append("; ".join([head, *f["skips"]]))
     return lines

@@ -9,10 +9,12 @@ import time
 import numpy as np
 
 from assistant.config import Settings
-from assistant.errors import IndexMissingError, StoreError
+from assistant.errors import ConfigError, IndexMissingError, StoreError
 from assistant.index.embedding import Embedder, embed_model_id
 from assistant.index.lexical import FLIP_RETRY_S, Index, generation_replaced
+from assistant.ingest.metadata import paper_meta
 from assistant.retrieve.coverage import Vocabulary
+from assistant.retrieve.filters import combine, describe, table_for
 from assistant.text import terms
 from assistant.types import Evidence
 
@@ -27,6 +29,8 @@ class Retriever:
         self._sentence_cache: dict[str, np.ndarray] = {}
         self.last_evidence_s = 0.0
         self._filtered = False
+        # A standing filter (chat --year 2024.., batch --author X) that every search adds to its own `where`.
+        self.scope: dict | None = None
         self._vocab: Vocabulary | None = None
         self._lock = threading.Lock()  # a search sees one index generation, even when another thread reloads
         self._check(index)
@@ -68,12 +72,14 @@ class Retriever:
         res = self.index.store.query(self.index.collection, qvec.tolist(), n, where)
         return {i: 1.0 - d for i, d in zip(res["ids"][0], res["distances"][0])}
 
-    def lexical(self, query: str, n: int, allowed: set[str] | None) -> dict[str, float]:
+    def lexical(self, query: str, n: int, allowed: set[str] | None, mask: np.ndarray | None = None) -> dict[str, float]:
+        """BM25 over the chunks; `mask` (one bool per chunk) scores only the chunks a filter allows."""
         q = terms(query)
         if not q:
             return {}
         n = min(n, len(self.index.chunks))
-        docs, scores = self.index.bm25.retrieve([q], k=n, show_progress=False)
+        weights = None if mask is None else mask.astype(np.float32)
+        docs, scores = self.index.bm25.retrieve([q], k=n, show_progress=False, weight_mask=weights)
         out = {}
         for pos, score in zip(docs[0], scores[0]):
             ref = self.index.chunks[int(pos)]
@@ -88,6 +94,7 @@ class Retriever:
         e.g. {"src:000.txt": True} or {"date": "Jul 30"}; `boost` favours papers of the previous turn."""
         t0 = time.perf_counter()
         k = k or self.settings.top_k
+        where = combine(self.scope, where)
         qvec = self.embedder.embed([query])[0]
         with self._lock:
             deadline = time.monotonic() + FLIP_RETRY_S
@@ -109,10 +116,19 @@ class Retriever:
             return self._search_loaded(query, qvec, dense, k, where, boost, t0)
 
     def _search_loaded(self, query, qvec, dense, k, where, boost, t0) -> tuple[list[Evidence], float]:
-        allowed = None
+        allowed, mask = None, None
         if where:
-            allowed = {self.index.chunks[self.index.chunk_pos[i]].paper_id for i in dense}
-        lexical = self.lexical(query, self.settings.candidates, allowed)
+            # The lexical side keeps to the same papers as Chroma's `where`: masked over the whole index when the
+            # filter is one of ours (retrieve/filters.py), else limited to the papers the dense side found.
+            mask = table_for(self.index).chunk_mask(where)
+            if mask is None:
+                allowed = {self.index.chunks[self.index.chunk_pos[i]].paper_id for i in dense}
+            elif not mask.any():
+                raise ConfigError(
+                    f"no indexed paper matches the filter ({describe(where)}); "
+                    "`assistant sources` lists the papers with their authors, years and venues"
+                )
+        lexical = self.lexical(query, self.settings.candidates, allowed, mask)
         self._filtered = where is not None
         evidence = self._fuse(query, qvec, dense, lexical, k, boost or [])
         return evidence, time.perf_counter() - t0
@@ -156,6 +172,7 @@ class Retriever:
                     scores,
                     list(p.sources),
                     n,
+                    paper_meta(p),
                 )
             )
         self.last_evidence_s = time.perf_counter() - t0

@@ -47,6 +47,12 @@ class PaperScreen(ModalScreen[None]):
             meta.append(f"Date: {paper.date}")
         if paper and paper.authors:
             meta.append(f"Authors: {paper.authors}")
+        if paper and (paper.year or paper.venue):
+            meta.append(" · ".join(x for x in (paper.venue, str(paper.year or "")) if x))
+        if paper and paper.doi:
+            meta.append(f"DOI: {paper.doi}")
+        if paper and paper.arxiv_id:
+            meta.append(f"arXiv: {paper.arxiv_id}")
         if paper and paper.url:
             meta.append(f"URL: {paper.url}")
         meta.append(f"Retrieval score {ev.score:.3f} · similarity {ev.dense:.2f} · id {ev.paper_id}")

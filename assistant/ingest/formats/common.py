@@ -1,0 +1,134 @@
+"""What every reader shares: the parse result with its per-file counts, LaTeX to Unicode, and record -> Paper."""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from assistant.ingest.identity import paper_id
+from assistant.ingest.metadata import normalise_arxiv, normalise_doi, year_of
+from assistant.text import one_spaced_line
+from assistant.types import Paper
+
+log = logging.getLogger(__name__)
+_UNESCAPED_PERCENT = re.compile(r"(?<!\\)%")
+_LATEX_HINT = re.compile(r"[\\{}$~]|``|''|--")
+# In formats whose text is plain Unicode (RIS, CSL-JSON), only unmistakable markup is decoded: an abstract Zotero
+# imported from arXiv keeps "\\textbf{...}" or "$\\alpha$", while "50% of $5" must stay as written.
+_CLEAR_LATEX = re.compile(r"\\[A-Za-z]+\s*\{|\$[^$]*[\\^_][^$]*\$")
+EXAMPLES = 3  # skipped entries named in the summary line
+
+
+@dataclass
+class ParseResult:
+    papers: list[Paper] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    format: str = ""  # "BibTeX", "RIS", "CSL-JSON", "arXiv metadata"; empty for pages, JSONL and CSV
+    entries: int = 0  # records the file held (papers + skipped)
+    no_abstract: list[str] = field(default_factory=list)  # labels (citation key or title) of records skipped
+    no_title: list[str] = field(default_factory=list)
+    malformed: list[str] = field(default_factory=list)  # "line N: reason"
+
+    def skips(self) -> list[str]:
+        """'1 without an abstract, skipped: vaswani_attention_2017', one per kind of skipped record."""
+        out = []
+        for what, labels in (
+            ("without an abstract", self.no_abstract),
+            ("without a title", self.no_title),
+            ("malformed", self.malformed),
+        ):
+            if labels:
+                more = f" and {len(labels) - EXAMPLES:,} more" if len(labels) > EXAMPLES else ""
+                out.append(f"{len(labels):,} {what}, skipped: {', '.join(labels[:EXAMPLES])}{more}")
+        return out
+
+    def counts(self, source: str) -> dict:
+        """What the ingest summary says about this file (IngestReport.file_lines adds the merges)."""
+        return {
+            "source": source,
+            "format": self.format,
+            "entries": self.entries,
+            "papers": len(self.papers),
+            "skips": self.skips(),
+        }
+
+    def summary(self, source: str) -> str:
+        """'library.bib (BibTeX): 9 entries, 8 papers; 1 without an abstract, skipped: vaswani_attention_2017'."""
+        head = f"{source} ({self.format}): {self.entries:,} entries, {len(self.papers):,} papers"
+        return "; ".join([head, *self.skips()])
+
+
+def clean(text: str) -> str:
+    # Control characters (ANSI escapes, NULs) never reach the index or the terminal.
+    return one_spaced_line(unicodedata.normalize("NFC", text))
+
+
+_converter = None
+
+
+def markup_to_text(text: str) -> str:
+    """Plain text, unless it holds clear LaTeX markup (see _CLEAR_LATEX): then as latex_to_text."""
+    return latex_to_text(text) if _CLEAR_LATEX.search(text) else clean(text)
+
+
+def latex_to_text(text: str) -> str:
+    """LaTeX markup as Unicode text: accents ({\\"o} -> ö), braces, \\emph{}, ``quotes'', dashes, simple math
+    ($\\alpha$ -> α). A bare % is text here: exports write \\% for it, and taking it for a LaTeX comment would drop
+    the rest of the line. Text without any markup is returned as it is."""
+    global _converter
+    if not _LATEX_HINT.search(text):
+        return clean(text)
+    if _converter is None:
+        from pylatexenc.latex2text import LatexNodes2Text
+
+        logging.getLogger("pylatexenc").setLevel(logging.ERROR)  # it logs every unknown macro
+        _converter = LatexNodes2Text(math_mode="text", strict_latex_spaces="macros")
+    try:
+        return clean(_converter.latex_to_text(_UNESCAPED_PERCENT.sub(r"\\%", text)))
+    except Exception as exc:  # noqa: BLE001 - pylatexenc is tolerant, but a text it cannot read stays as it was
+        log.debug("LaTeX left as is (%s: %s)", type(exc).__name__, exc)
+        return clean(text)
+
+
+def add_record(
+    result: ParseResult,
+    source: str,
+    label: str,
+    *,
+    title: str,
+    abstract: str,
+    authors: list[str] = (),  # type: ignore[assignment]
+    year: object = None,
+    venue: str | None = None,
+    doi: str | None = None,
+    url: str | None = None,
+    arxiv_id: str | None = None,
+    date: str | None = None,
+) -> None:
+    """Count one record and keep it as a Paper when it has a title and an abstract (texts already decoded)."""
+    result.entries += 1
+    title, abstract = clean(title), clean(abstract)
+    if not title:
+        result.no_title.append(label)
+        return
+    if not abstract:
+        result.no_abstract.append(label)
+        return
+    names = [clean(a) for a in authors if clean(a)]
+    result.papers.append(
+        Paper(
+            paper_id(title),
+            title,
+            abstract,
+            (source,),
+            date=clean(date) if date else None,
+            url=clean(url) if url else None,
+            authors="; ".join(names) or None,
+            year=year_of(year),
+            venue=clean(venue) if venue and clean(venue) else None,
+            doi=normalise_doi(doi),
+            arxiv_id=normalise_arxiv(arxiv_id) or normalise_arxiv(url) or normalise_arxiv(doi),
+        )
+    )

@@ -1,0 +1,195 @@
+"""Filters by source file, author, year and venue, applied inside retrieval on both sides.
+
+A filter is a Chroma `where` on the keys every chunk carries (index/store.py: `src:<file>`, `au:<name word>`,
+`ve:<venue word>`, an int `year`), so the dense side searches only matching chunks. The lexical side evaluates the
+same `where` against the loaded index (PaperTable) and masks BM25 with it, so both rankings draw from the same
+papers and top-k stays full however few papers match.
+
+    --author Vaswani        every word of the name among a paper's author names (accents and case folded)
+    --year 2023..2024       inclusive; open ranges 2024.. and ..2020; a single year 2023
+    --venue NeurIPS         every word among the venue's words ("Advances in Neural Information Processing
+                            Systems" also answers to NeurIPS/NIPS: ingest/metadata.py VENUE_ALIASES)
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from typing import Any
+
+import numpy as np
+
+from assistant.errors import ConfigError
+from assistant.ingest.metadata import filter_keys, name_tokens, venue_tokens
+
+_RANGE = re.compile(r"^\s*(\d{4})?\s*(?:\.\.|–|—)\s*(\d{4})?\s*$")
+_PREFIXES = ("src:", "au:", "ve:")
+
+
+def parse_years(text: str) -> tuple[int | None, int | None]:
+    """'2023..2024' -> (2023, 2024); '2024..' -> (2024, None); '..2020' -> (None, 2020); '2023' -> (2023, 2023)."""
+    t = text.strip()
+    if re.fullmatch(r"\d{4}", t):
+        return int(t), int(t)
+    m = _RANGE.match(t)
+    if not m or not (m.group(1) or m.group(2)):
+        raise ConfigError(f"--year {text!r}: give YEAR, FROM..TO, FROM.. or ..TO (e.g. --year 2023..2024)")
+    lo, hi = (int(g) if g else None for g in m.groups())
+    if lo is not None and hi is not None and lo > hi:
+        raise ConfigError(f"--year {text!r}: the range ends before it starts")
+    return lo, hi
+
+
+def build_where(
+    source: str | None = None, author: str | None = None, year: str | None = None, venue: str | None = None
+) -> dict[str, Any] | None:
+    """The Chroma `where` for the command-line filters; None when none is given. Bad input is a ConfigError."""
+    clauses: list[dict[str, Any]] = []
+    if source:
+        clauses.append({f"src:{source}": True})
+    if author is not None:
+        words = name_tokens(author)
+        if not words:
+            raise ConfigError(f"--author {author!r}: give a name (initials alone match nothing)")
+        clauses += [{f"au:{w}": True} for w in words]
+    if year:
+        lo, hi = parse_years(year)
+        if lo is not None:
+            clauses.append({"year": {"$gte": lo}})
+        if hi is not None:
+            clauses.append({"year": {"$lte": hi}})
+    if venue is not None:
+        words = [w for w in venue_tokens(venue) if w not in _alias_words(venue)]
+        if not words:
+            raise ConfigError(f"--venue {venue!r}: give a word of the venue's name (e.g. --venue NeurIPS)")
+        clauses += [{f"ve:{w}": True} for w in words]
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _alias_words(text: str) -> set[str]:
+    """Short names venue_tokens adds for a long name: the query asks for the words given, not their aliases."""
+    given = set(re.findall(r"\w+", text.casefold()))
+    return set(venue_tokens(text)) - given
+
+
+def combine(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not a or not b:
+        return a or b
+    parts = [*(a.get("$and") or [a]), *(b.get("$and") or [b])]
+    return {"$and": parts}
+
+
+def describe(where: dict[str, Any] | None) -> str:
+    """The filter in the words of the command line: 'author vaswani, year 2024..'."""
+    out: list[str] = []
+    years: dict[str, int] = {}
+    for clause in (where or {}).get("$and") or ([where] if where else []):
+        for key, value in clause.items():
+            if key == "year" and isinstance(value, dict):
+                years.update(value)
+            elif key.startswith(_PREFIXES):
+                kind = {"src:": "source", "au:": "author", "ve:": "venue"}[key[: key.index(":") + 1]]
+                out.append(f"{kind} {key.split(':', 1)[1]}")
+            else:
+                out.append(f"{key} {value}")
+    if years:
+        lo, hi = years.get("$gte", years.get("$gt", "")), years.get("$lte", years.get("$lt", ""))
+        out.append(f"year {lo if lo == hi else f'{lo}..{hi}'}")
+    return ", ".join(out)
+
+
+class PaperTable:
+    """The filterable fields of every paper of one loaded index, as arrays: a `where` becomes a boolean mask over
+    papers (and chunks) in well under a millisecond at 100,000 papers."""
+
+    def __init__(self, papers: dict, chunk_paper_ids: list[str] | None = None):
+        self.pids = list(papers)
+        pos = {pid: i for i, pid in enumerate(self.pids)}
+        self.years = np.zeros(len(self.pids), dtype=np.int32)
+        members: dict[str, list[int]] = {}
+        for i, p in enumerate(papers.values()):
+            keys = filter_keys(p)
+            self.years[i] = keys.pop("year", 0)
+            for k in keys:
+                members.setdefault(k, []).append(i)
+            for s in p.sources:
+                members.setdefault(f"src:{s}", []).append(i)
+        self.members = {k: np.asarray(v, dtype=np.int64) for k, v in members.items()}
+        self.chunk_paper = (
+            np.asarray([pos[pid] for pid in chunk_paper_ids], dtype=np.int64) if chunk_paper_ids is not None else None
+        )
+
+    def paper_mask(self, where: dict[str, Any]) -> np.ndarray | None:
+        """Which papers match; None when the `where` uses something other than the keys above (then the caller
+        falls back to what the dense side found)."""
+        n = len(self.pids)
+        if "$and" in where or "$or" in where:
+            if len(where) != 1:
+                return None
+            op = "$and" if "$and" in where else "$or"
+            found = [self.paper_mask(c) for c in where[op]]
+            masks = [m for m in found if m is not None]
+            if len(masks) < len(found) or not masks:
+                return None
+            out = masks[0].copy()
+            for m in masks[1:]:
+                out = out & m if op == "$and" else out | m
+            return out
+        if len(where) != 1:
+            return self.paper_mask({"$and": [{k: v} for k, v in where.items()]})
+        ((key, value),) = where.items()
+        if key == "year":
+            return self._years(value)
+        if key.startswith(_PREFIXES) and value in (True, {"$eq": True}):
+            out = np.zeros(n, dtype=bool)
+            idx = self.members.get(key)
+            if idx is not None:
+                out[idx] = True
+            return out
+        return None
+
+    def _years(self, cond: Any) -> np.ndarray | None:
+        y = self.years
+        known = y > 0  # a paper without a year matches no year filter, as in Chroma
+        if not isinstance(cond, dict):
+            return known & (y == cond) if isinstance(cond, int) else None
+        out = known.copy()
+        for op, v in cond.items():
+            if not isinstance(v, int):
+                return None
+            if op == "$gte":
+                out &= y >= v
+            elif op == "$lte":
+                out &= y <= v
+            elif op == "$gt":
+                out &= y > v
+            elif op == "$lt":
+                out &= y < v
+            elif op == "$eq":
+                out &= y == v
+            else:
+                return None
+        return out
+
+    def chunk_mask(self, where: dict[str, Any]) -> np.ndarray | None:
+        mask = self.paper_mask(where)
+        if mask is None or self.chunk_paper is None:
+            return None
+        return mask[self.chunk_paper]
+
+    def matching(self, where: dict[str, Any]) -> list[str] | None:
+        mask = self.paper_mask(where)
+        return None if mask is None else [pid for pid, m in zip(self.pids, mask) if m]
+
+
+_tables: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def table_for(index) -> PaperTable:
+    """The PaperTable of a loaded index generation, built on its first filtered search and kept with it."""
+    table = _tables.get(index)
+    if table is None:
+        table = _tables[index] = PaperTable(index.papers, [c.paper_id for c in index.chunks])
+    return table
