@@ -112,9 +112,19 @@ class Settings(BaseSettings):
     )
     answer_style: Literal["auto", "extractive", "generative"] = Field(
         "auto",
-        description="extractive: answers built from the chosen evidence sentence, the model only proposes a short "
-        "answer phrase that must be a span of it; generative: the model writes the answer and each sentence is "
-        "checked against its cited source; auto: extractive.",
+        description="The extractive answer (the chosen evidence sentence quoted, a short answer by rule) is always "
+        "made and is the floor. generative: the model also writes the answer from the same evidence, and it replaces "
+        "the extractive one only when every sentence passes the citation check and it carries the extracted answer; "
+        "extractive: the model never writes; auto: the model writes when its size reaches model_answer_min_params "
+        "(calibrated: answer/judge/calibration/styles.json).",
+    )
+    model_answer_min_params: int | None = Field(
+        None, ge=0, description="Model size from which answer_style=auto lets the model write (None: calibrated value)."
+    )
+    verdict: Literal["auto", "rule", "model", "both"] = Field(
+        "auto",
+        description="Who decides yes/no questions: rule (cues of the deciding sentence), model (a constrained "
+        "yes/no/maybe choice by log-probability), both (combined); auto: as calibrated for the model's size.",
     )
     phrase_tokens: int = Field(24, ge=4, le=256, description="Most tokens for the model's short answer phrase.")
     model_phrase: Literal["auto", "on", "off"] = Field(
@@ -125,7 +135,11 @@ class Settings(BaseSettings):
     )
     phrase_min_params: int = Field(300_000_000, ge=0, description="Model size from which model_phrase=auto asks it.")
     # generation
-    model_path: Path | None = Field(None, description="GGUF file; default: the bundled SmolLM2-135M-Instruct Q4_1.")
+    model_path: Path | None = Field(
+        None,
+        description="GGUF file, or the name of a model pulled with `assistant models pull`; default: the bundled "
+        "SmolLM2-135M-Instruct Q4_1.",
+    )
     llm_url: str | None = Field(
         None,
         description="OpenAI-compatible server base URL (e.g. http://gpu-box:8080/v1) instead of in-process llama.cpp.",
@@ -134,6 +148,12 @@ class Settings(BaseSettings):
     llm_model: str = Field("default", description="Model name sent to the server.")
     llm_timeout: float = Field(120.0, gt=0, description="Seconds before a server request is abandoned.")
     llm_retries: int = Field(2, ge=0, description="Retries with backoff when the server cannot be reached.")
+    llm_deadline: float = Field(
+        600.0,
+        gt=0,
+        description="Seconds one answer from a model server may take in all, retries included (llm_timeout bounds "
+        "each read only; a server that streams forever is cut off here).",
+    )
     n_ctx: int = Field(2048, ge=256, description="Context window in tokens.")
     n_threads: int | None = Field(None, ge=1, description="CPU threads for generation; default: all cores.")
     n_batch: int = Field(512, ge=8, description="Prompt-processing batch size.")
@@ -183,6 +203,8 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: config file not found") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    except RecursionError as exc:  # arrays nested 200,000 deep: tomllib recurses per level
+        raise ConfigError(f"{path}: not valid TOML (nested too deeply to read)") from exc
     except OSError as exc:  # a directory, no permission
         raise ConfigError(f"{path}: cannot read the config file ({exc.strerror or exc})") from exc
     return data.get("assistant", data)

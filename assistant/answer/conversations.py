@@ -1,23 +1,31 @@
 """Saved chat conversations: one JSONL file of Answers per conversation in <data_dir>/conversations.
 
 The folder is created 0700 and every file 0600: questions and answers are private. Lines that cannot be read
-(a crash mid-write, a hand edit) are skipped, never fatal.
+(a crash mid-write, a hand edit, bytes that are not UTF-8, JSON nested too deep) are skipped, never fatal.
+
+Files are written only if they are what they seem: a symbolic link, a hard link or anything but a regular file in
+the conversations folder is refused (StoreError), never followed. Otherwise a link planted there would make
+`ask --conversation ID` append to, and chmod 0600, any file the user can write. Exports replace their file.
 """
 
 from __future__ import annotations
 
 import builtins
+import errno
 import json
 import logging
 import os
 import re
 import secrets
+import stat
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from assistant.answer.render import as_markdown
+from assistant.errors import StoreError
 from assistant.text import printable
 from assistant.types import Answer, Citation, Evidence, Timings
 
@@ -48,6 +56,9 @@ def answer_from_dict(d: dict[str, Any]) -> Answer:
         followup_of=d.get("followup_of") or None,
         coverage=str(d.get("coverage") or ""),
         model_words=bool(d.get("model_words")),
+        made_by=str(d.get("made_by") or ("refusal" if d.get("abstained") else "extractive")),
+        verdict=d.get("verdict") if d.get("verdict") in ("yes", "no", "maybe") else None,
+        verdict_by=str(d["verdict_by"]) if d.get("verdict_by") else None,
     )
 
 
@@ -60,9 +71,41 @@ def _private_dir(path: Path) -> Path:
 
 
 def _open_private(path: Path, flags: int):
-    fd = os.open(path, flags | os.O_CREAT, 0o600)
-    os.fchmod(fd, 0o600)
-    return os.fdopen(fd, "a" if flags & os.O_APPEND else "w", encoding="utf-8")
+    """Open a conversation file for appending, creating it 0600; refuse what is not a plain file of its own.
+
+    O_NOFOLLOW: a symlink is not followed (ELOOP). O_NONBLOCK: a FIFO does not block the open; the fstat then
+    refuses it, and a hard link (a second name for a file elsewhere) too."""
+    try:
+        fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise StoreError(
+                f"{path} is a symbolic link; conversations are never written through one: remove it"
+            ) from exc
+        if exc.errno == errno.ENXIO:  # a FIFO without a reader
+            raise StoreError(f"{path} is not a regular file; remove it") from exc
+        raise StoreError(f"cannot write the conversation {path} ({exc.strerror or exc})") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise StoreError(f"{path} is not a regular file; remove it")
+        if st.st_nlink > 1:
+            raise StoreError(f"{path} has other names (a hard link); conversations are never written through one")
+        os.set_blocking(fd, True)
+        os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "a" if flags & os.O_APPEND else "w", encoding="utf-8")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _read_plain(path: Path) -> bytes:
+    """The bytes of a regular file that is not a link (a link to /dev/zero would never end, a FIFO would block)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return fh.read()
 
 
 class ConversationStore:
@@ -81,21 +124,38 @@ class ConversationStore:
 
     def append(self, conv_id: str, answer: Answer) -> None:
         path = self.path(conv_id)
-        _private_dir(self.dir)
+        # Serialised before the file is opened: text that cannot be written (a lone surrogate) must fail here, not
+        # leave an empty file or half a line behind. "surrogatepass" would write bytes no reader accepts.
+        line = (json.dumps(answer.to_dict(), ensure_ascii=False) + "\n").encode("utf-8", "replace").decode("utf-8")
+        try:
+            _private_dir(self.dir)
+        except OSError as exc:
+            raise StoreError(f"cannot create {self.dir} for the conversation ({exc.strerror or exc})") from exc
         with _open_private(path, os.O_WRONLY | os.O_APPEND) as fh:
-            fh.write(json.dumps(answer.to_dict(), ensure_ascii=False) + "\n")
+            try:
+                fh.write(line)
+            except OSError as exc:
+                raise StoreError(f"cannot write the conversation {path} ({exc.strerror or exc})") from exc
 
     def load(self, conv_id: str) -> list[Answer]:
         answers = []
         try:
-            lines = self.path(conv_id).read_text(encoding="utf-8").splitlines()
+            raw = _read_plain(self.path(conv_id))
         except FileNotFoundError:
             return []
-        for n, line in enumerate(lines, 1):
+        except OSError as exc:  # a link, a FIFO, a folder by that name, no permission: unreadable, not fatal
+            log.warning("%s skipped: %s", conv_id, exc.strerror or exc)
+            return []
+        # Line by line from bytes: one line that is not UTF-8 is skipped like one that is not JSON.
+        for n, line in enumerate(raw.split(b"\n"), 1):
+            if not line.strip():
+                continue
             try:
-                answers.append(answer_from_dict(json.loads(line)))
-            except (ValueError, TypeError, AttributeError) as exc:
-                log.warning("%s line %d skipped: %s", conv_id, n, exc)
+                answers.append(answer_from_dict(json.loads(line.decode("utf-8"))))
+            except (ValueError, TypeError, AttributeError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+                log.warning(
+                    "%s line %d skipped: %s", conv_id, n, type(exc).__name__ if isinstance(exc, RecursionError) else exc
+                )
         return answers
 
     def list(self) -> list[ConversationInfo]:
@@ -122,6 +182,13 @@ class ConversationStore:
         path = folder / f"conversation-{conv_id}.md"
         title = printable(answers[0].question) if answers else "Conversation"
         body = "\n".join(as_markdown(a) for a in answers)
-        with _open_private(path, os.O_WRONLY | os.O_TRUNC) as fh:
-            fh.write(f"# {title}\n\n{body}")
+        # A new file renamed over the old name: a link planted there is replaced, never written through.
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".export-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as fh:
+                fh.write(f"# {title}\n\n{body}")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         return path

@@ -7,6 +7,8 @@ import hashlib
 import io
 import json
 import logging
+import os
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,7 @@ from assistant.errors import AssistantError
 
 log = logging.getLogger(__name__)
 JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
+MAX_INPUT_BYTES = 64 * 1024 * 1024  # a question file is kilobytes; this stops /dev/zero-like input long before memory
 RESULT_FIELDS = ("id", "question", "text", "citations", "abstained", "retrieved", "model", "timings", "error")
 CSV_FIELDS = (
     "id",
@@ -52,7 +55,7 @@ class Item:
         """What resume matches on: the id when given, else a hash of the question (and of its conversation, so the
         same follow-up in two conversations is two questions)."""
         if self.id is not None and str(self.id) != "":
-            return str(self.id)
+            return id_key(self.id)
         if self.question is None:
             return f"line-{self.line}"
         text = self.question.strip() if self.conversation is None else f"{self.conversation}\x1f{self.question.strip()}"
@@ -61,6 +64,14 @@ class Item:
     @property
     def out_id(self) -> Any:
         return self.id if self.id is not None and str(self.id) != "" else self.key
+
+
+def id_key(value: Any) -> str:
+    """The resume key of an input id: a string as itself, any other JSON value (1, 1.5, true) as its JSON text
+    behind a separator no written id starts with, so the id 1 and the id "1" stay two questions."""
+    if isinstance(value, str):
+        return value
+    return "\x1f" + json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 def detect_format(text: str) -> str:
@@ -78,7 +89,7 @@ def detect_format(text: str) -> str:
 def read_questions(source: str, stdin: TextIO | None = None) -> list[Item]:
     if source == "-":
         name = "stdin"
-        text = (stdin or sys.stdin).read()
+        text = _read_stream(stdin or sys.stdin, name)
         fmt = None
     else:
         path = Path(source)
@@ -87,12 +98,7 @@ def read_questions(source: str, stdin: TextIO | None = None) -> list[Item]:
             raise BatchInputError(f"{path}: no such question file")
         if path.is_dir():
             raise BatchInputError(f"{path} is a folder; give a question file (txt, JSONL or CSV)")
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise BatchInputError(f"{path}: not UTF-8 text; give a txt, JSONL or CSV question file") from exc
-        except OSError as exc:
-            raise BatchInputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+        text = _read_file(path)
         suffix = path.suffix.lower()
         fmt = (
             "jsonl" if suffix in JSONL_SUFFIXES else "csv" if suffix == ".csv" else "text" if suffix == ".txt" else None
@@ -118,6 +124,62 @@ def read_questions(source: str, stdin: TextIO | None = None) -> list[Item]:
     return items
 
 
+def _decode(raw: bytes, name: str) -> str:
+    if len(raw) > MAX_INPUT_BYTES:
+        raise BatchInputError(
+            f"{name}: over {MAX_INPUT_BYTES // 2**20} MB of questions; split the file (each part resumes on its own)"
+        )
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BatchInputError(
+            f"{name}: not UTF-8 text (bad byte at offset {exc.start}); give a txt, JSONL or CSV question file"
+        ) from exc
+
+
+def _read_stream(stream: TextIO, name: str) -> str:
+    """stdin as bytes when it has them, so bad UTF-8 is refused like a file's; at most MAX_INPUT_BYTES (+1 to tell)."""
+    binary = getattr(stream, "buffer", None)
+    try:
+        if binary is not None:
+            return _decode(binary.read(MAX_INPUT_BYTES + 1), name)
+        text = stream.read(MAX_INPUT_BYTES + 1)
+    except UnicodeDecodeError as exc:  # a text stream that decodes itself
+        raise BatchInputError(f"{name}: not UTF-8 text; give a txt, JSONL or CSV question file") from exc
+    except OSError as exc:
+        raise BatchInputError(f"{name}: cannot read ({exc.strerror or exc})") from exc
+    if len(text) > MAX_INPUT_BYTES:
+        raise BatchInputError(f"{name}: over {MAX_INPUT_BYTES // 2**20} MB of questions; split the file")
+    return text
+
+
+def _read_file(path: Path) -> str:
+    """A regular file or a pipe (`batch <(...)`), never a device: /dev/zero would fill memory. Opened without
+    blocking, so a FIFO nobody writes to reads as empty instead of hanging without a word."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise BatchInputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not (stat.S_ISREG(st.st_mode) or stat.S_ISFIFO(st.st_mode)):
+            raise BatchInputError(f"{path} is not a regular file (a device?); give a txt, JSONL or CSV question file")
+        if stat.S_ISREG(st.st_mode) and st.st_size > MAX_INPUT_BYTES:
+            raise BatchInputError(
+                f"{path}: {st.st_size // 2**20} MB, over the {MAX_INPUT_BYTES // 2**20} MB limit for a question file; "
+                "split it"
+            )
+        os.set_blocking(fd, True)  # a pipe with a writer is then read to its end; one without reads as empty
+        try:
+            raw = fh.read(MAX_INPUT_BYTES + 1)
+        except OSError as exc:
+            raise BatchInputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    text = _decode(raw, str(path))
+    if not text.strip() and stat.S_ISFIFO(st.st_mode):
+        raise BatchInputError(f"{path} is a FIFO and nothing wrote questions to it")
+    return text
+
+
 def _parse_text(text: str, name: str) -> list[Item]:
     return [
         Item(n, ln.strip())
@@ -133,6 +195,9 @@ def _parse_jsonl(text: str, name: str) -> list[Item]:
             continue
         try:
             obj = json.loads(ln)
+        except RecursionError:
+            items.append(Item(n, None, error=f"line {n}: JSON nested too deeply to read"))
+            continue
         except ValueError as exc:
             msg = f"{exc.msg}, column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
             items.append(Item(n, None, error=f"line {n}: not valid JSON ({msg})"))

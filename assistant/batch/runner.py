@@ -73,6 +73,7 @@ request arrives (such answers are recorded as failed, not as truncated text).
 from __future__ import annotations
 
 import logging
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -84,13 +85,12 @@ from typing import Any, TextIO
 from assistant.batch.inputs import BatchInputError, Item, read_questions  # noqa: F401  (re-exported)
 from assistant.batch.outputs import (
     JsonlSink,
-    failure_record,
     in_input_order,
     load_journal,
+    lock_path,
     make_sink,
     output_lock,
     record_key,
-    success_record,
     write_atomic,
 )
 from assistant.batch.schedule import Turns, answer_all
@@ -161,11 +161,13 @@ def answer_batch(
     pipeline: Any = None,
     on_start: OnStart | None = None,
     on_record: OnRecord | None = None,
+    source: Path | None = None,
 ) -> BatchSummary:
     """Answer `items` (see read_questions) into `output` (resumable, locked) or, when None, into `stream`.
 
     `pipeline` is anything with `.ask(question, cancel=..., history=...)`; when None it is built from `settings`, and
-    only if some question is left to answer. `on_start` is called once the earlier answers are known, `on_record`
+    only if some question is left to answer. `source` is the question file, when there is one: an output (or its
+    journal or lock) that is that file, by any name or link, is refused. `on_start` is called once the earlier answers are known, `on_record`
     for each record written. Ctrl-C (KeyboardInterrupt, which the command line also raises for SIGTERM) ends the run
     early with `interrupted` set; what was written stays, and a re-run resumes."""
     if concurrency < 1:
@@ -182,6 +184,8 @@ def answer_batch(
         raise BatchInputError(f"{output} is a folder; -o needs a file name")
     if not output.parent.is_dir():
         raise BatchInputError(f"{output.parent}: no such folder for the output")
+    if source is not None:
+        _not_the_input(output, fmt, source)
     with output_lock(output):
         return _run(settings, items, output, None, fmt, title, overwrite, concurrency, pipeline, on_start, on_record)
 
@@ -267,6 +271,25 @@ def _run(
 
         write_atomic(out_path, render)
     return summary
+
+
+def _not_the_input(output: Path, fmt: str, source: Path) -> None:
+    """Writing answers over the questions would destroy them: resume rewrites the output, --overwrite deletes it.
+    samefile compares device and inode, so another name, a symlink or a hard link to the input is caught too."""
+    candidates = [output, lock_path(output)]
+    if fmt != "jsonl":
+        candidates.append(output.with_name(output.name + ".journal.jsonl"))
+    for path in candidates:
+        try:
+            same = path.exists() and source.exists() and os.path.samefile(path, source)
+        except OSError:
+            same = False
+        if same:
+            what = "the output" if path == output else f"the output's {path.name}"
+            raise BatchInputError(
+                f"{output}: {what} would be the question file {source} itself; choose another -o (the questions "
+                "are left as they are)"
+            )
 
 
 def _rewrite_jsonl(path: Path, records: list[dict[str, Any]]) -> None:

@@ -11,6 +11,15 @@
 - Token counts: llama_cpp.server's ``POST /extras/tokenize/count`` (at the server root, beside ``/v1``) when the
   server offers it, else an approximation of one token per 3.5 characters; cached per text. The server's count
   includes a BOS token, so it errs on the safe side of the context budget.
+- Limits, because the server is not trusted to keep to ``max_tokens``: reading stops after ``max_tokens`` content
+  pieces (a server that streams forever ends like one that hit its limit); an event over ``MAX_EVENT_BYTES``, a
+  response over ``MAX_BYTES_PER_TOKEN`` bytes per token (plus ``BASE_BYTES``) or text over ``MAX_CHARS_PER_TOKEN``
+  characters per token is a GenerationError, so an oversized answer is never shown in full or saved; and the whole
+  answer, retries included, must finish within ``settings.llm_deadline`` seconds (``llm_timeout`` only bounds each
+  read, and a server that trickles a byte at a time never trips it).
+- Decoding: the body is decoded incrementally (a UTF-8 character split across network chunks is joined), and a
+  UTF-16 surrogate pair that a server splits across two events (``"\\ud83d"`` then ``"\\ude00"``, as JSON allows) is
+  joined into its one character; a lone surrogate becomes U+FFFD, so the answer can always be written as UTF-8.
 - ``name``: ``settings.llm_model`` unless it is the placeholder ``"default"``, else the first model id of
   ``GET {llm_url}/models`` (a ``.gguf`` path is shortened to its file name for display).
 - A stream that ends with ``[DONE]`` but without a ``finish_reason`` was cut short by the server: llama_cpp.server
@@ -20,8 +29,10 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -38,6 +49,13 @@ log = logging.getLogger(__name__)
 CHARS_PER_TOKEN = 3.5
 BACKOFF_S = 0.5
 Messages = list[dict[str, str]]
+# A token is a few characters; 64 leaves room for long vocabulary entries and multi-byte scripts.
+MAX_CHARS_PER_TOKEN = 64
+# Per token the event around it (id, model, created, logprobs...) is rarely over 1 KiB; 4 KiB leaves room.
+MAX_BYTES_PER_TOKEN = 4096
+BASE_BYTES = 1 << 20
+MAX_EVENT_BYTES = 1 << 20  # one SSE line; a reply worth of text in one event is still far below this
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _Retryable(Exception):
@@ -50,6 +68,26 @@ class _Retryable(Exception):
 
 def approx_tokens(text: str) -> int:
     return max(1, round(len(text) / CHARS_PER_TOKEN)) if text else 0
+
+
+class _Surrogates:
+    """Joins a UTF-16 surrogate pair split across pieces; a lone surrogate becomes U+FFFD (it cannot be UTF-8)."""
+
+    def __init__(self) -> None:
+        self.pending = ""
+
+    def feed(self, piece: str) -> str:
+        piece = self.pending + piece
+        self.pending = ""
+        if not _SURROGATE.search(piece):
+            return piece
+        if "\ud800" <= piece[-1] <= "\udbff":  # a high surrogate: its low half may come in the next piece
+            piece, self.pending = piece[:-1], piece[-1]
+        return piece.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+    def flush(self) -> str:
+        rest, self.pending = self.pending, ""
+        return "\ufffd" if rest else ""
 
 
 def sse_data(lines: Iterator[str]) -> Iterator[str]:
@@ -158,9 +196,10 @@ class OpenAICompatibleGenerator:
         url = self.base + "/chat/completions"
         attempt = 0
         received = False
+        deadline = time.monotonic() + s.llm_deadline
         while True:
             try:
-                with closing(self._once(url, body, cancel)) as pieces:  # type: ignore[type-var]
+                with closing(self._once(url, body, cancel, max_tokens, deadline)) as pieces:  # type: ignore[type-var]
                     for piece in pieces:
                         received = True
                         yield piece
@@ -168,13 +207,13 @@ class OpenAICompatibleGenerator:
             except _Retryable as exc:
                 if received:  # cannot happen for 5xx; kept for safety
                     raise GenerationError(f"the model server at {self.base} failed mid-answer: {exc}") from exc
-                if attempt >= s.llm_retries:
+                if attempt >= s.llm_retries or time.monotonic() >= deadline:
                     if exc.unreachable:
                         raise GenerationError(
                             f"cannot reach the model server at {self.base}: {exc}; is it running?"
                         ) from exc
                     raise GenerationError(f"the model server at {self.base} failed: {exc}") from exc
-                delay = BACKOFF_S * 2**attempt
+                delay = min(BACKOFF_S * 2**attempt, max(0.0, deadline - time.monotonic()))
                 attempt += 1
                 log.warning("model server: %s; retry %d/%d in %.1f s", exc, attempt, s.llm_retries, delay)
                 if cancel is not None:
@@ -194,8 +233,14 @@ class OpenAICompatibleGenerator:
                     f"the connection to the model server at {self.base} broke mid-answer ({what}: {exc})"
                 ) from exc
 
-    def _once(self, url: str, body: dict, cancel: threading.Event | None) -> Iterator[str]:
+    def _once(
+        self, url: str, body: dict, cancel: threading.Event | None, max_tokens: int, deadline: float
+    ) -> Iterator[str]:
         received = False
+        pieces = 0
+        chars = 0
+        most_chars = max_tokens * MAX_CHARS_PER_TOKEN
+        joiner = _Surrogates()
         try:
             with self.client.stream("POST", url, json=body) as resp:
                 if resp.status_code >= 500:
@@ -207,15 +252,20 @@ class OpenAICompatibleGenerator:
                         f"(HTTP {resp.status_code}: {_detail(resp)}){hint}"
                     )
                 finished = False
-                for data in sse_data(resp.iter_lines()):
+                events = 0
+                lines = _lines(resp, BASE_BYTES + max_tokens * MAX_BYTES_PER_TOKEN, deadline, self)
+                for data in sse_data(lines):
                     if cancel is not None and cancel.is_set():
                         return  # leaving the `with` closes the stream; the server stops generating
                     if data.strip() == "[DONE]":
                         break
                     try:
                         chunk = json.loads(data)
-                    except ValueError as exc:
-                        raise GenerationError(f"the model server sent a malformed event: {data[:80]!r}") from exc
+                    except (ValueError, RecursionError) as exc:
+                        raise GenerationError(
+                            f"the model server sent a malformed event: {data[:80]!r}{_not_an_api(resp, events)}"
+                        ) from exc
+                    events += 1
                     if not isinstance(chunk, dict):
                         continue
                     if chunk.get("error"):
@@ -223,13 +273,43 @@ class OpenAICompatibleGenerator:
                         msg = err.get("message", err) if isinstance(err, dict) else err
                         raise GenerationError(f"the model server reported an error: {msg}")
                     for choice in chunk.get("choices") or []:
+                        if not isinstance(choice, dict):
+                            continue
                         if choice.get("finish_reason"):
                             finished = True
                         piece = (choice.get("delta") or {}).get("content")
+                        if not piece or not isinstance(piece, str):
+                            continue
+                        chars += len(piece)
+                        if chars > most_chars:
+                            raise GenerationError(
+                                f"the model server at {self.base} sent over {most_chars:,} characters for an answer "
+                                f"of at most {max_tokens} tokens; the answer was dropped"
+                            )
+                        piece = joiner.feed(piece)
+                        pieces += 1
                         if piece:
                             received = True
                             yield piece
+                        if pieces >= max_tokens:
+                            # A server that ignores max_tokens (or streams forever): stop where it should have.
+                            log.warning(
+                                "the model server at %s sent more than max_tokens=%d pieces; stopped reading",
+                                self.base,
+                                max_tokens,
+                            )
+                            finished = True
+                            break
+                    if pieces >= max_tokens:
+                        break
+                rest = joiner.flush()
+                if rest:
+                    yield rest
                 if not finished and not (cancel is not None and cancel.is_set()):
+                    if not events:
+                        raise GenerationError(
+                            f"the model server at {self.base} sent no answer events{_not_an_api(resp, events)}"
+                        )
                     raise GenerationError(
                         f"the model server at {self.base} ended the answer early (no finish_reason); llama_cpp.server "
                         "interrupts a running answer when another request arrives unless started with "
@@ -244,6 +324,51 @@ class OpenAICompatibleGenerator:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _lines(resp: httpx.Response, most_bytes: int, deadline: float, gen: OpenAICompatibleGenerator) -> Iterator[str]:
+    """The body's lines, decoded incrementally (a character split across chunks is joined), within the byte caps
+    and the overall deadline. httpx's own iter_lines would hold a 50 MB line in memory before anyone could look."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    partial: list[str] = []  # the line being received, in pieces (joining once keeps tiny chunks linear)
+    size = 0
+    total = 0
+    for raw in resp.iter_bytes():
+        total += len(raw)
+        if total > most_bytes:
+            raise GenerationError(
+                f"the model server at {gen.base} sent over {most_bytes:,} bytes for one answer; the answer was dropped"
+            )
+        if time.monotonic() > deadline:
+            raise GenerationError(
+                f"the model server at {gen.base} did not finish the answer within {gen.settings.llm_deadline:g} s "
+                "(llm_deadline); the answer was dropped"
+            )
+        text = decoder.decode(raw)
+        if "\n" in text:
+            first, *middle, last = text.split("\n")
+            partial.append(first)
+            yield "".join(partial)
+            yield from middle
+            partial, size = [last], len(last)
+        else:
+            partial.append(text)
+            size += len(text)
+        if size > MAX_EVENT_BYTES:
+            raise GenerationError(
+                f"the model server at {gen.base} sent one event over {MAX_EVENT_BYTES:,} bytes; the answer was dropped"
+            )
+    partial.append(decoder.decode(b"", final=True))
+    if any(partial):
+        yield "".join(partial)
+
+
+def _not_an_api(resp: httpx.Response, events: int) -> str:
+    """A hint when the reply is not an event stream at all (an HTML page: a proxy, a login page, the wrong URL)."""
+    kind = resp.headers.get("content-type", "").split(";")[0].strip()
+    if events or kind == "text/event-stream":
+        return ""
+    return f" (it replied with {kind or 'no content type'}, not an event stream; is llm_url the server's /v1 API?)"
 
 
 def _detail(resp: httpx.Response) -> str:

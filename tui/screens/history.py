@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
+from assistant.errors import AssistantError
 from assistant.types import Answer
 
 from ..widgets.messages import AnswerMessage, QuestionMessage
@@ -50,7 +51,7 @@ class ConversationActions(_Base):
         try:
             self.conv_id = self.conv_id or store.new_id()
             store.append(self.conv_id, answer)
-        except OSError as exc:
+        except (OSError, AssistantError) as exc:
             self.notify(f"The conversation could not be saved: {exc}", severity="warning", markup=False)
 
     async def show_conversation(self, conv_id: str | None, answers: list[Answer]) -> None:
@@ -93,7 +94,7 @@ class ConversationActions(_Base):
         try:
             self.conv_id = self.conv_id or store.new_id()
             path = store.export_markdown(self.conv_id, self.answers)
-        except OSError as exc:
+        except (OSError, AssistantError) as exc:
             self.notify(f"Export failed: {exc}", severity="error", markup=False)
             return
         self.notify(f"Exported to {path}", title="Exported", markup=False, timeout=10)
