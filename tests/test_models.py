@@ -21,7 +21,7 @@ from assistant.generate.llama import default_model_path
 from assistant.models import advice, hub
 from assistant.models import catalogue as cat
 from assistant.models.gguf import FILE_TYPES, read_gguf
-from assistant.models.installed import models_dir, resolve_model
+from assistant.models.installed import installed_models, models_dir, resolve_model
 from tests.loopback_hub import Hub
 
 REPO, FILE = "test-org/SmolLM2-135M-Instruct-GGUF", "smollm2-135m-instruct-q4_1.gguf"
@@ -335,3 +335,54 @@ def test_a_pulled_model_answers_a_question(loopback, seeded_dir, tmp_path, capsy
     assert rc == 0 and answer["model"] == FILE
     assert not answer["abstained"] and "LIMO: Less is More for Reasoning" in {c["title"] for c in answer["citations"]}
     assert os.environ.get("HF_HUB_OFFLINE") is None
+
+
+# -- the chat app: the model in the status bar, the tip, the picker -------------------------------------------
+@pytest.mark.asyncio
+async def test_chat_app_shows_the_model_the_tip_once_and_switches_models(settings, tmp_path):
+    from conftest import SEEDS, FakeEmbedder, ScriptedGenerator
+    from textual.command import CommandList
+    from textual.widgets import Static
+
+    from assistant.answer.session import make_pipeline
+    from assistant.ingest.build import ingest
+    from tui.app import PaperChatApp
+
+    ingest(settings, FakeEmbedder(), [SEEDS])
+    loads: list[str] = []
+
+    def factory():  # a scripted generator named after the file model_path resolves to, as llama.cpp's would be
+        gen = ScriptedGenerator()
+        gen.name = resolve_model(settings).name
+        loads.append(gen.name)
+        return make_pipeline(settings, embedder=FakeEmbedder(), generator=gen)
+
+    other = models_dir(settings) / "copied-model" / "copied.gguf"
+    other.parent.mkdir(parents=True)
+    shutil.copyfile(BUNDLED, other)
+    app = PaperChatApp(settings, pipeline_factory=factory)
+    status = lambda: app.screen.query_one("#status-text", Static).visual.plain  # noqa: E731
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "SmolLM2-135M-Instruct.Q4_1.gguf" in status()
+        assert f"tip: a more capable model in one command: assistant models pull {cat.SUGGESTED}" in status()
+        await pilot.press("ctrl+p")
+        await pilot.press(*"copied")
+        for _ in range(300):
+            lists = app.screen.query(CommandList)
+            if lists and lists.first().option_count:
+                break
+            await pilot.pause(0.01)
+        assert "Use model: copied-model" in str(lists.first().get_option_at_index(0).prompt)
+        await pilot.press("enter")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert settings.model_path == other and loads == ["SmolLM2-135M-Instruct.Q4_1.gguf", "copied.gguf"]
+        assert "copied.gguf" in status() and "tip:" not in status()
+        app.switch_model(next(m for m in installed_models(settings) if m.bundled))
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert settings.model_path is None and "SmolLM2" in status() and "tip:" not in status()  # once only
+    assert cat.find(cat.SUGGESTED) is not None

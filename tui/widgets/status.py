@@ -9,6 +9,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import LoadingIndicator, Static
 
+from assistant.models.catalogue import SUGGESTED
+from assistant.models.installed import DEFAULT_GGUF
 from assistant.types import Timings
 
 from ..safe import plain
@@ -19,6 +21,8 @@ class StatusBar(Horizontal):
         super().__init__(**kwargs)
         self.base = Text()
         self.last = Text()
+        self.tip = Text()
+        self.tip_shown = False  # the tip for a capable model is shown once per session, until the first answer
 
     def compose(self) -> ComposeResult:
         yield LoadingIndicator(id="spinner")
@@ -40,7 +44,13 @@ class StatusBar(Horizontal):
     def ready(self, model: str, device: str, papers: int) -> None:
         self.remove_class("-problem")
         self.base = Text.assemble(plain(model, "bold"), plain(f" · {device} · {papers} papers"))
-        self._show(self.base + self.last, False)
+        self.tip = Text()
+        if model == DEFAULT_GGUF and not self.tip_shown:  # the bundled 135M model: say how to get a capable one
+            self.tip_shown = True
+            self.tip = plain(
+                f" · tip: a more capable model in one command: assistant models pull {SUGGESTED}", "italic"
+            )
+        self._show(self.base + self.last + self.tip, False)
 
     def timings(self, t: Timings) -> None:
         if t.completion_tokens:
@@ -49,6 +59,7 @@ class StatusBar(Horizontal):
         else:
             speed = "from the evidence (no model tokens), "
         self.last = plain(f" · last answer: {speed}total {t.total_s:.1f} s")
+        self.tip = Text()
         self._show(self.base + self.last, False)
 
     def idle(self) -> None:
