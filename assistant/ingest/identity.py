@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from difflib import SequenceMatcher
 from typing import Any
 
-from assistant.ingest.metadata import arxiv_of, identities
+from assistant.ingest.metadata import arxiv_of, identities, normalise_doi
 from assistant.types import Paper
 
 NEAR = 0.9  # word-level similarity of two abstracts of the same paper (the seeds' one re-listing: 0.98)
@@ -77,7 +77,7 @@ _FIELDS = ("date", "url", "authors", "year", "venue", "doi", "arxiv_id")
 
 def _conflicts(v: _Variant, p: Paper) -> bool:
     """Two DOIs, or two arXiv ids, that differ: different papers, however alike their texts."""
-    if v.doi and p.doi and v.doi != p.doi:
+    if v.doi and p.doi and normalise_doi(v.doi) != normalise_doi(p.doi):
         return True
     a, b = v.arxiv, arxiv_of(p)
     return bool(a and b and a != b)

@@ -77,7 +77,7 @@ def identities(paper: Paper) -> list[str]:
     preprint exported with its DOI and the same preprint listed by id are one paper."""
     out = []
     arxiv = arxiv_of(paper)
-    doi = paper.doi
+    doi = normalise_doi(paper.doi)
     if doi and doi.startswith("10.48550/arxiv."):
         doi = None
     if doi:
