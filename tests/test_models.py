@@ -307,6 +307,18 @@ def test_layer_advice_and_what_fits():
     assert len(fit["all layers on the GPU"]) == len(cat.catalogue())
 
 
+def test_free_vram_is_read_from_nvidia_smi(monkeypatch, tmp_path):
+    fake = tmp_path / "bin" / "nvidia-smi"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'NVIDIA H200, 140000, 143771'\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    (gpu,) = advice.gpus()
+    assert (gpu.name, gpu.free, gpu.total) == ("NVIDIA H200", 140000 << 20, 143771 << 20)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert advice.gpus() is None
+
+
 def test_doctor_gpu_lines(monkeypatch, settings):
     from assistant import doctor
 
