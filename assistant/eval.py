@@ -33,6 +33,7 @@ class Turn:
     gold: list[str]  # normalised gold titles; empty: the question must be refused
     answers: list[str]
     role: str  # single | first | followup | switch | outside
+    decision: str | None = None  # yes | no | maybe: the expected verdict (PubMedQA format)
 
 
 @dataclass
@@ -45,7 +46,9 @@ class Item:
 def _turn(r: dict[str, Any], role: str) -> Turn:
     golds = r.get("gold_titles") or ([r["gold_title"]] if r.get("gold_title") else [])
     answers = [a for a in [r.get("answer"), *(r.get("answer_aliases") or [])] if a]
-    return Turn(str(r["question"]), [normalise_title(g) for g in golds], answers, role)
+    decision = r.get("decision")
+    decision = str(decision).lower() if decision else None
+    return Turn(str(r["question"]), [normalise_title(g) for g in golds], answers, role, decision)
 
 
 def load_items(path: Path) -> list[Item]:
@@ -59,7 +62,9 @@ def load_items(path: Path) -> list[Item]:
             continue
         try:
             r = json.loads(line)
-            kind = r.get("kind") or ("paraphrase" if r.get("gold_title") else "outside")
+            kind = r.get("kind") or (
+                "yesno" if r.get("decision") else "paraphrase" if r.get("gold_title") else "outside"
+            )
             if kind == "conversation":
                 turns = [_turn(t, t.get("role", "followup")) for t in r["turns"]]
             else:
@@ -97,6 +102,9 @@ def score_turn(turn: Turn, ans: Answer, kind: str) -> dict[str, Any]:
         "abstained": ans.abstained,
         "cited": cited,
         "model_words": ans.model_words,
+        "made_by": ans.made_by,
+        "verdict": ans.verdict,
+        "verdict_by": ans.verdict_by,
         "total_s": ans.timings.total_s,
         "first_token_s": ans.timings.first_token_s,
         "coverage": ans.coverage,
@@ -112,6 +120,11 @@ def score_turn(turn: Turn, ans: Answer, kind: str) -> dict[str, Any]:
     else:
         row["gold_cited"] = turn.gold[0] in cited
         row["correct"] = row["gold_cited"] and not ans.abstained and contains_answer(ans.text, turn.answers)
+    if turn.decision:
+        row["decision"] = turn.decision
+        row["verdict_ok"] = ans.verdict == turn.decision
+        if not turn.answers:  # a yes/no item is correct when its verdict is, resting on the gold paper
+            row["correct"] = row["gold_cited"] and row["verdict_ok"]
     return row
 
 
@@ -151,12 +164,27 @@ def _group(rows: list[dict[str, Any]]) -> dict[str, Any]:
     answered = [r for r in rows if not r["abstained"]]
     if answered:
         out["model_written"] = _mean([float(r["model_words"]) for r in answered])
+        # Model-written and verified: the model's answer replaced the extractive one.
+        out["model_answer"] = _mean([float(r.get("made_by") == "model") for r in answered])
+    judged = [r for r in rows if "decision" in r]
+    if judged:
+        out["verdict_given"] = _mean([float(r["verdict"] is not None) for r in judged])
+        out["verdict_accuracy"] = _mean([float(r["verdict_ok"]) for r in judged])
+        by = sorted({r["verdict_by"] for r in judged if r["verdict_by"]})
+        out["decided_by"] = ",".join(by) or "-"
+        out["confusion"] = {
+            gold: {
+                said: sum(1 for r in judged if r["decision"] == gold and (r["verdict"] or "none") == said)
+                for said in ("yes", "no", "maybe", "none")
+            }
+            for gold in ("yes", "no", "maybe")
+        }
     return out
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     by_kind: dict[str, Any] = {}
-    for kind in ("paraphrase", "named", "list", "outside", "conversation"):
+    for kind in ("paraphrase", "named", "list", "outside", "yesno", "conversation"):
         group = [r for r in rows if r["kind"] == kind]
         if group:
             by_kind[kind] = _group(group)
@@ -187,6 +215,9 @@ def table(summary: dict[str, Any]) -> str:
         "refused",
         "false_refusals",
         "model_written",
+        "model_answer",
+        "verdict_given",
+        "verdict_accuracy",
     ]
     lines = [f"{'kind':<22}" + "".join(f"{c:>15}" for c in cols)]
     for kind, g in summary["by_kind"].items():
@@ -195,6 +226,12 @@ def table(summary: dict[str, Any]) -> str:
             v = g.get(c)
             cells.append(f"{'-' if v is None else (f'{v:.3f}' if isinstance(v, float) else v):>15}")
         lines.append(f"{kind:<22}" + "".join(cells))
+    for kind, g in summary["by_kind"].items():
+        if "confusion" in g:
+            lines.append(f"{kind}: verdicts decided by {g['decided_by']}; confusion (rows: gold, columns: said)")
+            lines.append(f"{'':>8}" + "".join(f"{c:>8}" for c in ("yes", "no", "maybe", "none")))
+            for gold, said in g["confusion"].items():
+                lines.append(f"{gold:>8}" + "".join(f"{said[c]:>8}" for c in ("yes", "no", "maybe", "none")))
     o = summary["overall"]
     lines.append(
         f"overall: {o['questions']} questions, false refusal rate {o['false_refusal_rate']}, "

@@ -48,7 +48,7 @@ def test_verify_keeps_supported_fixes_wrong_and_drops_fabricated_numbers():
 
 def test_unsupported_claims_are_dropped_and_numbers_must_match():
     ev = [_ev(1, ["The dataset has 61 distinct tasks."])]
-    text, cites = verify("The dataset has 24 distinct tasks [1].", ev)
+    text, cites = verify("The dataset has 24 distinct tasks [1].", ev, fallback=True)
     # the invented figure is not supported: the answer falls back to the evidence, quoted
     assert text == 'According to [1]: "The dataset has 61 distinct tasks."'
     assert cites[0].paper_id == "p1"

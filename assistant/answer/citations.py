@@ -97,7 +97,7 @@ def verify(
     evidence: list[Evidence],
     min_support: float = MIN_SUPPORT,
     keep_unsupported: bool = False,
-    fallback: bool = False,
+    fallback: bool = True,
 ) -> tuple[str, list[Citation]]:
     """Rewrite the answer with checked markers and return one Citation per cited source.
 
@@ -105,7 +105,7 @@ def verify(
     otherwise the best-supporting source replaces it. A sentence no source supports is dropped:
     it is the model's invention, not the corpus's. The first kept sentence must be supported by the
     top-ranked source. If nothing is left, the result is empty (with `fallback`, the best evidence sentence is
-    quoted instead), so every answer rests on the corpus. No evidence checks nothing: the result is empty.
+    quoted instead, the default), so every answer rests on the corpus. No evidence checks nothing: the result is empty.
     """
     if not evidence:
         return "", []  # text with nothing to check it against is never passed on

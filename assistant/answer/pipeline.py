@@ -174,9 +174,9 @@ class Pipeline:
             plan = self.plan(draft, history, where, k)
             if not plan.covered or plan.question.kind == "list":
                 return 0
-            ev, sentence, _ = self._choose(plan)
+            ev, sentence, second = self._choose(plan)
             if self.model_writes:
-                messages, _ = self.build_messages(plan.question.text, plan.evidence[: self.settings.top_k])
+                messages, _ = self._model_messages(plan, ev, sentence, second)
             elif short_answer(plan.question, sentence) or not self.use_phrase or plan.question.polar:
                 return 0  # a rule answers it, or the model is not asked
             else:
@@ -271,7 +271,13 @@ class Pipeline:
         ev.number = 1
         lead = short_answer(q, sentence)
         model_words = False
-        if lead is None and self.use_phrase and not q.polar and not (cancel and cancel.is_set()):
+        if (
+            lead is None
+            and self.use_phrase
+            and not self.model_writes
+            and not q.polar
+            and not (cancel and cancel.is_set())
+        ):
             raw = self._generate(self.phrase_messages(q.text, sentence), self.settings.phrase_tokens, timings, cancel)
             lead = compose.checked_phrase(raw, sentence, q)
             log.debug("model phrase %r -> %s", raw, "kept" if lead else "dropped")
@@ -324,6 +330,18 @@ class Pipeline:
         timings.judge_s += time.perf_counter() - j0
         return verdict
 
+    def _model_messages(
+        self, plan: Plan, ev: Evidence, sentence: str, second: str | None
+    ) -> tuple[list[dict[str, str]], list[Evidence]]:
+        """The prompt a model-written answer is made from: the answering paper's best sentences (the chosen one
+        first), then the other top papers. Read-ahead decodes exactly this."""
+        sentences = self.retriever.index.sentences.get(ev.paper_id) or ev.sentences
+        picked = list(dict.fromkeys([sentence, *([second] if second else []), *sentences]))
+        picked = picked[: self.settings.evidence_sentences]
+        first = Evidence(ev.paper_id, ev.title, ev.score, ev.dense, picked, [1.0] * len(picked), ev.sources)
+        others = [e for e in plan.evidence[1 : self.settings.top_k]]
+        return self.build_messages(plan.question.text, [first, *others])
+
     def _model_answer(
         self,
         q,
@@ -337,16 +355,8 @@ class Pipeline:
     ) -> Accepted | None:
         """The model writes the answer from the answering paper's best sentences (the chosen one first) and the
         other top papers; kept only when judge/model_answer.py accepts it."""
-        sentences = self.retriever.index.sentences.get(ev.paper_id) or ev.sentences
-        picked = [s for s in dict.fromkeys([sentence, *([second] if second else []), *ev.sentences, *sentences])][
-            : self.settings.evidence_sentences
-        ]
-        first = Evidence(
-            ev.paper_id, ev.title, ev.score, ev.dense, picked, [1.0] * len(picked), ev.sources, meta=ev.meta
-        )
-        others = [e for e in plan.evidence[1 : self.settings.top_k]]
         try:
-            messages, used = self.build_messages(q.text, [first, *others])
+            messages, used = self._model_messages(plan, ev, sentence, second)
         except GenerationError:
             return None  # the extractive answer stands
         if not used or used[0].paper_id != ev.paper_id:

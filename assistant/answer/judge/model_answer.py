@@ -37,7 +37,7 @@ def accept(raw: str, evidence: list[Evidence], q: Question, lead: str | None, re
     claims = parse_claims(raw)
     if not claims:
         return None
-    text, citations = verify(raw, evidence)
+    text, citations = verify(raw, evidence, fallback=False)
     kept = parse_claims(text)
     if len(kept) != len(claims) or not citations or citations[0].paper_id != evidence[0].paper_id:
         return None  # a sentence was dropped, or the answer does not rest on the answering paper
