@@ -179,7 +179,7 @@ def test_an_interrupted_pull_resumes_in_the_next_one(loopback, monkeypatch, sett
     loopback.cuts, loopback.log[:] = 0, []
     assert main(["models", "pull", SPEC]) == 0
     out, err = capsys.readouterr()
-    assert "resuming: 38.1 MiB kept from an interrupted pull" in err and "resumed at 38 MiB" in out
+    assert "resuming: 38.1 MiB kept from an interrupted pull" in err and "resumed at 38.1 MiB, fetched 55.7 MiB" in out
     assert [e["range"] for e in loopback.log if e["method"] == "GET"] == ["bytes=40000000-"]
     assert hashlib.sha256(pulled_file(settings).read_bytes()).hexdigest() == bundled_sha
 

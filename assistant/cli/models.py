@@ -40,7 +40,7 @@ def run(args) -> int:
 
 
 def _mib(n: int) -> str:
-    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
 
 
 def _rows(settings) -> list[dict[str, Any]]:
@@ -65,8 +65,16 @@ def _rows(settings) -> list[dict[str, Any]]:
         except ModelError as exc:
             row["error"] = str(exc)
         rows.append(row)
-    if using is not None and not any(r["in_use"] for r in rows):
-        rows.append({"name": "(model_path)", "file": str(using), "size": using.stat().st_size, "in_use": True})
+    if using is not None and not any(r["in_use"] for r in rows):  # model_path names a file of the user's own
+        row = {"name": "(model_path)", "file": str(using), "size": 0, "bundled": False, "in_use": True}
+        try:
+            row["size"] = using.stat().st_size
+            row.update(read_gguf(using).to_dict())
+        except OSError as exc:
+            row["error"] = f"{using}: {exc.strerror or exc}"
+        except ModelError as exc:
+            row["error"] = str(exc)
+        rows.append(row)
     return rows
 
 

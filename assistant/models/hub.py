@@ -176,6 +176,8 @@ def _fetch(remote: Remote, part: Path, hasher, progress: Progress | None):
             with httpx.stream(
                 "GET", remote.url, headers=headers, timeout=httpx.Timeout(30, connect=15), follow_redirects=True
             ) as resp:
+                if resp.status_code in (408, 429, 500, 502, 503, 504):  # the server's trouble, maybe passing: retry
+                    raise httpx.RemoteProtocolError(f"HTTP {resp.status_code} from {urlsplit(remote.url).netloc}")
                 if resp.status_code not in (200, 206):
                     raise DownloadError(f"download failed: HTTP {resp.status_code} from {urlsplit(remote.url).netloc}")
                 mode = "ab"
