@@ -41,3 +41,9 @@ class DownloadError(ModelError):
     """A model pull failed: the hub unreachable or offline, no such file, a sha256 mismatch, no disk space."""
 
     exit_code = 9
+
+
+class WriteError(AssistantError):
+    """An output cannot be written (disk full, read-only, no permission); what was written before is kept."""
+
+    exit_code = 10

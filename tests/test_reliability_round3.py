@@ -288,3 +288,200 @@ def test_ask_with_a_split_surrogate_saves_a_readable_conversation(bad_server, in
     files = list((settings.data_dir / "conversations").glob("*.jsonl"))
     assert len(files) == 1 and files[0].stat().st_size > 0
     files[0].read_bytes().decode("utf-8")  # strict: no lone surrogate written as bytes
+
+
+# -- 4. conversation files are never written through a link ---------------------------------------------
+CONV_ID = "20261202-000000-abcdef"
+
+
+def test_ask_never_appends_through_a_symlinked_conversation(indexed, settings, tmp_path, capsys):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("my precious notes\n")
+    victim.chmod(0o644)
+    folder = settings.data_dir / "conversations"
+    folder.mkdir(parents=True)
+    (folder / f"{CONV_ID}.jsonl").symlink_to(victim)
+    rc, out, err = cli(capsys, "ask", "--conversation", CONV_ID, "What is LIMO?")
+    assert rc == 8 and "symbolic link" in one_error_line(err)
+    assert victim.read_text() == "my precious notes\n" and victim.stat().st_mode & 0o777 == 0o644
+
+
+def test_the_store_refuses_links_and_fifos_and_exports_replace_a_link(settings, tmp_path):
+    import os
+
+    from assistant.answer.conversations import ConversationStore
+    from assistant.errors import StoreError
+    from assistant.types import Answer
+
+    store = ConversationStore(settings.data_dir)
+    store.append(CONV_ID, Answer("q", "a"))  # creates the folder
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep\n")
+    for n, make in enumerate(
+        [lambda p: p.symlink_to(victim), lambda p: os.link(victim, p), lambda p: os.mkfifo(p)], start=1
+    ):
+        conv = f"20261202-00000{n}-abcdef"
+        make(store.path(conv))
+        with pytest.raises(StoreError):
+            store.append(conv, Answer("q", "a"))
+    assert victim.read_text() == "keep\n"
+    exports = settings.data_dir / "exports"
+    exports.mkdir(mode=0o700)
+    (exports / f"conversation-{CONV_ID}.md").symlink_to(victim)
+    path = store.export_markdown(CONV_ID, [Answer("q", "a")])
+    assert not path.is_symlink() and victim.read_text() == "keep\n" and path.stat().st_mode & 0o777 == 0o600
+
+
+# -- 5. an output that is the input --------------------------------------------------------------------
+@pytest.mark.parametrize("name,extra", [("q.csv", []), ("q.txt", []), ("q.txt", ["--overwrite"]), ("link", [])])
+def test_batch_refuses_to_write_over_its_questions(indexed, tmp_path, capsys, name, extra):
+    q = tmp_path / ("q.txt" if name == "link" else name)
+    q.write_text("id,question\n1,What is LIMO?\n" if name.endswith(".csv") else "What is LIMO?\n")
+    before = q.read_bytes()
+    out = q
+    if name == "link":
+        out = tmp_path / "answers.jsonl"
+        out.symlink_to(q)
+    rc, _, err = cli(capsys, "batch", q, "-o", out, *extra)
+    assert rc == 2 and "question file" in one_error_line(err)
+    assert q.read_bytes() == before
+
+
+# -- 6. ids of different types -------------------------------------------------------------------------
+class _EchoPipeline:
+    def __init__(self):
+        self.asked: list[str] = []
+
+    def ask(self, question, cancel=None, history=None, **kw):
+        from assistant.types import Answer
+
+        self.asked.append(question)
+        return Answer(question, f"answer to {question}")
+
+
+def test_ids_1_and_string_1_are_two_questions_on_resume(settings, tmp_path):
+    from assistant.batch.inputs import read_questions
+    from assistant.batch.runner import answer_batch
+
+    q = tmp_path / "q.jsonl"
+    q.write_text('{"id": 1, "question": "first?"}\n{"id": "1", "question": "second?"}\n')
+    out = tmp_path / "out.jsonl"
+    items = read_questions(str(q))
+    answer_batch(settings, items[:1], output=out, pipeline=_EchoPipeline())  # a run that stopped after one
+    pipe = _EchoPipeline()
+    summary = answer_batch(settings, items, output=out, pipeline=pipe)
+    assert pipe.asked == ["second?"] and summary.skipped == 1 and summary.answered == 1
+    assert [json.loads(l)["id"] for l in out.read_text().splitlines()] == [1, "1"]
+
+
+# -- 7. bad UTF-8 in a conversation file ---------------------------------------------------------------
+def test_a_bad_byte_in_a_conversation_file_skips_that_line(indexed, settings, capsys):
+    from assistant.answer.conversations import ConversationStore
+    from assistant.types import Answer
+
+    store = ConversationStore(settings.data_dir)
+    store.append(CONV_ID, Answer("What is LIMO?", "An answer."))
+    with open(store.path(CONV_ID), "ab") as fh:
+        fh.write(b'{"question": "caf\xe9"}\n')
+    assert [a.question for a in store.load(CONV_ID)] == ["What is LIMO?"]
+    rc, out, err = cli(capsys, "conversations")
+    assert rc == 0 and CONV_ID in out
+    rc, out, err = cli(capsys, "ask", "-c", "What data did they use?")
+    assert rc == 0, err
+
+
+# -- 8. JSON / TOML nested 200,000 deep ----------------------------------------------------------------
+DEEP = "[" * 200_000
+
+
+def test_deep_nesting_is_a_one_line_error_everywhere(settings, fake_embedder, tmp_path, capsys):
+    from assistant.answer.conversations import ConversationStore
+    from assistant.batch.inputs import read_questions
+    from assistant.batch.outputs import load_journal
+    from assistant.errors import AssistantError
+    from assistant.ingest.build import ingest
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "deep.jsonl").write_text(DEEP + "\n")
+    (corpus / "ok.jsonl").write_text(json.dumps({"title": "Quantum tomatoes", "abstract": "We grow tomatoes."}) + "\n")
+    report = ingest(settings, fake_embedder, [corpus])  # a folder ingest skips the file instead of aborting
+    assert report.papers == 1 and any("deep.jsonl" in s and "nested" in s for s in report.skipped)
+
+    q = tmp_path / "q.jsonl"
+    q.write_text(DEEP + '\n{"question": "fine?"}\n')
+    items = read_questions(str(q))
+    assert "nested too deeply" in (items[0].error or "") and items[1].question == "fine?"
+
+    journal = tmp_path / "out.jsonl"
+    journal.write_text(DEEP + "\n")
+    with pytest.raises(AssistantError):
+        load_journal(journal)
+
+    store = ConversationStore(settings.data_dir)
+    store.path(CONV_ID).parent.mkdir(parents=True)
+    store.path(CONV_ID).write_text(DEEP + "\n")
+    assert store.load(CONV_ID) == []
+
+    config = tmp_path / "deep.toml"
+    config.write_text("a = " + DEEP + "\n")
+    config.chmod(0o600)
+    rc, out, err = cli(capsys, "--config", config, "stats")
+    assert rc == 2 and "nested too deeply" in one_error_line(err)
+
+
+# -- 9, 10. batch input: stdin bytes, devices, FIFOs ----------------------------------------------------
+def _assistant(*argv, **kw):
+    """`python -m assistant.cli` of this checkout (the installed `assistant` script may be another tree's)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    args = [str(a) for a in argv]
+    return subprocess.run([sys.executable, "-m", "assistant.cli", *args], capture_output=True, env=env, **kw)
+
+
+def test_bad_utf8_on_stdin_is_refused_like_a_file():
+    proc = _assistant("batch", "-", input=b"What is \xff LIMO?\n", timeout=60)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "not UTF-8" in one_error_line(err), err
+
+
+def test_batch_refuses_dev_zero_and_a_fifo_without_writer(tmp_path):
+    import os
+
+    proc = _assistant("batch", "/dev/zero", timeout=30)
+    assert proc.returncode == 2 and "not a regular file" in one_error_line(proc.stderr.decode())
+    fifo = tmp_path / "questions.fifo"
+    os.mkfifo(fifo)
+    proc = _assistant("batch", fifo, timeout=30)
+    assert proc.returncode == 2 and "FIFO" in one_error_line(proc.stderr.decode())
+
+
+# -- 11. a full disk during a batch --------------------------------------------------------------------
+def test_a_full_disk_mid_batch_prints_the_summary_resume_hint_and_exits_10(indexed, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from assistant.batch import outputs
+
+    q = tmp_path / "q.txt"
+    q.write_text("What is LIMO?\nWhat is Easy2Hard-Bench?\nWhat is SmolLM?\n")
+    out = tmp_path / "out.jsonl"
+    real = outputs.JsonlSink.write
+    calls = []
+
+    def write(self, rec):
+        calls.append(rec)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(self, rec)
+
+    monkeypatch.setattr(outputs.JsonlSink, "write", write)
+    rc, _, err = cli(capsys, "batch", q, "-o", out)
+    assert rc == 10, err
+    assert "batch stopped: 1 answered" in err and "run the same command again to resume" in err
+    assert "No space left on device" in one_error_line(err)
+    monkeypatch.setattr(outputs.JsonlSink, "write", real)
+    rc, _, err = cli(capsys, "batch", q, "-o", out)
+    assert rc == 0 and "1 skipped" in err and len(out.read_text().splitlines()) == 3

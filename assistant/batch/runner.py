@@ -95,6 +95,7 @@ from assistant.batch.outputs import (
 )
 from assistant.batch.schedule import Turns, answer_all
 from assistant.config import Settings
+from assistant.errors import WriteError
 
 log = logging.getLogger(__name__)
 OnStart = Callable[[int, int], None]  # (questions answered by an earlier run, questions to answer now)
@@ -115,6 +116,7 @@ class BatchSummary:
     elapsed_s: float | None = None
     interrupted: bool = False
     output: str | None = None  # the output file; "-" for a stream
+    write_error: str | None = None  # why the run stopped early: the output could not be written (disk full...)
 
     def add(self, rec: dict[str, Any]) -> None:
         if rec.get("error"):
@@ -133,6 +135,13 @@ class BatchSummary:
             parts.append(f"p50 latency {statistics.median(self.latencies):.2f} s")
         if self.elapsed_s and self.answered + self.failed:
             parts.append(f"{(self.answered + self.failed) / self.elapsed_s:.2f} questions/s")
+        if self.write_error:
+            text = "batch stopped: " + "; ".join(parts)
+            if self.output and self.output != "-":
+                text += (
+                    "; the answers written so far are kept: free some space and run the same command again to resume"
+                )
+            return text
         text = ("batch interrupted: " if self.interrupted else "batch: ") + "; ".join(parts)
         if self.interrupted and self.output and self.output != "-":
             text += "; run the same command again to resume"
@@ -186,8 +195,13 @@ def answer_batch(
         raise BatchInputError(f"{output.parent}: no such folder for the output")
     if source is not None:
         _not_the_input(output, fmt, source)
-    with output_lock(output):
-        return _run(settings, items, output, None, fmt, title, overwrite, concurrency, pipeline, on_start, on_record)
+    try:
+        with output_lock(output):
+            return _run(
+                settings, items, output, None, fmt, title, overwrite, concurrency, pipeline, on_start, on_record
+            )
+    except OSError as exc:  # before any answer (the lock, --overwrite, the resume rewrite): nothing was lost
+        raise WriteError(f"cannot write {exc.filename or output} ({exc.strerror or exc})") from exc
 
 
 def _run(
@@ -250,8 +264,15 @@ def _run(
                 if on_record:
                     on_record(rec)
 
-            summary.interrupted = answer_all(pipeline, pending, workers, emit, Turns(items, kept))
+            try:
+                summary.interrupted = answer_all(pipeline, pending, workers, emit, Turns(items, kept))
+            except OSError as exc:
+                # A full disk (or the output's file system gone read-only) mid-run: stop, keep what was written
+                # (a partial last line is dropped on resume), and say so with the summary instead of a traceback.
+                summary.write_error = f"cannot write {journal_path or 'the output'} ({exc.strerror or exc})"
     summary.elapsed_s = time.perf_counter() - t0
+    if summary.write_error:
+        return summary  # no final rewrite: it needs the space that is missing, and resume does it
 
     if out_path is None:
         if sink is not None:

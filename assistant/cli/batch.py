@@ -1,8 +1,9 @@
 """`assistant batch`: flags in; progress, the resume note and the summary out. The work is assistant/batch/runner.py.
 
 Exit codes: 0 every question answered (abstentions count), 1 some failed, 2 bad input or flags, 5 another batch is
-writing the same output, 130 interrupted by Ctrl-C (SIGINT), 143 by SIGTERM (128 + 15, what a shell reports for a
-process killed by it). An interrupted batch, by either signal, prints the same summary with the resume hint.
+writing the same output, 10 the output could not be written (a full disk: the summary and the resume hint come
+first), 130 interrupted by Ctrl-C (SIGINT), 143 by SIGTERM (128 + 15, what a shell reports for a process killed by
+it). An interrupted batch, by either signal, prints the same summary with the resume hint.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from assistant.batch.outputs import output_format
 from assistant.batch.runner import BatchSummary, answer_batch
 from assistant.cli.filters import ScopedPipeline, where_from
 from assistant.config import Settings
+from assistant.errors import WriteError
 from assistant.text import printable
 
 SIGINT_EXIT, SIGTERM_EXIT = 130, 143
@@ -152,13 +154,15 @@ def run_batch(
     finally:
         progress.stop()
     print_summary(summary, quiet, stderr)
+    if summary.write_error:
+        raise WriteError(summary.write_error)  # main prints it as one `error:` line, exit 10
     if summary.interrupted:
         return SIGTERM_EXIT if signals["terminated"] else SIGINT_EXIT
     return 1 if summary.failed else 0
 
 
 def print_summary(summary: BatchSummary, quiet: bool, stderr: TextIO) -> None:
-    if quiet and not summary.failed and not summary.interrupted:
+    if quiet and not summary.failed and not summary.interrupted and not summary.write_error:
         return
     print(summary.line(), file=stderr)
     for line in summary.failures[:5]:

@@ -190,6 +190,7 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
     ]
     report.chunks = len(chunks)
     cache = EmbedCache(settings, model_id)
+    segments_before = _segment_dirs(settings)
     col = store.create_generation(
         {
             "embed_model": model_id,
@@ -229,6 +230,7 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
             store.client.delete_collection(col.name)
         except Exception:
             pass
+        _remove_new_segments(settings, segments_before)
         raise
     report.collection = col.name
     cache.clear(settings)
@@ -270,6 +272,26 @@ def _batch_vectors(store, active, reuse: set[str], cache, embedder, batch, setti
             progress(done + len(batch) - len(todo) + s + len(sel), report.chunks)
     report.embed_s += time.perf_counter() - t0
     return np.stack([vectors[i] for i in range(len(batch))])
+
+
+def _segment_dirs(settings: Settings) -> set[str]:
+    """The segment folders of the embedded store (one per vector segment, named by uuid)."""
+    root = settings.data_dir / "chroma"
+    if settings.chroma_url or not root.is_dir():
+        return set()
+    return {p.name for p in root.iterdir() if p.is_dir()}
+
+
+def _remove_new_segments(settings: Settings, before: set[str]) -> None:
+    """A run that failed (a full disk) removes the segment folders it created: Chroma's own delete needs to write
+    SQLite, which a full disk refuses, and left a 1.7 MB orphan folder behind. Under the ingest lock nobody else
+    creates segments, and the failed generation was never active, so no reader uses them."""
+    import shutil
+
+    root = settings.data_dir / "chroma"
+    for name in _segment_dirs(settings) - before:
+        log.info("removing the failed generation's segment folder %s", root / name)
+        shutil.rmtree(root / name, ignore_errors=True)
 
 
 def _lexical_index(store: Store, col, papers: dict[str, Paper], chunks: list[tuple[Chunk, Paper]]):
