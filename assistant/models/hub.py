@@ -251,44 +251,57 @@ def pull(settings: Settings, entry: Entry, progress: Progress | None = None, for
     if existing is not None and not force and existing.record.get("sha256") == remote.sha256:
         return PullResult(existing, 0, 0, already=True)
     partial = root / PARTIAL / entry.name
-    partial.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        partial.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise DownloadError(
+            f"cannot create {partial}: {exc.strerror or exc}; set cache_dir to a folder of yours"
+        ) from exc
     lock = FileLock(str(root / PARTIAL / f"{entry.name}.lock"))
     try:
         lock.acquire(timeout=0)
     except Timeout as exc:
         raise DownloadError(f"another pull of {entry.name} is running; wait for it to finish") from exc
     try:
-        part = partial / f"{final.name}.{remote.sha256[:16]}.part"
-        for stale in partial.glob("*.part"):
-            if stale != part:  # a download of another version of this file: its bytes are no use now
-                stale.unlink()
-        hasher = hashlib.sha256()
-        have = _hash_existing(part, hasher) if part.exists() else 0
-        if have > remote.size:
-            part.unlink()
-            hasher, have = hashlib.sha256(), 0
-        _check_disk(partial, remote.size - have)
-        if progress is not None:
-            progress(have, remote.size)
-        fetched, hasher = _fetch(remote, part, hasher, progress)
-        got = hasher.hexdigest()
-        if got != remote.sha256:
-            part.unlink()
-            raise DownloadError(
-                f"{entry.file}: sha256 mismatch (expected {remote.sha256[:16]}..., got {got[:16]}...); "
-                "the corrupt download was deleted and nothing was installed; pull again"
-            )
-        with open(part, "rb+") as fh:
-            os.fsync(fh.fileno())  # the bytes are on disk before the name says the file is complete
-        final_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        for old in final_dir.glob("*.gguf"):
-            if old.name != final.name:
-                old.unlink()
-        os.replace(part, final)
-        record = _write_record(final_dir, entry, remote)
-        shutil.rmtree(partial, ignore_errors=True)
+        return _download(entry, remote, partial, final, progress)
+    except OSError as exc:  # disk full, permissions: one line, and the bytes kept so far stay for a resume
+        raise DownloadError(f"cannot write the model under {root}: {exc.strerror or exc}") from exc
     finally:
         lock.release()
+
+
+def _download(entry: Entry, remote: Remote, partial: Path, final: Path, progress: Progress | None) -> PullResult:
+    """The locked part of a pull: resume or start the part file, fetch, verify, publish."""
+    final_dir = final.parent
+    part = partial / f"{final.name}.{remote.sha256[:16]}.part"
+    for stale in partial.glob("*.part"):
+        if stale != part:  # a download of another version of this file: its bytes are no use now
+            stale.unlink()
+    hasher = hashlib.sha256()
+    have = _hash_existing(part, hasher) if part.exists() else 0
+    if have > remote.size:
+        part.unlink()
+        hasher, have = hashlib.sha256(), 0
+    _check_disk(partial, remote.size - have)
+    if progress is not None:
+        progress(have, remote.size)
+    fetched, hasher = _fetch(remote, part, hasher, progress)
+    got = hasher.hexdigest()
+    if got != remote.sha256:
+        part.unlink()
+        raise DownloadError(
+            f"{entry.file}: sha256 mismatch (expected {remote.sha256[:16]}..., got {got[:16]}...); "
+            "the corrupt download was deleted and nothing was installed; pull again"
+        )
+    with open(part, "rb+") as fh:
+        os.fsync(fh.fileno())  # the bytes are on disk before the name says the file is complete
+    final_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for old in final_dir.glob("*.gguf"):
+        if old.name != final.name:
+            old.unlink()
+    os.replace(part, final)
+    record = _write_record(final_dir, entry, remote)
+    shutil.rmtree(partial, ignore_errors=True)
     return PullResult(Installed(entry.name, final, record=record), fetched, have)
 
 
