@@ -233,6 +233,27 @@ def test_offline_mode_refuses_pulls_and_installed_models_still_work(loopback, mo
     assert loopback.log == []
 
 
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        (f"{REPO}/missing.gguf", "missing.gguf: no such file in the repository"),
+        ("nobody/Nothing-GGUF/x.gguf", "no repository nobody/Nothing-GGUF on the hub"),
+    ],
+)
+def test_a_file_or_repo_the_hub_lacks(loopback, spec, message, capsys):
+    assert main(["models", "pull", spec]) == 9
+    assert message in one_error_line(capsys.readouterr().err)
+
+
+def test_two_pulls_of_one_model_do_not_mix(loopback, settings, capsys):
+    from filelock import FileLock
+
+    (models_dir(settings) / ".partial" / NAME).mkdir(parents=True)
+    with FileLock(str(models_dir(settings) / ".partial" / f"{NAME}.lock")):
+        assert main(["models", "pull", SPEC]) == 9
+    assert "another pull of smollm2-135m-instruct-q4_1 is running" in one_error_line(capsys.readouterr().err)
+
+
 def test_the_token_goes_to_the_hub_and_not_to_the_download_host(loopback, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_loopbacktesttoken")
     assert main(["models", "pull", SPEC]) == 0
