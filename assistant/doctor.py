@@ -111,6 +111,8 @@ def _gpu_checks(settings: Settings, path, gpu: bool) -> list[Check]:
     size = path.stat().st_size
     if not gpu:
         n, why = 0, "this llama.cpp build cannot offload"
+        if cards:  # a GPU sits idle: say how to use it
+            why += '; to use the GPU: CMAKE_ARGS="-DGGML_CUDA=on" pip install --force-reinstall --no-cache-dir llama-cpp-python'
     elif vram is None:
         n, why = -1, f"if the GPU has {advice.fmt_gib(advice.needed(size))} free (its memory is not known here)"
     else:

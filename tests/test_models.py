@@ -349,6 +349,7 @@ def test_doctor_gpu_lines(monkeypatch, settings):
     assert checks["suggested n_gpu_layers"].value.startswith("0 for SmolLM2")
     assert "cannot offload" in checks["suggested n_gpu_layers"].value
     monkeypatch.setattr(advice, "gpus", lambda: [advice.GPU("Fake GPU", 8 * advice.GiB, 16 * advice.GiB)])
+    assert "-DGGML_CUDA=on" in doctor._gpu_checks(settings, BUNDLED, gpu=False)[1].value  # the GPU idles: how to use it
     checks = {c.name: c for c in doctor._gpu_checks(settings, BUNDLED, gpu=True)}
     assert "GPU Fake GPU: 8.0 GiB free of 16.0 GiB" in checks["memory"].value
     assert checks["suggested n_gpu_layers"].value.startswith("-1 for") and not any(c.problem for c in checks.values())
