@@ -44,21 +44,25 @@ def peak_rss_mb(children: bool = False) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
 
 
-def report(name: str, rows: list[tuple[str, object, str]], extra: dict | None = None) -> None:
-    """Print a table (metric, value, target) and write bench/results/<name>.json."""
+def report(
+    name: str, rows: list[tuple[str, object, str]], extra: dict | None = None, folder: Path | None = None
+) -> None:
+    """Print a table (metric, value, target) and write <folder>/<name>.json (default bench/results/)."""
     width = max(len(r[0]) for r in rows)
     print(f"\n{name} on {machine()}")
     for metric, value, target in rows:
         shown = f"{value:.3f}" if isinstance(value, float) else str(value)
         print(f"  {metric:<{width}}  {shown:>12}  {target}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    folder = folder or RESULTS
+    folder.mkdir(parents=True, exist_ok=True)
     data = {
         "machine": machine(),
         "metrics": {r[0]: r[1] for r in rows},
         "targets": {r[0]: r[2] for r in rows},
         **(extra or {}),
     }
-    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=1))
+    (folder / f"{name}.json").write_text(json.dumps(data, indent=1))
+    print(f"  (written to {folder / (name + '.json')})")
 
 
 def llama_bench_reference() -> dict[str, float]:
