@@ -196,7 +196,8 @@ class _FileSource(PydanticBaseSettingsSource):
 
 def read_config_file(path: Path) -> dict[str, Any]:
     try:
-        with open(path, "rb") as fh:
+        # O_NONBLOCK: a FIFO named as the config must not hang the open; it is refused below like a device.
+        with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NONBLOCK)) as fh:
             _check_config_mode(path, os.fstat(fh.fileno()))
             data = tomllib.load(fh)
     except FileNotFoundError as exc:
@@ -255,6 +256,8 @@ def check_environment(environ: Mapping[str, str]) -> None:
 
 
 def _check_config_mode(path: Path, st: os.stat_result) -> None:
+    if not stat.S_ISREG(st.st_mode):  # /dev/zero would read forever; its mode says nothing about a config file
+        raise ConfigError(f"{path}: the config file is not a regular file (a device or a FIFO); give a TOML file")
     # Like ssh with its keys: a file that others may write could point model_path or llm_url anywhere.
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise ConfigError(

@@ -10,6 +10,8 @@ import os
 import platform
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from assistant.config import Settings
@@ -61,7 +63,8 @@ def _llama_checks(settings: Settings) -> list[Check]:
     out.append(Check("model file", f"{path} ({path.stat().st_size / 2**20:.0f} MiB)"))
     out += _gpu_checks(settings, path, gpu)
     try:
-        llm = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+        with _c_stderr_silenced():
+            llm = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
         meta = llm.metadata
     except Exception as exc:  # a truncated file fails here
         return out + [
@@ -220,3 +223,23 @@ def run_checks(settings: Settings) -> list[Check]:
     for group in (_llama_checks, _embedder_checks, _index_checks):
         checks += group(settings)
     return checks
+
+
+@contextmanager
+def _c_stderr_silenced() -> Iterator[None]:
+    """llama.cpp's C code writes to file descriptor 2 even with verbose=False (a vocab-only load prints
+    "n_ctx_seq (512) > n_ctx_train (0)"), a stray line in the report; point fd 2 at /dev/null meanwhile."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all: nothing to keep clean
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        sys.stderr.flush()
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import SEEDS
 from reliability_common import *  # noqa: F401,F403  (helpers and fixtures)
 from reliability_common import cli, one_error_line, run_assistant  # noqa: F401
 
@@ -485,3 +486,111 @@ def test_a_full_disk_mid_batch_prints_the_summary_resume_hint_and_exits_10(index
     monkeypatch.setattr(outputs.JsonlSink, "write", real)
     rc, _, err = cli(capsys, "batch", q, "-o", out)
     assert rc == 0 and "1 skipped" in err and len(out.read_text().splitlines()) == 3
+
+
+# -- 12, 13. disk full and read-only are not "corrupt" ---------------------------------------------------
+@pytest.mark.parametrize(
+    "message,says",
+    [("database or disk is full", "the disk is full"), ("attempt to write a readonly database", "read-only")],
+)
+def test_a_full_or_read_only_store_is_not_called_corrupt(indexed, capsys, monkeypatch, message, says):
+    import sqlite3
+
+    import chromadb
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()
+
+    def refuse(*args, **kwargs):
+        raise sqlite3.OperationalError(message)
+
+    monkeypatch.setattr(chromadb, "PersistentClient", refuse)
+    rc, out, err = cli(capsys, "stats")
+    line = one_error_line(err)
+    assert rc == 8 and says in line and "the index is intact" in line and "move it aside" not in line
+
+
+def test_an_ingest_that_fills_the_disk_says_so_and_leaves_no_segment_folder(settings, fake_embedder, monkeypatch):
+    import os
+
+    from assistant.errors import StoreError
+    from assistant.index import store as store_mod
+    from assistant.ingest.build import ingest
+
+    ingest(settings, fake_embedder, [SEEDS / sorted(os.listdir(SEEDS))[0]])
+    chroma = settings.data_dir / "chroma"
+    before = {p.name for p in chroma.iterdir() if p.is_dir()}
+    real_add = store_mod.Store.add
+
+    def add(self, col, ids, *args, **kwargs):
+        real_add(self, col, ids, *args, **kwargs)
+
+        def chroma_add():  # as Chroma fails on a full disk: inside its add, leaving a segment folder behind
+            (chroma / "5eb1f0aa-0000-4000-8000-000000000000").mkdir(exist_ok=True)
+            raise RuntimeError("Error in compaction: Failed to apply logs to the metadata segment")
+
+        self._call("add", chroma_add)
+
+    class Full:
+        f_flag, f_bavail, f_frsize = 0, 0, 4096
+
+    monkeypatch.setattr(store_mod.Store, "add", add)
+    monkeypatch.setattr(store_mod.os, "statvfs", lambda path: Full())
+    with pytest.raises(StoreError) as exc:
+        ingest(settings, fake_embedder, [SEEDS])
+    assert "the disk is full" in str(exc.value) and "compaction" not in str(exc.value)
+    assert {p.name for p in chroma.iterdir() if p.is_dir()} == before
+
+
+# -- 14, 15. messages that say what is wrong -------------------------------------------------------------
+def test_ingest_of_a_fifo_or_device_says_not_a_regular_file(indexed, tmp_path, capsys):
+    import os
+
+    fifo = tmp_path / "corpus.fifo"
+    os.mkfifo(fifo)
+    for path in (fifo, "/dev/zero", "/dev/null"):
+        rc, out, err = cli(capsys, "ingest", path)
+        assert rc == 3 and "not a regular file" in one_error_line(err), err
+
+
+def test_remove_of_an_unknown_name_says_so(indexed, capsys):
+    rc, out, err = cli(capsys, "remove", "nosuch.txt")
+    assert rc == 3 and "no indexed source named 'nosuch.txt'" in one_error_line(err)
+    assert "index up to date" not in out
+
+
+def test_config_that_is_a_device_is_not_world_writable_advice(capsys):
+    rc, out, err = cli(capsys, "--config", "/dev/zero", "stats")
+    line = one_error_line(err)
+    assert rc == 2 and "not a regular file" in line and "chmod" not in line
+
+
+def test_a_small_context_window_is_the_real_one_and_an_overflow_says_so():
+    from assistant.config import Settings
+    from assistant.errors import GenerationError
+    from assistant.generate.llama import LlamaCppGenerator
+
+    gen = LlamaCppGenerator(Settings(n_ctx=300))
+    assert gen.n_ctx == 300  # llama.cpp pads to 512, llama-cpp-python's buffer holds 300
+    with pytest.raises(GenerationError, match="does not fit the context window of 300 tokens"):
+        list(gen.stream([{"role": "user", "content": "tomato " * 400}], 20))
+
+
+def test_doctor_prints_no_stray_llama_cpp_line(tmp_path):
+    proc = _assistant("doctor", "--data-dir", tmp_path / "none", timeout=300)
+    text = proc.stdout.decode() + proc.stderr.decode()
+    assert "n_ctx_seq" not in text and "llama_context" not in text, text
+    assert proc.returncode == 1  # no index: a problem found (README)
+
+
+def test_concurrency_0_is_refused_like_minus_3(indexed, tmp_path, capsys):
+    q = tmp_path / "q.txt"
+    q.write_text("What is LIMO?\n")
+    for n in ("0", "-3"):
+        rc, out, err = cli(capsys, "batch", q, "--concurrency", n)
+        assert rc == 2 and "--concurrency must be at least 1" in one_error_line(err)
+
+
+def test_ask_with_an_unknown_source_says_the_source_is_unknown(indexed, capsys):
+    rc, out, err = cli(capsys, "ask", "--source", "nosuch.txt", "What is LIMO?")
+    assert rc == 2 and "no indexed source has that name" in one_error_line(err)

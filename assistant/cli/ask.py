@@ -36,10 +36,23 @@ def _conversation(store: ConversationStore, args) -> tuple[str, list[Answer]]:
     return store.new_id(), []
 
 
+def _check_source(settings: Settings, source: str) -> None:
+    """An unknown --source would only show as a refusal ("no source fits"): name the real cause instead."""
+    from assistant.index.store import Store
+
+    store = Store(settings)
+    col = store.active()
+    got = store._call("get", col.get, where={f"src:{source}": True}, limit=1, include=[])
+    if not got["ids"]:
+        raise ConfigError(f"--source {source!r}: no indexed source has that name; list them with: assistant sources")
+
+
 def cmd_ask(args, settings: Settings) -> int:
     from assistant.answer.session import make_pipeline
 
     where = where_from(args)  # a malformed --year fails before anything loads
+    if getattr(args, "source", None):
+        _check_source(settings, args.source)
     store = ConversationStore(settings.data_dir)
     conv_id, history = _conversation(store, args)
     pipeline = make_pipeline(settings)

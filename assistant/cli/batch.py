@@ -117,7 +117,8 @@ def run_batch(
     stderr = stderr or sys.stderr
     quiet = bool(getattr(args, "quiet", False))
     output = getattr(args, "output", None) or "-"
-    concurrency = getattr(args, "concurrency", 1) or 1
+    concurrency = getattr(args, "concurrency", None)
+    concurrency = 1 if concurrency is None else concurrency  # not `or 1`: that made 0 mean 1 while -3 was refused
     if concurrency < 1:
         raise BatchInputError("--concurrency must be at least 1")
     items = read_questions(args.input, stdin)

@@ -14,6 +14,7 @@ from assistant.generate.base import Generator, Messages
 from assistant.models.installed import DEFAULT_GGUF, default_model_path, resolve_model  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
+REPLY_HEADER_TOKENS = 8  # what the template adds after the messages for the reply (<|im_start|>assistant...)
 EXTEND_STEP = 48  # tokens per decode step of a speculative prefill: how soon a submitted question gets the model
 
 
@@ -56,7 +57,9 @@ class LlamaCppGenerator:
             )
         except Exception as exc:
             raise ModelError(f"{self.path}: llama.cpp could not load the model ({exc}); is the file complete?") from exc
-        self.n_ctx = self.llm.n_ctx()
+        # llama.cpp pads the window (300 -> 512) but llama-cpp-python sizes its token buffer by the request: the
+        # smaller one is what fits (the padded one gave "could not broadcast input array ... (177,)").
+        self.n_ctx = min(self.llm.n_ctx(), settings.n_ctx)
         self.n_params = int(self.llm._model.n_params())  # decides whether the model is asked for answer phrases
         self._lock = threading.Lock()  # one llama context: one generation at a time
 
@@ -217,6 +220,17 @@ class LlamaCppGenerator:
     def stream(self, messages: Messages, max_tokens: int, cancel: threading.Event | None = None) -> Iterator[str]:
         s = self.settings
         with self._lock:
+            # The pipeline budgets with estimates; llama.cpp, given more than its window, fails with a numpy
+            # "could not broadcast input array" instead of saying so. Check, and keep the reply inside the window.
+            prompt = len(self._tokens(messages))
+            room = self.n_ctx - prompt - REPLY_HEADER_TOKENS
+            if prompt and room < 1:
+                raise GenerationError(
+                    f"the prompt ({prompt} tokens) does not fit the context window of {self.n_ctx} tokens; "
+                    "raise --n-ctx or shorten the question"
+                )
+            if prompt:
+                max_tokens = min(max_tokens, room)
             try:
                 chunks = self.llm.create_chat_completion(
                     messages=messages,
@@ -234,6 +248,11 @@ class LlamaCppGenerator:
                     if piece:
                         yield piece
             except (ValueError, RuntimeError) as exc:
+                if "broadcast" in str(exc):  # the window overflowed after all (a template longer than counted)
+                    raise GenerationError(
+                        f"the prompt does not fit the context window of {self.n_ctx} tokens; raise --n-ctx or "
+                        "shorten the question"
+                    ) from exc
                 raise GenerationError(f"generation failed: {exc}") from exc
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from assistant.config import Settings
-from assistant.errors import IndexBusyError, StoreError
+from assistant.errors import CorpusError, IndexBusyError, StoreError
 from assistant.index.embedding import Embedder, embed_model_id
 from assistant.index.store import Store, chunk_metadata, papers_from_dump
 from assistant.ingest.chunking import chunk_paper
@@ -92,7 +92,21 @@ def remove_sources(
 ) -> IngestReport:
     """Forget source files: papers found only in them leave the index."""
     notes: list[MergeNote] = []
-    report = _run(settings, embedder, lambda old: _plan(old, Corpus(), names, False, notes), wait, progress)
+
+    def plan(old: dict[str, Paper]) -> dict[str, Paper]:
+        # A name no paper comes from is a typo or a file already removed: say so instead of "index up to date".
+        known = {s for p in old.values() for s in p.sources}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            hint = (
+                f"; indexed sources: {', '.join(sorted(known)[:8])}{' ...' if len(known) > 8 else ''}" if known else ""
+            )
+            raise CorpusError(
+                f"no indexed source named {unknown[0]!r}{hint} (see: assistant sources); nothing was changed"
+            )
+        return _plan(old, Corpus(), names, False, notes)
+
+    report = _run(settings, embedder, plan, wait, progress)
     return report
 
 

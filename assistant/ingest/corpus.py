@@ -235,6 +235,8 @@ def discover(paths: list[Path], problems: list[str] | None = None) -> list[Corpu
             files.extend(found)
         elif p.is_file():
             files.append(CorpusFile(p, p.name, named=True))
+        elif p.exists():  # a FIFO, a device (/dev/zero, /dev/null), a socket: there, but not a file to read
+            raise CorpusError(f"{p} is not a regular file (a FIFO or a device); give corpus files or folders")
         else:
             raise CorpusError(f"{p}: no such file or directory")
     names = [f.source for f in files]
