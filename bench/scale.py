@@ -7,6 +7,7 @@ sentence is embedded once, for real). Store, BM25, index load and retrieval then
 vectors; the embedding throughput itself is the one measured at 2,000 papers. `--full` embeds everything.
 
     .venv/bin/python bench/scale.py [--sizes 216 2000 20000] [--full]
+    .venv/bin/python bench/scale.py --arxiv [--n 100000] [--vectors real|sentence-sum]   (bench/scale_arxiv.py)
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", type=int, nargs="+", default=[216, 2000, 20000])
     ap.add_argument("--full", action="store_true")
+    ap.add_argument("--arxiv", action="store_true", help="the arXiv-metadata run instead (bench/scale_arxiv.py)")
+    ap.add_argument("--n", type=int, default=100_000, help="records of the arXiv-metadata run")
+    ap.add_argument("--vectors", choices=["real", "sentence-sum"], default="real", help="of the arXiv-metadata run")
     args = ap.parse_args()
     import json
 
@@ -81,6 +85,13 @@ def main() -> None:
     base = Settings(data_dir=Path(tempfile.mkdtemp()))
     real = make_embedder(base)
     real.embed(["warm"])
+    if args.arxiv:
+        from scale_arxiv import arxiv_run
+
+        rows, detail = arxiv_run(args.n, args.vectors, papers, real, questions)
+        print(json.dumps(detail, indent=1), flush=True)
+        report(f"scale-arxiv-{args.n}-{args.vectors}", rows, {"detail": detail})
+        return
     all_sents = sorted({s for p in papers for s in split_sentences(p.abstract)})
     rows, detail = [], {}
     for n in args.sizes:

@@ -1,6 +1,6 @@
 """Reference-manager corpora (BibTeX, RIS, CSL-JSON, arXiv metadata), identity by DOI/arXiv id, metadata filters.
 
-tests/data/library/ holds one small library in four formats (see its README.md); the filter tests at the end run on
+tests/data/library/ holds one small library in four formats (see its README); the filter tests at the end run on
 a real index (real MiniLM, real Chroma) built from it.
 """
 
@@ -204,6 +204,7 @@ def test_ingest_reports_entries_merges_and_skips_per_file(settings, fake_embedde
         "library.ris (RIS): 9 entries, 8 papers, 8 of them already read (from library.bib; 8 by DOI or arXiv id); 1 without an abstract"
     )
     assert report.notes == []  # identical copies are counted, not listed
+    assert ingest(settings, fake_embedder, [BIB, RIS, CSL]).unchanged  # the metadata round-trips through Chroma
 
 
 def test_library_entries_merge_with_the_daily_papers_pages(settings, fake_embedder):
@@ -371,3 +372,28 @@ def test_cli_ask_with_a_year_filter_cites_with_metadata(tmp_path, library_dir):
         "Elad Hoffer, Itay Hubara, Daniel Soudry · 2017 · Advances in Neural Information Processing Systems"
         in out.stdout
     )
+
+
+@pytest.mark.e2e
+def test_batch_with_a_filter_writes_the_cited_papers_as_bibtex(tmp_path, library_dir, real_embedder):
+    import io
+
+    from assistant.answer.session import make_pipeline
+    from assistant.cli.batch import run_batch
+    from assistant.cli.main import build_parser
+    from conftest import ScriptedGenerator
+
+    d = tmp_path / "d"
+    shutil.copytree(library_dir, d)
+    settings = Settings(data_dir=d)
+    pipeline = make_pipeline(settings, embedder=real_embedder, generator=ScriptedGenerator())
+    q = tmp_path / "questions.txt"
+    q.write_text("How many training samples does LIMO use?\nWhich optimizer was found by program search?\n")
+    out = tmp_path / "refs.bib"
+    args = build_parser().parse_args(["batch", str(q), "-o", str(out), "--year", "2024.."])
+    err = io.StringIO()
+    assert run_batch(args, settings, pipeline, stderr=err) == 0, err.getvalue()
+    assert pipeline.retriever.scope == {"year": {"$gte": 2024}}
+    lib = bibtexparser.parse_string(out.read_text())
+    assert "ye2025limo" in [e.key for e in lib.entries]
+    assert all(int(e["year"]) >= 2024 for e in lib.entries)  # the Lion paper (2023) is outside the filter

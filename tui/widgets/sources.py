@@ -10,6 +10,7 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from assistant.answer.references import reference
 from assistant.types import Answer, Evidence
 
 from ..safe import plain
@@ -41,7 +42,9 @@ class SourcesList(OptionList):
         self.clear_options()
         options = []
         for i, ev in enumerate(self._items):
-            label = Text.assemble(plain(f"[{ev.number}] " if ev.number else "[·] ", "bold"), plain(ev.title))
+            label = Text.assemble(
+                plain(f"[{ev.number}] " if ev.number else "[·] ", "bold"), plain(reference(ev.title, ev.meta))
+            )
             label.append_text(plain("\n  cited" if ev.paper_id in cited else "\n  retrieved", "italic dim"))
             options.append(Option(label, id=f"ev-{i}"))
         self.add_options(options)

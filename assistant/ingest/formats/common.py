@@ -66,6 +66,7 @@ def clean(text: str) -> str:
 
 
 _converter = None
+_PLAIN_MARKUP = (("---", "—"), ("--", "–"), ("``", "“"), ("''", "”"), ("~", " "), ("{", ""), ("}", ""))
 
 
 def markup_to_text(text: str) -> str:
@@ -79,6 +80,12 @@ def latex_to_text(text: str) -> str:
     the rest of the line. Text without any markup is returned as it is."""
     global _converter
     if not _LATEX_HINT.search(text):
+        return clean(text)
+    if "\\" not in text and "$" not in text:
+        # No macro and no math: braces, dashes, quotes and ~ only. Done by hand, since the parser costs 5 ms
+        # an abstract (250 s over 50,000 of arXiv's) for what these replacements do in microseconds.
+        for old, new in _PLAIN_MARKUP:
+            text = text.replace(old, new)
         return clean(text)
     if _converter is None:
         from pylatexenc.latex2text import LatexNodes2Text
