@@ -378,10 +378,11 @@ def test_cli_ask_with_a_year_filter_cites_with_metadata(tmp_path, library_dir):
 def test_batch_with_a_filter_writes_the_cited_papers_as_bibtex(tmp_path, library_dir, real_embedder):
     import io
 
+    from conftest import ScriptedGenerator
+
     from assistant.answer.session import make_pipeline
     from assistant.cli.batch import run_batch
     from assistant.cli.main import build_parser
-    from conftest import ScriptedGenerator
 
     d = tmp_path / "d"
     shutil.copytree(library_dir, d)
