@@ -13,7 +13,7 @@ from assistant.retrieve.question import Question
 from assistant.text import terms
 
 _NUMBER = re.compile(
-    r"(?<![\w.])(?:\d+(?:[.,]\d+)*\s*(?:%|x|×|times|-fold)?|one|two|three|four|five|six|seven|eight|nine|ten|"
+    r"(?<![\w.])(?:\d+(?:[.,]\d+)*\+?\s*(?:%|x|×|times|-fold)?|twofold|threefold|double|triple|one|two|three|four|five|six|seven|eight|nine|ten|"
     r"eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion)(?![\w])",
     re.I,
 )
@@ -150,22 +150,22 @@ def _clean(long: str) -> str:
     return re.sub(r"[-–—][a-z]{1,3}$", "", long.strip(" ,;:-–—"))
 
 
-def short_answer(q: Question, sentence: str) -> str | None:
+def short_answer(q: Question, sentence: str, title: str = "") -> str | None:
     """The answer phrase inside the sentence, by rule, where a rule can find it: the expansion of an acronym,
     or the number (with the words it counts) for "how many"."""
     if q.kind == "acronym" and q.subject:
         long = expansion(q.subject, sentence)
         return f"{q.subject} stands for {long}" if long else None
     if q.kind == "count":
-        found = _count_phrase(q, sentence)
+        found = _count_phrase(q, sentence, title)
         return found[1] if found else None
     return None
 
 
-def count_phrase_near(q: Question, sentence: str) -> str | None:
+def count_phrase_near(q: Question, sentence: str, title: str = "") -> str | None:
     """The count phrase only when its number stands next to what the question counts ("Three [1]." for "how
     many parameters" from a sentence about three benchmarks counts something else)."""
-    found = _count_phrase(q, sentence)
+    found = _count_phrase(q, sentence, title)
     return found[1] if found and found[0] else None
 
 
@@ -176,19 +176,37 @@ _QUALIFIER = re.compile(
 )
 
 
-def _qualifier_positions(q: Question, sentence: str) -> list[int]:
+_HOW_MANY = re.compile(
+    r"\bhow\s+many\s+(?P<x>(?:[\w-]+\s+){1,4}?)(?:do|does|did|are|is|were|was|have|has|had|can|could|will|would)\b"
+    r"|\bhow\s+many\s+(?P<y>[\w-]+)",
+    re.I,
+)
+
+
+def counted_terms(q: Question) -> list[str]:
+    """What "how many" counts: "layers" in "How many layers does FIRST have?", "object models", "steps on
+    average" (any of these words next to the number counts)."""
+    m = _HOW_MANY.search(q.text)
+    return terms(m.group("x") or m.group("y")) if m else []
+
+
+def _qualifier_positions(q: Question, sentence: str, title: str) -> list[int]:
     """Where the sentence names what the question narrows the count to ("on MATH" in "What accuracy does LIMO
-    reach on MATH?"): the question's names, other than the first one (the paper's), written as in the question."""
+    reach on MATH?"): the question's names other than the paper's own (those in its title), as written."""
     out = []
-    for name in q.names[1:]:
+    in_title = set(terms(title))
+    for name in q.names:
+        if set(terms(name)) & in_title:
+            continue
         out += [m.start() for m in re.finditer(r"(?<![\w-])" + re.escape(name) + r"(?![\w-])", sentence)]
     return out
 
 
-def _count_phrase(q: Question, sentence: str) -> tuple[bool, str] | None:
+def _count_phrase(q: Question, sentence: str, title: str = "") -> tuple[bool, str] | None:
     best = None
-    best_gap = None
-    marks = _qualifier_positions(q, sentence)
+    best_rank: tuple[bool, bool, int] = (False, False, 0)
+    marks = _qualifier_positions(q, sentence, title)
+    counted = counted_terms(q)
     for m in _NUMBER.finditer(sentence):
         if not m.group().strip() or m.group().strip().lower() in {"one"}:
             continue
@@ -210,12 +228,12 @@ def _count_phrase(q: Question, sentence: str) -> tuple[bool, str] | None:
         # Counted words after the number ("20 ... tasks") or just before it ("steps required by 3.8").
         before = sentence[:start].split()[-5:]
         near = cut > head or any(set(terms(w)) & set(q.topic) for w in before)
-        # With a qualifier in the question, the number closest to where the sentence names it wins.
+        # The number the "how many" word follows ("12 experts") counts it; else, with a qualifier in the question,
+        # the number closest to where the sentence names it wins.
+        near_words = terms(" ".join(phrase_words[head:])) + terms(" ".join(before))
+        counts = any(t in near_words for t in counted)
         gap = min((abs(pos - m.start()) for pos in marks), default=None)
-        if (
-            best is None
-            or (near and not best[0])
-            or (near == best[0] and gap is not None and best_gap is not None and gap < best_gap)
-        ):
-            best, best_gap = (near, phrase), gap
+        rank = (counts, near, -gap if gap is not None else 0)
+        if best is None or rank > best_rank:
+            best, best_rank = (near or counts, phrase), rank
     return best

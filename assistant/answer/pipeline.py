@@ -213,6 +213,7 @@ class Pipeline:
                 kind=q.kind,
                 followup_of=plan.followup_of,
                 coverage=plan.coverage.reason,
+                made_by="refusal",
             )
         if q.kind == "list":
             answer = list_answer(plan, self.retriever, timings, self.generator.name)
@@ -260,8 +261,9 @@ class Pipeline:
         ev, sentence, second = self._choose(plan)
         j0 = time.perf_counter()
         fit = (
+            # A follow-up was let through for its earlier turn's paper: its names and counts are still checked.
             check_fit(q, sentence, ev.paper_id, ev.title, self.retriever.vocab, matched=plan.coverage.matched)
-            if self.settings.abstain_threshold >= 0 and not plan.followup_of
+            if self.settings.abstain_threshold >= 0
             else None
         )
         timings.judge_s += time.perf_counter() - j0
@@ -269,7 +271,7 @@ class Pipeline:
             log.debug("refused after retrieval: %s", fit.reason)
             return self._refuse(plan, timings, fit.reason, ev)
         ev.number = 1
-        lead = short_answer(q, sentence)
+        lead = short_answer(q, sentence, ev.title)
         model_words = False
         if (
             lead is None

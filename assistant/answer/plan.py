@@ -130,6 +130,10 @@ class Planner:
             # of it fits the previous paper better than the paper that name picks out ("a CNN policy ... in it").
             vocab = self.retriever.vocab
             unknown = any(not vocab.known(t) for n in new for t in terms(n))
+            if unknown and q.refers_back and not standalone.matched:
+                # "How many GPUs did they use?": about the earlier paper, which does not say (the answer's fit
+                # check tells), rather than a new topic that no paper covers.
+                return True
             if unknown or not q.refers_back or standalone.paper_id in (None, prev_pid):
                 return False
             rest = Question(q.text, q.kind, [], [t for t in q.topic if t not in q.name_terms])

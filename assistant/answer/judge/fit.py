@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from assistant.answer.extract import count_phrase_near
+from assistant.answer.extract import count_phrase_near, counted_terms
 from assistant.retrieve.coverage import Vocabulary
 from assistant.retrieve.question import Question
 from assistant.text import terms
@@ -58,18 +58,6 @@ def _loose(term: str, have: set[str]) -> bool:
         return False
     root = term[: max(5, len(term) - 2)]
     return any(h.startswith(root) for h in have)
-
-
-_HOW_MANY = re.compile(r"\bhow\s+many\s+(?:\w+\s+)?(?P<x>[A-Za-z][\w-]*)", re.I)
-
-
-def counted_word(q: Question) -> str | None:
-    """What "how many" counts ("layers" in "How many layers does FIRST have?")."""
-    m = _HOW_MANY.search(q.text)
-    if not m:
-        return None
-    got = terms(m.group("x"))
-    return got[0] if got else None
 
 
 # "What does AgentRefine teach ...", "Which model does CogACT beat?", "What gap does DRM try to minimize?": the
@@ -124,10 +112,8 @@ def check(
         in_sentence = set(terms(sentence))
         if not any(_loose(t, in_sentence) for t in asked) and not any(t in in_sentence for t in q.name_terms):
             return Fit(False, "the sentence holds none of what is asked")
-    if q.kind == "count":
-        counted = counted_word(q)
-        # The number must stand next to what is counted: the "how many" noun, else what is asked (not the names).
-        focus = replace(q, topic=[counted] if counted else asked or q.topic)
-        if count_phrase_near(focus, sentence) is None:
-            return Fit(False, "the sentence counts something other than what is asked")
+    counted = counted_terms(q) if q.kind == "count" else []
+    # "How many X": a number must stand next to X ("Three [1]." from three benchmarks does not count parameters).
+    if counted and count_phrase_near(replace(q, topic=counted), sentence, title) is None:
+        return Fit(False, "the sentence counts something other than what is asked")
     return Fit(True, "answers what is asked")
