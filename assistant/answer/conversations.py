@@ -41,13 +41,18 @@ class ConversationInfo:
     updated: float  # mtime, seconds since the epoch
 
 
+def _fields(cls: Any, d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+
+
 def answer_from_dict(d: dict[str, Any]) -> Answer:
     timings = {k: v for k, v in (d.get("timings") or {}).items() if k in Timings.__dataclass_fields__}
     return Answer(
         question=str(d.get("question", "")),
         text=str(d.get("text", "")),
-        citations=[Citation(**c) for c in d.get("citations") or []],
-        evidence=[Evidence(**e) for e in d.get("evidence") or []],
+        # Records carry display fields too (a batch citation's "reference"): only the dataclass fields are read.
+        citations=[Citation(**_fields(Citation, c)) for c in d.get("citations") or []],
+        evidence=[Evidence(**_fields(Evidence, e)) for e in d.get("evidence") or []],
         abstained=bool(d.get("abstained")),
         cancelled=bool(d.get("cancelled")),
         timings=Timings(**timings),
