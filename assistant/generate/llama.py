@@ -70,9 +70,8 @@ class LlamaCppGenerator:
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode(), add_bos=False, special=True))
 
-    @cached_property
-    def _prefix_formatter(self):
-        """The GGUF's chat template without the reply header, compiled once (read-ahead renders it often)."""
+    def _formatter(self, add_generation_prompt: bool):
+        """The GGUF's chat template compiled once per use (read-ahead and verdicts render it often)."""
         if not self.chat_template:
             return None
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
@@ -82,8 +81,13 @@ class LlamaCppGenerator:
             self.chat_template,
             eos_token=special(self.llm.token_eos()),
             bos_token=special(self.llm.token_bos()),
-            add_generation_prompt=False,
+            add_generation_prompt=add_generation_prompt,
         )
+
+    @cached_property
+    def _prefix_formatter(self):
+        """Without the reply header: a prefix of every prompt for the same messages."""
+        return self._formatter(add_generation_prompt=False)
 
     def _tokens(self, messages: Messages) -> list[int]:
         """The prompt tokens of `messages` without the reply header: a prefix of the prompt that
@@ -96,18 +100,8 @@ class LlamaCppGenerator:
 
     @cached_property
     def _reply_formatter(self):
-        """The chat template with the reply header: the exact prompt the model answers after."""
-        if not self.chat_template:
-            return None
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-        special = lambda tok: self.llm.detokenize([tok], special=True).decode(errors="ignore")  # noqa: E731
-        return Jinja2ChatFormatter(
-            self.chat_template,
-            eos_token=special(self.llm.token_eos()),
-            bos_token=special(self.llm.token_bos()),
-            add_generation_prompt=True,
-        )
+        """With the reply header: the exact prompt the model answers after."""
+        return self._formatter(add_generation_prompt=True)
 
     def choose(self, messages: Messages, options: dict[str, list[str]]) -> dict[str, float] | None:
         """A constrained choice: decode the prompt once and score each option by the log-probability of its words'
