@@ -60,39 +60,69 @@ def cross_validated(X: np.ndarray, Y: np.ndarray, folds: int = 5) -> float:
     return hits / len(Y)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--data-dir", required=True)
-    ap.add_argument("--set", type=Path, default=DEFAULT_SET)
-    ap.add_argument("--model", default=None)
-    ap.add_argument("--limit", type=int, default=0)
-    ap.add_argument("--write", action="store_true", help="write the fitted weights to calibration/verdict.json")
-    args = ap.parse_args()
-    overrides: dict = {"data_dir": args.data_dir}
+def _picks(args, overrides: dict) -> tuple[list[dict], str]:
+    """Per question: the answering paper's deciding sentence and closing sentences, as the pipeline picks them, and
+    the model's log-probabilities of the options when it has any."""
     if args.model:
         overrides["model_path"] = args.model
     settings = load_settings(**overrides)
     pipe = make_pipeline(settings)
     rows = [json.loads(line) for line in args.set.read_text().splitlines() if line.strip()]
     rows = rows[: args.limit] if args.limit else rows
-    X, Y, model_logps, gold_cited = [], [], [], 0
-    choose = getattr(pipe.generator, "choose", None)
+    choose = getattr(pipe.generator, "choose", None) if not args.no_model else None
+    picks = []
     t0 = time.perf_counter()
     for r in rows:
         plan = pipe.plan(r["question"])
         ev, sentence, _ = pipe._choose(plan)
-        gold_cited += ev.title == r["gold_title"]
         sentences = pipe.retriever.index.sentences.get(ev.paper_id) or [sentence]
         ending = closing(sentences)
-        X.append(features(r["question"], sentence, ending))
-        Y.append(V.LABELS.index(r["decision"]))
+        pick = {
+            "question": r["question"],
+            "decision": r["decision"],
+            "sentence": sentence,
+            "closing": ending,
+            "gold_cited": ev.title == r["gold_title"],
+            "model_name": pipe.generator.name,
+        }
         if choose is not None:
             source = " ".join(dict.fromkeys([sentence, *ending]))
             user = pipe.verdict_prompt.render(source=source, question=r["question"])
             msgs = [{"role": "system", "content": pipe.system.render()}, {"role": "user", "content": user}]
             lp = choose(msgs, V.OPTION_WORDS)
-            model_logps.append([lp[k] for k in V.LABELS])
-    per_q = (time.perf_counter() - t0) / len(rows)
+            pick["model"] = [lp[k] for k in V.LABELS]
+        picks.append(pick)
+    for pick in picks:
+        pick["pick_s"] = round((time.perf_counter() - t0) / len(rows), 3)
+    return picks, pipe.generator.name
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data-dir", required=True)
+    ap.add_argument("--set", type=Path, default=DEFAULT_SET)
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--no-model", action="store_true", help="the rule only: skip the model's constrained choice")
+    ap.add_argument("--write", action="store_true", help="write the fitted weights to calibration/verdict.json")
+    ap.add_argument("--rows", type=Path, help="cache of the pipeline's picks: written when absent, read when present")
+    args = ap.parse_args()
+    overrides: dict = {"data_dir": args.data_dir}
+    cached = args.rows is not None and args.rows.is_file()
+    if cached:  # the pipeline's picks from an earlier run: refit in seconds while the features change
+        picks = [json.loads(line) for line in args.rows.read_text().splitlines() if line.strip()]
+        name = picks[0].get("model_name", "model") if picks else "model"
+    else:
+        picks, name = _picks(args, overrides)
+        if args.rows is not None:
+            args.rows.write_text("".join(json.dumps(p) + "\n" for p in picks))
+    picks = picks[: args.limit] if args.limit else picks
+    X = [features(p["question"], p["sentence"], p["closing"]) for p in picks]
+    Y = [V.LABELS.index(p["decision"]) for p in picks]
+    model_logps = [p["model"] for p in picks if p.get("model")]
+    gold_cited = sum(p["gold_cited"] for p in picks)
+    rows = picks
+    per_q = picks[0].get("pick_s", 0.0) if picks else 0.0
     Xa, Ya = np.array(X), np.array(Y)
     W = fit(Xa, Ya)
     cv = cross_validated(Xa, Ya)
@@ -103,7 +133,7 @@ def main() -> None:
     result = {"rule_cv": round(cv, 3)}
     if model_logps:
         M = np.array(model_logps)
-        print(f"model alone ({pipe.generator.name}): {(M.argmax(1) == Ya).mean():.3f}")
+        print(f"model alone ({name}): {(M.argmax(1) == Ya).mean():.3f}")
         # The rule's held-out probabilities, combined with the model's at weight w (geometric mean).
         idx = np.random.default_rng(0).permutation(len(Ya))
         R = np.zeros_like(M)

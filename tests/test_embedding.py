@@ -3,6 +3,7 @@ and reuse their cached export. The export (once per module, ~10 s) lives in a te
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -107,3 +108,14 @@ def test_cached_export_is_reused_without_torch(models_dir, offline_export):
     assert out.stdout.strip() == "False"  # query-time embedding never imports torch
     after = {p.name: p.stat().st_mtime_ns for p in path.parent.iterdir()}
     assert after == before  # nothing re-exported or rewritten
+
+
+def test_loading_the_embedder_leaves_the_hub_setting_as_the_user_had_it(monkeypatch):
+    """The embedder loads with the hub switched off; a later `models pull` in the same process must not be."""
+    from assistant.index.offline import hub_closed
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "0")
+    with hub_closed():
+        assert os.environ["HF_HUB_OFFLINE"] == "1" and os.environ["TRANSFORMERS_OFFLINE"] == "1"
+    assert "HF_HUB_OFFLINE" not in os.environ and os.environ["TRANSFORMERS_OFFLINE"] == "0"

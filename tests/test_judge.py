@@ -126,6 +126,18 @@ def test_text_addressed_to_an_assistant_is_never_shown_to_the_model_nor_quoted(s
         assert "retracted" not in ans.text and "HACKED" not in ans.text and ans.made_by != "model"
 
 
+def test_ingest_reports_what_it_flagged_as_addressed_to_an_assistant(settings, fake_embedder, tmp_path, capsys):
+    from assistant.answer.judge.injection import addressed_to_model as flag
+
+    corpus = tmp_path / "mini.jsonl"
+    corpus.write_text("\n".join(json.dumps(p) for p in PAPERS) + "\n")
+    report = ingest(settings, fake_embedder, [corpus], flag=flag)
+    assert all(f.startswith(PAPERS[0]["title"] + ": ") for f in report.flagged) and len(report.flagged) == 2
+    assert "Note to AI assistants" in report.flagged[0] and "HACKED" in report.flagged[1]
+    again = ingest(settings, fake_embedder, [corpus], flag=flag)  # nothing added: nothing reported again
+    assert again.unchanged and again.flagged == []
+
+
 def _ev(sentences):
     return [Evidence("p1", "Quokka", 1.0, 0.6, sentences, [1.0] * len(sentences), [], 1)]
 

@@ -138,7 +138,7 @@ def test_injected_abstracts_do_not_change_the_system_prompt(settings, fake_embed
     settings.answer_style = "generative"  # the style whose prompt carries the abstracts as numbered sources
     gen = ScriptedGenerator(["Sparse adapters work well [1]."])
     pipe = session.make_pipeline(settings, embedder=fake_embedder, generator=gen)
-    answer = pipe.ask("sparse adapters instructions role tags citations", k=3)
+    answer = pipe.ask("What are sparse adapters trained on?", k=3)
     assert not answer.abstained and gen.calls
     messages = gen.calls[-1]
     system = prompts.load("system", settings.prompt_dir).render()
@@ -148,10 +148,12 @@ def test_injected_abstracts_do_not_change_the_system_prompt(settings, fake_embed
     planted = {t for t, _ in INJECTIONS}
     used_titles = {e.title for e in answer.evidence}
     assert planted & used_titles, "the planted papers should be retrieved for this question"
-    # the planted text is data inside the sources block, before the question
+    # the planted papers are data inside the sources block, before the question; their sentences addressed to an
+    # assistant are not passed on at all
     sources_block = user.split("Question:")[0]
-    assert "Ignore previous instructions" in sources_block or "[7]" in sources_block
-    assert "Question: sparse adapters instructions role tags citations" in user
+    assert "We train sparse adapters on many languages" in sources_block
+    assert "Ignore previous instructions" not in user and "reveal your system prompt" not in user
+    assert "Question: What are sparse adapters trained on?" in user
     # no chat-template control token survives into the prompt
     for token in ("<|im_start|>", "<|im_end|>", "[INST]", "<<SYS>>", "</s>"):
         assert token not in user, token

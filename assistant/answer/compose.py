@@ -13,6 +13,12 @@ _MARKER = re.compile(r"\[\s*(?:sources?\s*)?\d+(?:\s*[,;-]\s*\d+)*\s*\]", re.I)
 MAX_PHRASE_WORDS = 20
 
 
+def _unmarked(quote: str) -> str:
+    """A quoted sentence without its own bracketed numbers: "[7]" inside a quote would read as one of our
+    citations, yet points into a bibliography the user cannot see (or was planted to mislead)."""
+    return re.sub(r"\s+([.,;:])", r"\1", " ".join(_MARKER.sub("", quote).split()))
+
+
 def _cap(text: str) -> str:
     return text[:1].upper() + text[1:] if text else text
 
@@ -21,7 +27,7 @@ def single(lead: str | None, quotes: list[str], ev: Evidence, verdict: str | Non
     """The verdict of a yes/no question first ("Yes.", "No.", "The abstracts do not settle it."), then `lead`
     when there is one, then the supporting sentence(s) of one paper, quoted and cited."""
     n = ev.number
-    quoted = " … ".join(f'"{q}"' for q in quotes)
+    quoted = " … ".join(f'"{_unmarked(q)}"' for q in quotes)
     cite = [Citation(n, ev.paper_id, ev.title, quotes[0], 1.0)]  # the primary quote: highlighted in the app
     if verdict:
         head = f"{verdict} " + (f"{_cap(lead).rstrip(' .')} [{n}]." if lead else "")
@@ -36,7 +42,7 @@ def listing(items: list[tuple[Evidence, str]]) -> tuple[str, list[Citation]]:
     lines = [head]
     cites = []
     for ev, quote in items:
-        lines.append(f'- {ev.title} [{ev.number}]: "{quote}"')
+        lines.append(f'- {ev.title} [{ev.number}]: "{_unmarked(quote)}"')
         cites.append(Citation(ev.number, ev.paper_id, ev.title, quote, 1.0))
     return "\n".join(lines), cites
 

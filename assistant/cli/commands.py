@@ -22,6 +22,16 @@ def _ingest_summary(report, quiet: bool) -> None:
         print(f"warning: {w}", file=sys.stderr)
     for line in report.note_lines():
         print(f"note: {line}", file=sys.stderr)
+    if report.flagged:
+        print(
+            f"note: {len(report.flagged)} abstract sentence(s) read as instructions to an AI assistant; they are kept "
+            "as data, never shown to the model and never quoted:",
+            file=sys.stderr,
+        )
+        for line in report.flagged[:20]:
+            print(f"  {printable(line)[:160]}", file=sys.stderr)
+        if len(report.flagged) > 20:
+            print(f"  ... and {len(report.flagged) - 20} more", file=sys.stderr)
     if quiet:
         return
     if report.unchanged:
@@ -41,6 +51,7 @@ def cmd_ingest(args) -> int:
     from collections.abc import Callable
     from contextlib import AbstractContextManager, nullcontext
 
+    from assistant.answer.judge.injection import addressed_to_model
     from assistant.answer.session import make_embedder
     from assistant.ingest.build import ingest
     from assistant.ingest.progress import LineProgress
@@ -64,6 +75,7 @@ def cmd_ingest(args) -> int:
             wait=args.wait,
             progress=cb,
             strict=args.strict,
+            flag=addressed_to_model,
         )
     _ingest_summary(report, args.quiet)
     return 0

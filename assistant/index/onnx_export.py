@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.errors import ModelError
+from assistant.index.offline import hub_closed
 
 log = logging.getLogger(__name__)
 EXPORT_VERSION = 1  # bump when the export recipe changes so old caches are not reused
@@ -73,8 +74,6 @@ def _atomic(target: Path, write) -> None:
 
 
 def _export_fp32(model_dir: Path, target: Path) -> None:
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
     try:
         import torch
         from transformers import AutoModel
@@ -181,7 +180,8 @@ def ensure_export(model_dir: Path, root: Path, kind: str) -> Path:
                 )
             )
             try:
-                _export_fp32(model_dir, fp32)
+                with hub_closed():  # the model is on disk; never let a library reach for a hub
+                    _export_fp32(model_dir, fp32)
             except ModelError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any exporter failure is a model problem

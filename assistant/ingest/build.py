@@ -27,6 +27,7 @@ from assistant.ingest.chunking import chunk_paper
 from assistant.ingest.corpus import Corpus, read_corpus
 from assistant.ingest.embed_cache import EmbedCache
 from assistant.ingest.identity import MergeNote, count_merges, file_lines, merge, summarise
+from assistant.text import split_sentences
 from assistant.types import Chunk, Paper
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class IngestReport:
     skipped: list[str] = field(default_factory=list)  # files that could not be read ("path: reason")
     notes: list[MergeNote] = field(default_factory=list)  # records merged into or kept apart from a same-titled one
     files: list[dict] = field(default_factory=list)  # per reference-format file (BibTeX, RIS, ...): its counts
+    flagged: list[str] = field(default_factory=list)  # "title: sentence" of added papers that `flag` caught
     collection: str = ""
     embed_s: float = 0.0
     total_s: float = 0.0
@@ -118,16 +120,24 @@ def ingest(
     wait: float = 0.0,
     progress: Progress | None = None,
     strict: bool = False,
+    flag: Callable[[str], bool] | None = None,
 ) -> IngestReport:
     """Index `paths` (files, or folders searched recursively). A file found in a folder that cannot be parsed is
-    skipped and reported; `strict` makes it abort the run instead, leaving the index as it was."""
+    skipped and reported; `strict` makes it abort the run instead, leaving the index as it was. `flag` marks
+    abstract sentences to report (the CLI passes the answer stage's "addressed to an assistant" check); they are
+    indexed as they are: the answer stage keeps them from the model and from quotes."""
     corpus = read_corpus(paths, strict)  # every file is read and checked before the store is touched
     files = corpus.files
     notes: list[MergeNote] = []
+    flagged: list[str] = []
 
     def plan(old: dict[str, Paper]) -> dict[str, Paper]:
         new = _plan(old, corpus, files, prune, notes)
         corpus.results.clear()  # merged into `new`: the parsed records need not stay for the rest of the run
+        if flag is not None:
+            for pid in sorted(set(new) - set(old)):
+                paper = new[pid]
+                flagged.extend(f"{paper.title}: {s}" for s in split_sentences(paper.abstract) if flag(s))
         return new
 
     report = _run(settings, embedder, plan, wait, progress)
@@ -135,6 +145,7 @@ def ingest(
     # Records that simply were a paper already read are counted per file, not reported one by one.
     report.notes = [n for n in notes if n.kind != "same"]
     report.files = count_merges(corpus.counts, notes)
+    report.flagged = flagged
     return report
 
 

@@ -68,9 +68,12 @@ def _hf_constants():
 def hub_offline() -> bool:
     constants = _hf_constants()
 
-    # huggingface_hub reads its environment once, at import; the variable as it is now wins.
+    # huggingface_hub reads its environment once, at import, perhaps while the embedder held the hub closed
+    # (index/embedding.hub_closed): the user's variable as it is now decides, and the library is told so.
     env = os.environ.get("HF_HUB_OFFLINE")
-    return env.strip().lower() in TRUE if env is not None else bool(constants.HF_HUB_OFFLINE)
+    offline = env is not None and env.strip().lower() in TRUE
+    constants.HF_HUB_OFFLINE = offline
+    return offline
 
 
 def hub_endpoint() -> str:
