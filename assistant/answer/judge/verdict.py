@@ -2,7 +2,7 @@
 before the quoted deciding sentence.
 
 Two deciders, and which one is used depends on the model (calibration/verdict.json):
-- rule:  a multinomial logistic model over a dozen general cues of the deciding sentence and the paper's closing
+- rule:  a multinomial logistic model over 17 general cues of the deciding sentence and the paper's closing
          sentences (verdict_features.py: negation, null results, hedging, negated question words, the direction
          of the effect). Fitted by bench/calibrate_verdict.py, 5-fold cross-validated; instant, any model.
 - model: a constrained choice. The model reads the deciding sentences and the question once; the options are

@@ -60,6 +60,11 @@ NAMES = [
     "q_negated",
     "opposite_direction",
     "same_direction",
+    "neg_claim",
+    "null_claim",
+    "hedge_claim",
+    "negated_qterm_claim",
+    "positive_claim",
 ]
 
 
@@ -98,9 +103,22 @@ def _direction(question: str, text: str) -> tuple[float, float]:
     return float(opposite), float(same)
 
 
+def claim_sentence(question: str, sentences: list[str]) -> str:
+    """The closing sentence that speaks to the question (most of its words): an abstract often ends on a limitation
+    or an outlook ("further studies are needed"), and the conclusion is the sentence before it."""
+    words = _question_words(question)
+
+    def overlap(sentence: str) -> int:
+        low = sentence.lower()
+        return sum(1 for w in words if re.search(r"\b" + re.escape(w[: max(5, len(w) - 3)]), low))
+
+    return max(sentences, key=overlap) if sentences else ""
+
+
 def features(question: str, deciding: str, conclusion: list[str]) -> list[float]:
     """One row of NAMES for a question, its deciding sentence and the paper's closing sentences."""
     last = conclusion[-1] if conclusion else deciding
+    claim = claim_sentence(question, conclusion or [deciding])
     concl = " ".join(conclusion) or deciding
     null = _count(_NULL, concl)
     opposite, same = _direction(question, concl)
@@ -117,4 +135,9 @@ def features(question: str, deciding: str, conclusion: list[str]) -> list[float]
         float(bool(_QNEG.search(question))),
         opposite,
         same,
+        min(_negations(claim), 3.0),
+        min(_count(_NULL, claim), 3.0),
+        min(_count(_HEDGE, claim), 3.0),
+        min(_negated_terms(question, claim), 3.0),
+        min(_count(_POSITIVE, claim), 3.0),
     ]
