@@ -30,6 +30,21 @@ _BOILERPLATE = re.compile(
 )
 
 
+# "Which bias does X reduce?", "What new dataset does X build?": the noun after the wh-word is what the answer is
+# (the sentence that names "simplicity bias" answers, the one that names X only says which paper).
+_WH_NOUN = re.compile(
+    r"^\s*(?:which|what)\s+(?:(?:new|other|extra|additional|main|kind\s+of|type\s+of|sort\s+of)\s+)*"
+    r"(?!(?:is|are|was|were|does|do|did|can|could|will|would|should|has|have|had|about|of|if|the|a|an)\b)"
+    r"(?P<noun>[A-Za-z][\w-]*)",
+    re.I,
+)
+
+
+def answer_type(q: Question) -> list[str]:
+    m = _WH_NOUN.search(q.text)
+    return [t for t in terms(m.group("noun")) if t not in q.name_terms] if m else []
+
+
 def _weights(q: Question, idf: dict[str, float], naming: set[str]) -> dict[str, float]:
     top = max(idf.values(), default=1.0)
     return {t: idf.get(t, top) * (0.25 if t in naming else 1.0) for t in q.topic}
@@ -44,6 +59,7 @@ def score_sentences(
     weights = _weights(q, idf, naming)
     mass = sum(weights.values()) or 1.0
     subject_re = _subject_pattern(q)
+    wanted = answer_type(q) if q.kind not in ("count", "acronym", "definition") else []
     first_subject = None
     out = []
     for i, sent in enumerate(sentences):
@@ -53,6 +69,8 @@ def score_sentences(
             score -= 0.5  # "Our code is available at https://..." answers nothing
         if sims and i < len(sims):
             score += 0.3 * sims[i]
+        if wanted and any(t in have for t in wanted):
+            score += ANSWER_TYPE_BONUS
         if q.kind == "count":
             nums = [m for m in _NUMBER.finditer(sent) if m.group().strip()]
             if nums:
@@ -73,6 +91,7 @@ def score_sentences(
 
 
 CLOSING = 2
+ANSWER_TYPE_BONUS = 0.3
 
 
 def closing(sentences: list[str]) -> list[str]:

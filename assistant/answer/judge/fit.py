@@ -23,13 +23,16 @@ from assistant.retrieve.question import Question
 from assistant.text import terms
 
 MIN_ASKED = 0.4
-# Verbs that ask ("what accuracy does X get", "which model does X beat") rather than say what about.
+# Verbs that ask ("what accuracy does X get", "which model does X beat") rather than say what about, and words that
+# qualify what is asked rather than name it ("what extra tokens ... besides text").
 ASKING_VERBS = frozenset(
     terms(
         "get gets reach reaches achieve achieves obtain obtains score scores beat beats build builds include includes "
         "cover covers contain contains have has need needs require requires make makes take takes give gives work "
         "works help helps perform performs report reports mention mentions serve serves try tries rely relies "
-        "employ employs adopt adopts apply applies run runs end ends up come comes mean means say says"
+        "employ employs adopt adopts apply applies run runs end ends up come comes mean means say says "
+        "extra besides beside additional additionally other others else also apart exactly actually specifically "
+        "particular particularly kind kinds type types sort sorts"
     )
 )
 
