@@ -325,7 +325,7 @@ class ChatScreen(ConversationActions, Screen):
             self.log_view.scroll_end(animate=False)
         self._done()
         self.answers.append(answer)
-        self.status.timings(answer.timings)
+        self.status.timings(answer.timings, answer.made_by, answer.model_words)
         self.select(bubble)
         if answer.cancelled:
             self.notify("Stopped; the partial answer is kept.", markup=False)

@@ -52,10 +52,16 @@ class StatusBar(Horizontal):
             )
         self._show(self.base + self.last + self.tip, False)
 
-    def timings(self, t: Timings) -> None:
+    def timings(self, t: Timings, made_by: str = "", model_words: bool = False) -> None:
         if t.completion_tokens:
             tps = f", {t.tokens_per_s:.1f} tok/s" if t.tokens_per_s else ""
             speed = f"first token {t.first_token_s:.2f} s{tps}, "
+            if made_by == "model":
+                speed = "written by the model, checked: " + speed
+            elif made_by == "extractive" and model_words:  # the short answer is the model's, a span of the quote
+                speed = "quoted, short answer by the model: " + speed
+            elif made_by == "extractive":  # the model wrote, its text failed the check: the quote stands
+                speed = "from the evidence (the model's text did not pass the check; " + speed.rstrip(", ") + "), "
         else:
             speed = "from the evidence (no model tokens), "
         self.last = plain(f" · last answer: {speed}total {t.total_s:.1f} s")

@@ -23,6 +23,11 @@ from assistant.retrieve.question import Question
 from assistant.text import terms
 
 MIN_ASKED = 0.4
+# A name that many papers use (MRI, ICU, GPU, LLM) is a common word of the field: it does not say which paper is
+# meant, so the answering paper need not use it (its weight still counts among what is asked). Roman numerals
+# ("Part II") are not names either.
+COMMON_NAME_SHARE = 0.02
+_ROMAN = re.compile(r"^[IVX]+$")
 # Verbs that ask ("what accuracy does X get", "which model does X beat") rather than say what about, and words that
 # qualify what is asked rather than name it ("what extra tokens ... besides text").
 ASKING_VERBS = frozenset(
@@ -100,7 +105,10 @@ def check(
     lexical score (rule 3, `matched` empty) already weighed every term."""
     by_name = bool(matched)
     have = vocab.paper_terms(pid)
+    common = max(3, COMMON_NAME_SHARE * len(vocab.titles))
     for name in q.names:
+        if _ROMAN.match(name) or len(vocab.papers_naming(name)) >= common:
+            continue
         if not _name_in_paper(vocab, name, pid):
             return Fit(False, f"the answering paper does not mention {name}")
     for term in matched or []:
