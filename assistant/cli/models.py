@@ -102,14 +102,15 @@ def _list(args, settings) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    print(f"  {'NAME':<30} {'SIZE':>9} {'PARAMS':>6} {'QUANT':<7} {'CONTEXT':>7} TEMPLATE  FILE")
+    w = max([30, *(len(r["name"]) for r in rows)])  # a pulled file's name can be longer than a catalogue one
+    print(f"  {'NAME':<{w}} {'SIZE':>9} {'PARAMS':>6} {'QUANT':<7} {'CONTEXT':>7} TEMPLATE  FILE")
     for r in rows:
         extra = " (bundled)" if r.get("bundled") else ""
         if "params" not in r:
-            print(f"{'*' if r['in_use'] else ' '} {r['name']:<30} {_mib(r['size']):>9}  {r.get('error', '')}")
+            print(f"{'*' if r['in_use'] else ' '} {r['name']:<{w}} {_mib(r['size']):>9}  {r.get('error', '')}")
             continue
         print(
-            f"{'*' if r['in_use'] else ' '} {r['name']:<30} {_mib(r['size']):>9} {params_label(r['params']):>6} "
+            f"{'*' if r['in_use'] else ' '} {r['name']:<{w}} {_mib(r['size']):>9} {params_label(r['params']):>6} "
             f"{r['quant']:<7} {r['context_length']:>7} {'yes' if r['chat_template'] else 'NO':<9} "
             f"{os.path.basename(r['file'])}{extra}"
         )

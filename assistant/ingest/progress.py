@@ -46,8 +46,9 @@ class LineProgress:
         rate = done / elapsed if elapsed > 0 else 0.0
         left = f", about {_duration((total - done) / rate)} left" if rate and not finished else ""
         pct = 100 * done // total if total else 100
+        speed = f", {rate:.{1 if rate < 10 else 0}f}/s" if rate else ""  # no rate from a single report
         print(
-            f"{self.label}: {done:,}/{total:,} chunks ({pct}%), {rate:.{1 if rate < 10 else 0}f}/s{left}",
+            f"{self.label}: {done:,}/{total:,} chunks ({pct}%){speed}{left}",
             file=self.stream or sys.stderr,
             flush=True,
         )
