@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 
 from assistant.answer import compose, prompts
-from assistant.answer.extract import closing, score_sentences, short_answer
+from assistant.answer.extract import closing, expansion, score_sentences, short_answer
 from assistant.answer.judge.fit import check as check_fit
 from assistant.answer.judge.injection import addressed_to_model
 from assistant.answer.judge.model_answer import Accepted
@@ -364,6 +364,10 @@ class Pipeline:
         if not used or used[0].paper_id != ev.paper_id:
             return None
         raw = self._generate(messages, self.settings.max_tokens, timings, cancel)
+        # "What is OVQA?": the sentence that spells the acronym out is the answer's core; a model answer that
+        # drops the expansion ("OVQA is a new benchmark") says less than the quote.
+        if lead is None and q.subject and q.kind in ("definition", "acronym"):
+            lead = next((x for x in (expansion(q.subject, s) for s in (sentence, second) if s) if x), None)
         accepted = accept_model_answer(raw, used, q, lead, REFUSAL)
         log.debug("model answer %r -> %s", raw, "kept" if accepted else "extractive")
         if accepted is None:
