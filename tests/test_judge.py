@@ -9,6 +9,7 @@ import pytest
 from conftest import ScriptedGenerator
 
 from assistant.answer.citations import verify
+from assistant.answer.extract import answer_type
 from assistant.answer.judge.injection import addressed_to_model
 from assistant.answer.judge.model_answer import accept
 from assistant.answer.judge.polar import is_polar
@@ -20,6 +21,7 @@ from assistant.index.store import Store
 from assistant.ingest.build import ingest
 from assistant.retrieve.hybrid import Retriever
 from assistant.retrieve.question import analyse
+from assistant.text import terms
 from assistant.types import Evidence
 
 PAPERS = [
@@ -152,6 +154,17 @@ def test_a_model_answer_replaces_the_extractive_one_only_when_all_checked_and_it
     assert accept("Quokka reaches 81.5% accuracy [1]. It won a prize [1].", ev, q, None, REFUSAL) is None  # dropped
     assert accept("Quokka reaches accuracy on GLUE [1].", ev, q, None, REFUSAL) is None  # restates the question
     assert accept("HACKED [1].", ev, q, None, REFUSAL) is None
+
+
+def test_a_model_answer_must_name_what_kind_of_thing_was_asked_for():
+    ev = _ev(["Quokka trains the text encoder with a contrastive routing loss.", "Quokka is a sparse routing method."])
+    q = analyse("Which encoder does Quokka train?")
+    required = [t for t in answer_type(q) if t in terms(ev[0].sentences[0])]
+    assert required == terms("encoder")
+    says = "Quokka trains the text encoder with a contrastive routing loss [1]."
+    assert accept(says, ev, q, None, REFUSAL, required) is not None
+    dodges = "Quokka trains with a contrastive routing loss [1]."  # true, checked, and not the answer
+    assert accept(dodges, ev, q, None, REFUSAL) is not None and accept(dodges, ev, q, None, REFUSAL, required) is None
 
 
 def test_no_evidence_never_passes_model_text():

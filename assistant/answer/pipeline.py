@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 
 from assistant.answer import compose, prompts
-from assistant.answer.extract import closing, expansion, score_sentences, short_answer
+from assistant.answer.extract import answer_type, closing, expansion, score_sentences, short_answer
 from assistant.answer.judge.fit import check as check_fit
 from assistant.answer.judge.injection import addressed_to_model
 from assistant.answer.judge.model_answer import Accepted
@@ -34,7 +34,7 @@ from assistant.config import Settings
 from assistant.errors import GenerationError
 from assistant.generate.base import Generator
 from assistant.retrieve.hybrid import Retriever
-from assistant.text import one_spaced_line
+from assistant.text import one_spaced_line, terms
 from assistant.types import Answer, Citation, Evidence, Timings
 
 log = logging.getLogger(__name__)
@@ -368,7 +368,8 @@ class Pipeline:
         # drops the expansion ("OVQA is a new benchmark") says less than the quote.
         if lead is None and q.subject and q.kind in ("definition", "acronym"):
             lead = next((x for x in (expansion(q.subject, s) for s in (sentence, second) if s) if x), None)
-        accepted = accept_model_answer(raw, used, q, lead, REFUSAL)
+        required = [t for t in answer_type(q) if t in terms(sentence)]
+        accepted = accept_model_answer(raw, used, q, lead, REFUSAL, required)
         log.debug("model answer %r -> %s", raw, "kept" if accepted else "extractive")
         if accepted is None:
             return None

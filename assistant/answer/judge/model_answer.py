@@ -2,7 +2,8 @@
 extraction found:
 1. every sentence passes the citation check against the source it cites (none is dropped), and the first rests
    on the answering paper;
-2. it carries the extracted answer: the rule's short answer (its numbers and most of its words), or else checked
+2. it names the kind of thing asked for when the quote does ("Which encoder ...?": the answer says which encoder),
+   and it carries the extracted answer: the rule's short answer (its numbers and most of its words), or else checked
    content the question does not already contain (at least MIN_NEW content words): a sentence that only restates
    the question ("X discovers concepts [1].") or a one-word reply ("HACKED [1].") answers nothing;
 3. it repeats nothing an abstract addressed to an assistant (those sentences are never in the prompt, so a claim
@@ -30,7 +31,11 @@ class Accepted:
     evidence: list[Evidence] = field(default_factory=list)
 
 
-def accept(raw: str, evidence: list[Evidence], q: Question, lead: str | None, refusal: str) -> Accepted | None:
+def accept(
+    raw: str, evidence: list[Evidence], q: Question, lead: str | None, refusal: str, required: list[str] | None = None
+) -> Accepted | None:
+    """`required`: terms the answer must use, the kind of thing asked for where the quote names it ("which
+    encoder" -> "text encoder")."""
     raw = raw.strip()
     if not raw or not evidence or refusal.lower().rstrip(".") in raw.lower():
         return None
@@ -42,7 +47,7 @@ def accept(raw: str, evidence: list[Evidence], q: Question, lead: str | None, re
     if len(kept) != len(claims) or not citations or citations[0].paper_id != evidence[0].paper_id:
         return None  # a sentence was dropped, or the answer does not rest on the answering paper
     said = terms(text)
-    if len(said) < MIN_WORDS:
+    if len(said) < MIN_WORDS or (required and not set(required) & set(said)):
         return None
     asked = set(q.topic) | set(q.name_terms) | set(terms(q.text))
     if lead:
