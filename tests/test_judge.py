@@ -202,3 +202,11 @@ def test_eval_reads_the_pubmedqa_format(settings, mini, tmp_path):
     assert got["verdict_given"] == 1.0 and got["decided_by"] == "rule"
     assert sum(sum(v.values()) for v in got["confusion"].values()) == 2
     assert got["confusion"]["no"]["no"] == round(got["verdict_accuracy"] * 2)
+
+
+def test_a_count_is_never_a_number_the_question_already_gives():
+    from assistant.answer.extract import short_answer
+
+    q = analyse("With how many curated training samples does Quokka reach 81.5% accuracy on GLUE?")
+    sentence = "With merely 817 curated training samples, Quokka achieves 81.5% accuracy on GLUE."
+    assert short_answer(q, sentence) == "817 curated training samples"

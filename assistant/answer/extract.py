@@ -226,8 +226,10 @@ def _count_phrase(q: Question, sentence: str, title: str = "") -> tuple[bool, st
     best_rank: tuple[bool, bool, int] = (False, False, 0)
     marks = _qualifier_positions(q, sentence, title)
     counted = counted_terms(q)
+    # A number the question already gives ("... reach 57.1% accuracy on AIME?") is context, not the count asked for.
+    given = {g.group().strip().lower() for g in _NUMBER.finditer(q.text) if g.group()[0].isdigit()}
     for m in _NUMBER.finditer(sentence):
-        if not m.group().strip() or m.group().strip().lower() in {"one"}:
+        if not m.group().strip() or m.group().strip().lower() in {"one"} | given:
             continue
         # "over one million ..." : keep the words that qualify the number
         lead = _QUALIFIER.search(sentence[: m.start()])
