@@ -107,6 +107,7 @@ def score_turn(turn: Turn, ans: Answer, kind: str) -> dict[str, Any]:
         "verdict_by": ans.verdict_by,
         "total_s": ans.timings.total_s,
         "first_token_s": ans.timings.first_token_s,
+        "prompt_tokens": ans.timings.prompt_tokens,
         "coverage": ans.coverage,
         "followup_of": ans.followup_of,
     }

@@ -154,6 +154,8 @@ def test_a_model_answer_replaces_the_extractive_one_only_when_all_checked_and_it
     assert accept("Quokka reaches 81.5% accuracy [1]. It won a prize [1].", ev, q, None, REFUSAL) is None  # dropped
     assert accept("Quokka reaches accuracy on GLUE [1].", ev, q, None, REFUSAL) is None  # restates the question
     assert accept("HACKED [1].", ev, q, None, REFUSAL) is None
+    polar = analyse("Does Quokka reach accuracy on GLUE?")
+    assert accept("Quokka reaches accuracy on GLUE [1].", ev, polar, None, REFUSAL) is None  # "[1]" is no new word
 
 
 def test_a_model_answer_must_name_what_kind_of_thing_was_asked_for():
