@@ -63,6 +63,11 @@ def test_names_and_pointers_back():
             "Out-of-distribution Math Problems Evaluation with 3 Generalization Axes",
         ),
         ("SKiC", "we propose Skills-in-Context prompting (SKiC), which", "Skills-in-Context"),
+        (
+            "ARC",  # "and" spells the A too, but a joining word does not start the long form
+            "we present a benchmark, the Abstraction and Reasoning Corpus (ARC), built upon priors",
+            "Abstraction and Reasoning Corpus",
+        ),
         ("LIMO", "LIMO achieves 57.1% accuracy on AIME.", None),
         ("DRM", "We propose a new method (DRM) for this.", None),  # letters that do not spell it
     ],

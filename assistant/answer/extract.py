@@ -112,6 +112,9 @@ def _number_near_topic(sent: str, nums: list[re.Match[str]], topic: list[str]) -
     return any(abs(m.start() - pos) < 40 for m in nums for pos in topic_pos)
 
 
+_JOINING = frozenset("and or of the for in on to with a an by from at as".split())
+
+
 def expansion(acronym: str, sentence: str) -> str | None:
     """The long form of `acronym` in the sentence: "Aligning TeacheR with StudenT PreferencEs (ARTE)",
     "ARTE (Aligning ...)", "ARTE, dubbed Aligning ...", "OMEGA-Out-of-distribution ... Axes-a benchmark".
@@ -127,6 +130,8 @@ def expansion(acronym: str, sentence: str) -> str | None:
         words = sentence[: m.start()].split()[-(2 * len(acro) + 3) :]
         for strict in (True, False):
             for start in range(len(words) - 1, -1, -1):
+                if words[start].lower() in _JOINING:
+                    continue  # "the Abstraction and Reasoning Corpus (ARC)": "and" does not start the long form
                 n = _forward(acro, words[start:], strict)
                 if n and len(words) - start - n <= 1:  # "Skills-in-Context prompting (SKiC)"
                     return _clean(" ".join(words[start : start + n]))
