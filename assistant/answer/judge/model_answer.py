@@ -12,15 +12,13 @@ extraction found:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-from assistant.answer.citations import numbers, parse_claims, verify
+from assistant.answer.citations import MARKER, numbers, parse_claims, verify
 from assistant.retrieve.question import Question
 from assistant.text import terms
 from assistant.types import Citation, Evidence
 
-_CITATION = re.compile(r"\[\s*\d+(?:\s*[,;-]\s*\d+)*\s*\]")
 MIN_NEW = 2
 MIN_WORDS = 3
 LEAD_SHARE = 0.6
@@ -48,7 +46,7 @@ def accept(
     kept = parse_claims(text)
     if len(kept) != len(claims) or not citations or citations[0].paper_id != evidence[0].paper_id:
         return None  # a sentence was dropped, or the answer does not rest on the answering paper
-    said = terms(_CITATION.sub(" ", text))  # "[1]" is not a word of the answer
+    said = terms(MARKER.sub(" ", text))  # "[1]" is not a word of the answer
     if len(said) < MIN_WORDS or (required and not set(required) & set(said)):
         return None
     asked = set(q.topic) | set(q.name_terms) | set(terms(q.text))

@@ -80,12 +80,17 @@ def _question_words(question: str) -> list[str]:
     return [w for w in dict.fromkeys(_WORD.findall(question.lower())) if len(w) > 3 and w not in STOPWORDS]
 
 
+def _root(word: str) -> str:
+    """The part of a question word that its forms share ("adequate" -> "adequ"), as a regex."""
+    return re.escape(word[: max(5, len(word) - 3)])
+
+
 def _negated_terms(question: str, text: str) -> float:
     """Question words the conclusion negates: "inadequate" for "adequate", "not necessary", "lack of X"."""
     low = text.lower()
     hits = 0
     for w in _question_words(question):
-        root = re.escape(w[: max(5, len(w) - 3)])
+        root = _root(w)
         if any(re.search(r"\b" + p + root, low) for p in _NEG_PREFIX) and not re.search(r"\b" + root, low):
             hits += 1
         elif re.search(r"\b(?:not|no|never|lack\w*\s+of|without)\s+(?:\w+\s+){0,2}" + root, low):
@@ -110,7 +115,7 @@ def claim_sentence(question: str, sentences: list[str]) -> str:
 
     def overlap(sentence: str) -> int:
         low = sentence.lower()
-        return sum(1 for w in words if re.search(r"\b" + re.escape(w[: max(5, len(w) - 3)]), low))
+        return sum(1 for w in words if re.search(r"\b" + _root(w), low))
 
     return max(sentences, key=overlap) if sentences else ""
 
