@@ -77,6 +77,7 @@ def main() -> None:
     ap.add_argument("--arxiv", action="store_true", help="the arXiv-metadata run instead (bench/scale_arxiv.py)")
     ap.add_argument("--n", type=int, default=100_000, help="records of the arXiv-metadata run")
     ap.add_argument("--vectors", choices=["real", "sentence-sum"], default="real", help="of the arXiv-metadata run")
+    ap.add_argument("--keep", type=Path, help="arXiv run: keep the records and the data dir in this folder")
     args = ap.parse_args()
     import json
 
@@ -88,7 +89,7 @@ def main() -> None:
     if args.arxiv:
         from scale_arxiv import arxiv_run
 
-        rows, detail = arxiv_run(args.n, args.vectors, papers, real, questions)
+        rows, detail = arxiv_run(args.n, args.vectors, papers, real, questions, args.keep)
         print(json.dumps(detail, indent=1), flush=True)
         report(f"scale-arxiv-{args.n}-{args.vectors}", rows, {"detail": detail})
         return

@@ -116,7 +116,8 @@ t0 = time.perf_counter()
 rep = ingest(settings, emb, [Path(p) for p in {paths!r}])
 wall = time.perf_counter() - t0
 print(json.dumps({{"papers": rep.papers, "chunks": rep.chunks, "embedded": rep.embedded, "embed_s": rep.embed_s,
-                  "total_s": wall, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "store_s": rep.store_s, "lexical_s": rep.lexical_s, "total_s": wall,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "files": rep.file_lines()}}))
 """
 
@@ -166,9 +167,14 @@ def _cold_ask(data: str, question: str, *flags: str) -> float:
     return sorted(times)[1]
 
 
-def arxiv_run(n: int, vectors: str, seeds: list[Paper], real, questions: list[str]) -> tuple[list, dict]:
+def arxiv_run(
+    n: int, vectors: str, seeds: list[Paper], real, questions: list[str], keep: Path | None = None
+) -> tuple[list, dict]:
+    """`keep`: a folder where the records and the data dir stay after the run (for retrieval experiments)."""
     records = synthesise(seeds, n)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = str(keep) if keep else scratch
+        Path(tmp).mkdir(parents=True, exist_ok=True)
         settings = Settings(data_dir=Path(tmp) / "data")
         raw = raw_throughput(real, records, settings)
         paths = []

@@ -50,6 +50,7 @@ class Index:
         texts: list[str] | None = None,
         bm25=None,
         idf: dict[str, float] | None = None,
+        vectors=None,
     ):
         self.store = store
         self.collection = collection
@@ -65,6 +66,8 @@ class Index:
             sentences if sentences is not None else {pid: split_sentences(p.abstract) for pid, p in papers.items()}
         )
         self._texts = texts or []
+        # Every chunk's vector in chunk order (a read-only memory map), or None: see index/cache.py VECTORS.
+        self.vectors = vectors
         if bm25 is not None:
             self.__dict__["bm25"] = bm25  # fills the cached properties below
         if idf is not None:
@@ -80,10 +83,10 @@ class Index:
         return cls(store, collection, papers, chunks, texts=dump["documents"])
 
     @classmethod
-    def from_snapshot(cls, store: Store, collection, parts: dict, bm25) -> Index:
+    def from_snapshot(cls, store: Store, collection, parts: dict, bm25, vectors=None) -> Index:
         papers = {d["id"]: Paper.from_dict(d) for d in parts["papers"]}
         chunks = [ChunkRef(i, pid, tuple(sents)) for i, pid, sents in parts["chunks"]]
-        return cls(store, collection, papers, chunks, parts["sentences"], None, bm25, parts["idf"])
+        return cls(store, collection, papers, chunks, parts["sentences"], None, bm25, parts["idf"], vectors)
 
     def snapshot(self) -> dict:
         return {

@@ -21,12 +21,14 @@ from filelock import FileLock, Timeout
 
 from assistant.config import Settings
 from assistant.errors import CorpusError, IndexBusyError, StoreError
+from assistant.index.cache import VectorWriter
 from assistant.index.embedding import Embedder, embed_model_id
 from assistant.index.store import Store, chunk_metadata, papers_from_dump
 from assistant.ingest.chunking import chunk_paper
 from assistant.ingest.corpus import Corpus, read_corpus
 from assistant.ingest.embed_cache import EmbedCache
 from assistant.ingest.identity import MergeNote, count_merges, file_lines, merge, summarise
+from assistant.ingest.writer import BatchWriter
 from assistant.text import split_sentences
 from assistant.types import Chunk, Paper
 
@@ -52,7 +54,9 @@ class IngestReport:
     files: list[dict] = field(default_factory=list)  # per reference-format file (BibTeX, RIS, ...): its counts
     flagged: list[str] = field(default_factory=list)  # "title: sentence" of added papers that `flag` caught
     collection: str = ""
-    embed_s: float = 0.0
+    embed_s: float = 0.0  # computing vectors
+    store_s: float = 0.0  # Chroma adds
+    lexical_s: float = 0.0  # sentences, BM25 and IDF, and the snapshot file
     total_s: float = 0.0
 
     def note_lines(self) -> list[str]:
@@ -225,18 +229,20 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
             "chunks": len(chunks),
         }
     )
+    t0 = time.perf_counter()
     index = _lexical_index(store, col, new, chunks)  # now, while the embedder and Chroma hold little memory
+    report.lexical_s += time.perf_counter() - t0
     # Each batch is let go once written: its texts are in Chroma, and the snapshot needs none of them.
     batches = [chunks[i : i + STREAM_BATCH] for i in range(0, len(chunks), STREAM_BATCH)]
     del chunks
     reuse = old_ids if compatible and active is not None else set()
     done = 0
+    writer = BatchWriter(store, col, report, VectorWriter(settings, report.chunks) if index is not None else None)
     try:
         while batches:
             batch = batches.pop(0)
             vecs = _batch_vectors(store, active, reuse, cache, embedder, batch, settings, report, done, progress)
-            store.add(
-                col,
+            writer.submit(
                 [c.id for c, _ in batch],
                 vecs,
                 [c.text for c, _ in batch],
@@ -247,22 +253,30 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
             _release_freed_memory()
             if progress:
                 progress(done, report.chunks)
+        writer.wait()
         store.set_active(col.name)  # the commit point
     except BaseException:
         # Ctrl-C, a crash or a full disk before the flip: the old generation stays active. (kill -9 skips this:
         # the next ingest's drop_stale removes the orphan.) The embedding cache keeps what was computed.
+        writer.wait(raise_error=False)  # an add still in flight would race the delete below
+        if writer.vectors is not None:
+            writer.vectors.discard()
         try:
             store.client.delete_collection(col.name)
         except Exception:
             pass
         _remove_new_segments(settings, segments_before)
         raise
+    finally:
+        writer.close()
     report.collection = col.name
     cache.clear(settings)
     store.drop_stale(keep=col.name)
     if index is not None:
+        t0 = time.perf_counter()
         _release_freed_memory()  # before the snapshot's JSON, the last peak of the run
-        _snapshot(store, col, index)
+        _snapshot(store, col, index, writer.vectors.finish() if writer.vectors is not None else None)
+        report.lexical_s += time.perf_counter() - t0
     return report
 
 
@@ -341,12 +355,12 @@ def _lexical_index(store: Store, col, papers: dict[str, Paper], chunks: list[tup
         return None
 
 
-def _snapshot(store: Store, col, index) -> None:
+def _snapshot(store: Store, col, index, vectors: Path | None = None) -> None:
     """Save the new generation's index snapshot now, from memory, so the first `ask` does not rebuild it."""
     from assistant.index import cache as index_cache
 
     try:
-        index_cache.write(store.settings, col, index.snapshot(), index.bm25)
+        index_cache.write(store.settings, col, index.snapshot(), index.bm25, vectors)
     except Exception as exc:  # noqa: BLE001 - the ingest has committed; readers rebuild the snapshot themselves
         log.warning("could not save the index snapshot (%s: %s)", type(exc).__name__, exc)
 

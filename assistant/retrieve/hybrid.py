@@ -14,6 +14,7 @@ from assistant.index.embedding import Embedder, embed_model_id
 from assistant.index.lexical import FLIP_RETRY_S, Index, generation_replaced
 from assistant.ingest.metadata import paper_meta
 from assistant.retrieve.coverage import Vocabulary
+from assistant.retrieve.dense import dense_search
 from assistant.retrieve.filters import combine, describe, table_for
 from assistant.text import terms
 from assistant.types import Evidence
@@ -68,23 +69,26 @@ class Retriever:
             self.index.bm25, self.index.idf, self.vocab  # noqa: B018 - cached properties, built here
 
     def dense(self, qvec: np.ndarray, n: int, where: dict | None) -> dict[str, float]:
-        n = min(n, len(self.index.chunks))
-        res = self.index.store.query(self.index.collection, qvec.tolist(), n, where)
-        return {i: 1.0 - d for i, d in zip(res["ids"][0], res["distances"][0])}
+        return dense_search(self.index, qvec, n, where)
 
     def lexical(self, query: str, n: int, allowed: set[str] | None, mask: np.ndarray | None = None) -> dict[str, float]:
         """BM25 over the chunks; `mask` (one bool per chunk) scores only the chunks a filter allows."""
         q = terms(query)
         if not q:
             return {}
-        n = min(n, len(self.index.chunks))
-        weights = None if mask is None else mask.astype(np.float32)
-        docs, scores = self.index.bm25.retrieve([q], k=n, show_progress=False, weight_mask=weights)
+        scores = self.index.bm25.get_scores(q)
+        if mask is not None:
+            scores[~mask] = 0.0
+        # Top n among the chunks that score at all: bm25s's own top-k partitions every chunk's score, and a
+        # filter's mask leaves mostly ties at zero, which took numpy's partition 14 ms at 200,000 chunks.
+        hits = np.flatnonzero(scores > 0)
+        if len(hits) > n:
+            hits = hits[np.argpartition(-scores[hits], n - 1)[:n]]
         out = {}
-        for pos, score in zip(docs[0], scores[0]):
+        for pos in hits:
             ref = self.index.chunks[int(pos)]
-            if score > 0 and (allowed is None or ref.paper_id in allowed):
-                out[ref.id] = float(score)
+            if allowed is None or ref.paper_id in allowed:
+                out[ref.id] = float(scores[pos])
         return out
 
     def search(

@@ -1,0 +1,119 @@
+"""Filtered dense search from the snapshot's vectors file (retrieve/dense.py), against Chroma's own `where`.
+
+Real MiniLM and a real persistent Chroma: the bundled seeds plus the reference-manager library, so that filters by
+year, author, venue and source keep few or many chunks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from assistant.config import Settings
+from assistant.index import cache as index_cache
+from assistant.index.lexical import Index
+from assistant.index.store import Store
+from assistant.ingest.build import ingest
+from assistant.retrieve import dense
+from assistant.retrieve.filters import build_where, table_for
+from assistant.text import one_spaced_line
+
+ROOT = Path(__file__).resolve().parent.parent
+LIB = ROOT / "tests" / "data" / "library"
+FILTERS = [
+    build_where(year="2023.."),
+    build_where(author="Ye"),
+    build_where(venue="ICLR"),
+    build_where(source="library.bib"),
+    build_where(year="..2022", venue="Association for Computational Linguistics"),
+]
+QUESTIONS = ["reasoning with few training samples", "graph contrastive learning for recommendation", "video QA"]
+
+
+@pytest.fixture(scope="module")
+def index_dir(tmp_path_factory, real_embedder) -> Path:
+    d = tmp_path_factory.mktemp("dense") / "data"
+    ingest(Settings(data_dir=d), real_embedder, [ROOT / "seeds", LIB])
+    return d
+
+
+def _chroma(index, qvec, n, where) -> dict[str, float]:
+    res = index.store.query(index.collection, qvec.tolist(), n, where)
+    return {i: 1.0 - d for i, d in zip(res["ids"][0], res["distances"][0])}
+
+
+@pytest.mark.e2e
+def test_ingest_writes_every_chunk_vector_into_the_snapshot(index_dir):
+    index = Index.load(Store(Settings(data_dir=index_dir)))
+    assert index.vectors is not None and index.vectors.shape == (len(index.chunks), 384)
+    got = index.collection.get(ids=[c.id for c in index.chunks[:50]], include=["embeddings"])
+    pos = {cid: i for i, cid in enumerate(got["ids"])}
+    chroma = np.asarray([got["embeddings"][pos[c.id]] for c in index.chunks[:50]], dtype=np.float32)
+    assert np.allclose(np.asarray(index.vectors[:50], dtype=np.float32), chroma, atol=2e-3)  # float16, same order
+    assert not list((index_dir / "index-cache").glob(".tmp-*"))  # the temp vectors file was moved in
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("exact_max", [dense.EXACT_MAX, 0])  # 0: every filter takes the broad (HNSW) path
+def test_filtered_dense_search_gives_what_chroma_where_gives(index_dir, real_embedder, monkeypatch, exact_max):
+    monkeypatch.setattr(dense, "EXACT_MAX", exact_max)
+    index = Index.load(Store(Settings(data_dir=index_dir)))
+    table = table_for(index)
+    for where in FILTERS:
+        assert where is not None
+        mask = table.chunk_mask(where)
+        assert mask is not None and 0 < mask.sum() < len(mask)
+        for q in QUESTIONS:
+            qvec = real_embedder.embed([q])[0]
+            n = 10
+            ours = dense.dense_search(index, qvec, n, where)
+            theirs = _chroma(index, qvec, n, where)
+            assert len(ours) == min(n, int(mask.sum()))  # top-k stays full
+            assert all(mask[index.chunk_pos[c]] for c in ours)  # nothing outside the filter
+            assert set(ours) == set(theirs), (where, q)
+            assert max(abs(ours[c] - theirs[c]) for c in ours) < 2e-3
+
+
+@pytest.mark.e2e
+def test_without_a_vectors_file_filters_go_to_chroma(index_dir, real_embedder, tmp_path):
+    settings = Settings(data_dir=index_dir)
+    index = Index.load(Store(settings))
+    folder = index_cache._folder(settings, index.collection)
+    aside = tmp_path / "vectors.npy"
+    (folder / index_cache.VECTORS).rename(aside)
+    try:
+        bare = Index.load(Store(settings))
+        assert bare.vectors is None
+        qvec = real_embedder.embed([QUESTIONS[0]])[0]
+        where = build_where(year="2023..")
+        assert set(dense.dense_search(bare, qvec, 10, where)) == set(_chroma(bare, qvec, 10, where))
+    finally:
+        aside.rename(folder / index_cache.VECTORS)
+
+
+def test_a_vectors_file_of_the_wrong_length_is_ignored(tmp_path):
+    np.save(tmp_path / index_cache.VECTORS, np.zeros((3, 4), dtype=np.float16))
+    assert index_cache._vectors(tmp_path, 3) is not None
+    assert index_cache._vectors(tmp_path, 4) is None  # a torn or foreign file: filters go to Chroma
+
+
+def test_vector_writer_leaves_nothing_when_rows_are_missing(tmp_path):
+    w = index_cache.VectorWriter(Settings(data_dir=tmp_path), rows=5)
+    w.append(np.ones((3, 4), dtype=np.float32))
+    assert w.finish() is None  # an interrupted run: 3 of 5 rows
+    assert not list((tmp_path / "index-cache").iterdir())
+    w = index_cache.VectorWriter(Settings(data_dir=tmp_path), rows=4)
+    w.append(np.ones((2, 4), dtype=np.float32))
+    w.append(np.full((2, 4), 0.5, dtype=np.float32))
+    path = w.finish()
+    assert path is not None and np.load(path).tolist() == [[1.0] * 4] * 2 + [[0.5] * 4] * 2
+
+
+@given(st.text())
+def test_one_spaced_line_fast_path_matches_the_character_walk(text):
+    slow = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    assert one_spaced_line(text) == slow
