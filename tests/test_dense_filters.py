@@ -117,3 +117,22 @@ def test_vector_writer_leaves_nothing_when_rows_are_missing(tmp_path):
 def test_one_spaced_line_fast_path_matches_the_character_walk(text):
     slow = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
     assert one_spaced_line(text) == slow
+
+
+def test_chunk_texts_rebuilt_from_the_store_are_what_was_embedded(settings, fake_embedder):
+    """Chroma keeps no documents: a reader without the snapshot rebuilds every chunk's text from chunk 0's paper."""
+    from assistant.ingest.chunking import chunk_paper
+    from assistant.ingest.corpus import load_corpus
+
+    ingest(settings, fake_embedder, [ROOT / "seeds", LIB])
+    store = Store(settings)
+    rebuilt = Index.from_dump(store, store.active(), store.dump())
+    papers, _ = load_corpus([ROOT / "seeds", LIB])
+    embedded = {
+        c.id: c.text
+        for p in papers
+        for c in chunk_paper(p, settings.chunk_tokens, fake_embedder.count_tokens, settings.chunk_overlap)
+    }
+    assert len(rebuilt.chunks) == len(embedded)
+    assert {c.id: rebuilt.chunk_text(c) for c in rebuilt.chunks} == embedded
+    assert rebuilt._texts == [embedded[c.id] for c in rebuilt.chunks]  # what BM25 is built from

@@ -80,7 +80,16 @@ class Index:
             ChunkRef(i, m["paper_id"], tuple(json.loads(m["sentences"])))
             for i, m in zip(dump["ids"], dump["metadatas"])
         ]
-        return cls(store, collection, papers, chunks, texts=dump["documents"])
+        index = cls(store, collection, papers, chunks)
+        docs = dump.get("documents") or []
+        # Generations written before chunk texts left Chroma have them as documents; newer ones are rebuilt.
+        index._texts = docs if docs and all(d is not None for d in docs) else [index.chunk_text(c) for c in chunks]
+        return index
+
+    def chunk_text(self, ref: ChunkRef) -> str:
+        """What was embedded for a chunk: its paper's title, then its sentences (ingest/chunking.py)."""
+        paper, sents = self.papers[ref.paper_id], self.sentences[ref.paper_id]
+        return paper.title.rstrip(".") + ". " + " ".join(sents[i] for i in ref.sentences if i < len(sents))
 
     @classmethod
     def from_snapshot(cls, store: Store, collection, parts: dict, bm25, vectors=None) -> Index:

@@ -141,22 +141,23 @@ def _client(settings: Settings):
 
 
 def chunk_metadata(chunk: Chunk, paper: Paper) -> dict[str, Any]:
+    """Every chunk: its paper, its sentences and the filter keys (a Chroma `where` must see them on each chunk).
+    Chunk 0 also carries the paper (title, abstract, metadata), so the index alone rebuilds the corpus (server
+    mode) and every chunk's text (chunk_text). Chroma stores no documents: its full-text index of them was 40 % of
+    an add, and nothing searched it."""
     meta: dict[str, Any] = {
         "paper_id": paper.id,
-        "title": paper.title,
         "chunk": chunk.index,
         "sentences": json.dumps(list(chunk.sentences)),
-        "sources": json.dumps(list(paper.sources)),
     }
-    for key in ("date", "url", "authors", "venue", "doi", "arxiv_id"):
-        if getattr(paper, key):
-            meta[key] = getattr(paper, key)
     meta.update(filter_keys(paper))  # year, au:<name>, ve:<venue word>: see retrieve/filters.py
-    # One copy of the abstract per paper lets the index alone rebuild the corpus (server mode).
-    if chunk.index == 0:
-        meta["abstract"] = paper.abstract
     for source in paper.sources:  # filterable: where={"src:file.txt": True}
         meta[f"src:{source}"] = True
+    if chunk.index == 0:
+        meta.update(title=paper.title, sources=json.dumps(list(paper.sources)), abstract=paper.abstract)
+        for key in ("date", "url", "authors", "venue", "doi", "arxiv_id"):
+            if getattr(paper, key):
+                meta[key] = getattr(paper, key)
     return meta
 
 
@@ -251,7 +252,7 @@ class Store:
         meta = {"hnsw:space": "cosine", "schema": SCHEMA, "created": time.time(), **metadata}
         return self._call("create collection", self.client.create_collection, name, metadata=meta)
 
-    def add(self, col, ids: list[str], embeddings, documents: list[str], metadatas: list[dict]) -> None:
+    def add(self, col, ids: list[str], embeddings, metadatas: list[dict]) -> None:
         step = max(1, min(self._call("batch size", self.client.get_max_batch_size), 5000))
         for i in range(0, len(ids), step):
             self._call(
@@ -259,7 +260,6 @@ class Store:
                 col.add,
                 ids=ids[i : i + step],
                 embeddings=embeddings[i : i + step],
-                documents=documents[i : i + step],
                 metadatas=metadatas[i : i + step],
             )
 

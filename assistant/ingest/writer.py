@@ -23,17 +23,17 @@ class BatchWriter:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chroma-add")
         self._pending: Future | None = None
 
-    def _add(self, ids: list[str], vecs, texts: list[str], metas: list[dict[str, Any]]) -> None:
+    def _add(self, ids: list[str], vecs, metas: list[dict[str, Any]]) -> None:
         t0 = time.perf_counter()
-        self.store.add(self.col, ids, vecs, texts, metas)
+        self.store.add(self.col, ids, vecs, metas)
         if self.vectors is not None:
             self.vectors.append(vecs)
         self.report.store_s += time.perf_counter() - t0
 
-    def submit(self, ids: list[str], vecs, texts: list[str], metas: list[dict[str, Any]]) -> None:
+    def submit(self, ids: list[str], vecs, metas: list[dict[str, Any]]) -> None:
         """Queue one batch after the previous one has been written (its error, if any, is raised here)."""
         self.wait()
-        self._pending = self._pool.submit(self._add, ids, vecs, texts, metas)
+        self._pending = self._pool.submit(self._add, ids, vecs, metas)
 
     def wait(self, raise_error: bool = True) -> None:
         """Until the batch in flight is written. With raise_error=False (cleaning up after another error), its own
