@@ -50,12 +50,42 @@ def read(settings: Settings, collection) -> tuple[dict[str, Any], Any, Any] | No
         import bm25s
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)
-        parts = json.loads((folder / "index.json").read_text(encoding="utf-8"))
+        parts = _loads((folder / "index.json").read_bytes())
         bm25 = bm25s.BM25.load(str(folder / "bm25"), mmap=False, allow_pickle=False, show_progress=False)
         return parts, bm25, _vectors(folder, len(parts["chunks"]))
     except Exception as exc:  # noqa: BLE001 - a damaged cache is never fatal: rebuild from the store
         log.warning("ignoring the index snapshot in %s (%s: %s)", folder, type(exc).__name__, exc)
         return None
+
+
+def _loads(data: bytes) -> Any:
+    try:
+        import orjson  # 3-4x faster than json on a 280 MB snapshot (100,000 papers): most of a cold start
+    except ImportError:  # pragma: no cover - a dependency; json reads the same file
+        return json.loads(data)
+    return orjson.loads(data)
+
+
+def _dump(fh, parts: dict[str, Any]) -> None:
+    """JSON of the snapshot, written item by item: `parts` holds iterables (Index.snapshot makes the paper and chunk
+    lists lazily), so the file never exists as one string in memory. As one string it was the peak of an ingest
+    at 100,000 papers (a 280 MB str, twice that as UCS-2, plus its UTF-8 copy)."""
+    fh.write("{")
+    for n, (key, value) in enumerate(parts.items()):
+        fh.write(("," if n else "") + json.dumps(key) + ":")
+        if isinstance(value, dict):
+            fh.write("{")
+            for i, (k, v) in enumerate(value.items()):
+                fh.write(
+                    ("," if i else "") + json.dumps(k, ensure_ascii=False) + ":" + json.dumps(v, ensure_ascii=False)
+                )
+            fh.write("}")
+        else:
+            fh.write("[")
+            for i, item in enumerate(value):
+                fh.write(("," if i else "") + json.dumps(item, ensure_ascii=False))
+            fh.write("]")
+    fh.write("}")
 
 
 def _vectors(folder: Path, chunks: int):
@@ -135,7 +165,8 @@ def write(settings: Settings, collection, parts: dict[str, Any], bm25, vectors: 
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
         try:
-            (tmp / "index.json").write_text(json.dumps(parts, ensure_ascii=False), encoding="utf-8")
+            with open(tmp / "index.json", "w", encoding="utf-8") as fh:
+                _dump(fh, parts)
             bm25.save(str(tmp / "bm25"), show_progress=False)
             if vectors is not None:
                 try:

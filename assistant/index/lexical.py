@@ -98,9 +98,10 @@ class Index:
         return cls(store, collection, papers, chunks, parts["sentences"], None, bm25, parts["idf"], vectors)
 
     def snapshot(self) -> dict:
+        """What index/cache.py writes; the lists are generators, written item by item (no second copy in memory)."""
         return {
-            "papers": [p.to_dict() for p in self.papers.values()],
-            "chunks": [[c.id, c.paper_id, list(c.sentences)] for c in self.chunks],
+            "papers": (p.to_dict() for p in self.papers.values()),
+            "chunks": ([c.id, c.paper_id, list(c.sentences)] for c in self.chunks),
             "sentences": self.sentences,
             "idf": self.idf,
         }
