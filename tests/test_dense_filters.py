@@ -136,3 +136,24 @@ def test_chunk_texts_rebuilt_from_the_store_are_what_was_embedded(settings, fake
     assert len(rebuilt.chunks) == len(embedded)
     assert {c.id: rebuilt.chunk_text(c) for c in rebuilt.chunks} == embedded
     assert rebuilt._texts == [embedded[c.id] for c in rebuilt.chunks]  # what BM25 is built from
+
+
+@pytest.mark.e2e
+def test_a_snapshot_rebuilt_from_the_store_has_the_vectors_again(index_dir, tmp_path):
+    import shutil
+
+    settings = Settings(data_dir=index_dir)
+    first = Index.load(Store(settings))
+    saved = np.asarray(first.vectors).copy()
+    folder = index_cache._folder(settings, first.collection)
+    shutil.move(str(folder), str(tmp_path / "snapshot"))
+    try:
+        rebuilt = Index.load(Store(settings))  # no snapshot: from a Chroma dump, which writes one again
+        assert rebuilt.vectors is not None
+        order = [first.chunk_pos[c.id] for c in rebuilt.chunks]  # each index keeps its own chunk order
+        assert np.allclose(np.asarray(rebuilt.vectors, dtype=np.float32), saved[order], atol=2e-4)  # float16 steps
+        again = Index.load(Store(settings))
+        assert again.vectors is not None and again.vectors.shape == saved.shape
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.move(str(tmp_path / "snapshot"), str(folder))

@@ -51,7 +51,7 @@ def read(settings: Settings, collection) -> tuple[dict[str, Any], Any, Any] | No
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)
         parts = _loads((folder / "index.json").read_bytes())
-        bm25 = bm25s.BM25.load(str(folder / "bm25"), mmap=False, allow_pickle=False, show_progress=False)
+        bm25 = bm25s.BM25.load(str(folder / "bm25"), mmap=True, allow_pickle=False, show_progress=False)
         return parts, bm25, _vectors(folder, len(parts["chunks"]))
     except Exception as exc:  # noqa: BLE001 - a damaged cache is never fatal: rebuild from the store
         log.warning("ignoring the index snapshot in %s (%s: %s)", folder, type(exc).__name__, exc)

@@ -10,6 +10,8 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property
 
+import numpy as np
+
 from assistant.errors import IndexMissingError, StoreError
 from assistant.index import cache as index_cache
 from assistant.index.store import Store, papers_from_dump
@@ -125,11 +127,20 @@ class Index:
         cached = index_cache.read(store.settings, col)
         if cached is not None:
             return cls.from_snapshot(store, col, *cached)
-        index = cls.from_dump(store, col, store.dump(col))
+        dump = store.dump(col, embeddings=True)
+        index = cls.from_dump(store, col, dump)
+        if len(dump["embeddings"]) == len(index.chunks) and index.chunks:  # in chunk order, as the ingest writes
+            index.vectors = np.asarray(dump["embeddings"], dtype=np.float16)
+        del dump
         # Only for the generation still in use: writing a snapshot deletes the others', and a slow reader of a
         # replaced generation would delete the one the ingest just wrote for the new generation.
         if store.active_name() == col.name:
-            index_cache.write(store.settings, col, index.snapshot(), index.bm25)
+            vectors = None
+            if index.vectors is not None:
+                writer = index_cache.VectorWriter(store.settings, len(index.chunks))
+                writer.append(index.vectors)
+                vectors = writer.finish()
+            index_cache.write(store.settings, col, index.snapshot(), index.bm25, vectors)
         return index
 
     @cached_property
