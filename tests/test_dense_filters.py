@@ -157,3 +157,23 @@ def test_a_snapshot_rebuilt_from_the_store_has_the_vectors_again(index_dir, tmp_
     finally:
         shutil.rmtree(folder, ignore_errors=True)
         shutil.move(str(tmp_path / "snapshot"), str(folder))
+
+
+def test_sentences_are_split_on_demand_and_old_snapshots_still_load(settings, fake_embedder):
+    from assistant.index.lexical import Sentences
+    from assistant.text import split_sentences
+
+    ingest(settings, fake_embedder, [LIB])
+    store = Store(settings)
+    index = Index.load(store)
+    assert isinstance(index.sentences, Sentences) and not index.sentences._split  # nothing split at load
+    pid, paper = next(iter(index.papers.items()))
+    assert index.sentences[pid] == split_sentences(paper.abstract) and list(index.sentences._split) == [pid]
+    assert index.sentence_count == sum(len(split_sentences(p.abstract)) for p in index.papers.values())
+    parts = index_cache.read(settings, store.active())
+    assert parts is not None and "sentences" not in parts[0]
+    # A snapshot written before Sentences carries them; it loads as it is.
+    old = {**parts[0], "sentences": {p: split_sentences(x.abstract) for p, x in index.papers.items()}}
+    del old["sentence_count"]
+    loaded = Index.from_snapshot(store, store.active(), old, parts[1])
+    assert loaded.sentences[pid] == index.sentences[pid] and loaded.sentence_count == index.sentence_count

@@ -80,6 +80,8 @@ def _dump(fh, parts: dict[str, Any]) -> None:
                     ("," if i else "") + json.dumps(k, ensure_ascii=False) + ":" + json.dumps(v, ensure_ascii=False)
                 )
             fh.write("}")
+        elif isinstance(value, (str, int, float, bool)) or value is None:
+            fh.write(json.dumps(value))
         else:
             fh.write("[")
             for i, item in enumerate(value):

@@ -7,6 +7,7 @@ import logging
 import math
 import time
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -39,6 +40,32 @@ class ChunkRef:
     sentences: tuple[int, ...]
 
 
+class Sentences(Mapping[str, list[str]]):
+    """Each paper's abstract split into sentences, on first use. A snapshot used to carry them all (half of its
+    280 MB at 100,000 papers, and as much memory), while a question reads those of a few papers; splitting one
+    abstract takes microseconds. Iterating values() splits without keeping, for the one-off passes (IDF)."""
+
+    def __init__(self, papers: dict[str, Paper]):
+        self.papers = papers
+        self._split: dict[str, list[str]] = {}
+
+    def __getitem__(self, pid: str) -> list[str]:
+        got = self._split.get(pid)
+        if got is None:
+            got = self._split[pid] = split_sentences(self.papers[pid].abstract)
+        return got
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.papers)
+
+    def __len__(self) -> int:
+        return len(self.papers)
+
+    def values(self):  # type: ignore[override]
+        for pid in self.papers:
+            yield self._split.get(pid) or split_sentences(self.papers[pid].abstract)
+
+
 class Index:
     """A loaded, read-only view of one index generation: papers, chunk refs, sentences, BM25 and IDF."""
 
@@ -48,7 +75,7 @@ class Index:
         collection,
         papers: dict[str, Paper],
         chunks: list[ChunkRef],
-        sentences: dict[str, list[str]] | None = None,
+        sentences: Mapping[str, list[str]] | None = None,
         texts: list[str] | None = None,
         bm25=None,
         idf: dict[str, float] | None = None,
@@ -64,9 +91,7 @@ class Index:
         self.paper_chunks: dict[str, list[ChunkRef]] = {}
         for c in self.chunks:
             self.paper_chunks.setdefault(c.paper_id, []).append(c)
-        self.sentences = (
-            sentences if sentences is not None else {pid: split_sentences(p.abstract) for pid, p in papers.items()}
-        )
+        self.sentences: Mapping[str, list[str]] = sentences if sentences is not None else Sentences(papers)
         self._texts = texts or []
         # Every chunk's vector in chunk order (a read-only memory map), or None: see index/cache.py VECTORS.
         self.vectors = vectors
@@ -97,15 +122,19 @@ class Index:
     def from_snapshot(cls, store: Store, collection, parts: dict, bm25, vectors=None) -> Index:
         papers = {d["id"]: Paper.from_dict(d) for d in parts["papers"]}
         chunks = [ChunkRef(i, pid, tuple(sents)) for i, pid, sents in parts["chunks"]]
-        return cls(store, collection, papers, chunks, parts["sentences"], None, bm25, parts["idf"], vectors)
+        # Snapshots from before Sentences carry the split sentences; newer ones split on demand.
+        index = cls(store, collection, papers, chunks, parts.get("sentences"), None, bm25, parts["idf"], vectors)
+        if "sentence_count" in parts:
+            index.__dict__["sentence_count"] = parts["sentence_count"]
+        return index
 
     def snapshot(self) -> dict:
         """What index/cache.py writes; the lists are generators, written item by item (no second copy in memory)."""
         return {
             "papers": (p.to_dict() for p in self.papers.values()),
             "chunks": ([c.id, c.paper_id, list(c.sentences)] for c in self.chunks),
-            "sentences": self.sentences,
             "idf": self.idf,
+            "sentence_count": self.sentence_count,
         }
 
     @classmethod
@@ -159,8 +188,15 @@ class Index:
     @cached_property
     def idf(self) -> dict[str, float]:
         df: Counter[str] = Counter()
+        n = 0
         for sents in self.sentences.values():
+            n += len(sents)
             for s in sents:
                 df.update(set(terms(s)))
-        n = sum(len(s) for s in self.sentences.values()) or 1
-        return {t: math.log(1 + n / c) for t, c in df.items()}
+        self.__dict__.setdefault("sentence_count", n)
+        return {t: math.log(1 + max(n, 1) / c) for t, c in df.items()}
+
+    @cached_property
+    def sentence_count(self) -> int:
+        """Sentences in the corpus (what the IDF counts documents in)."""
+        return sum(len(s) for s in self.sentences.values())

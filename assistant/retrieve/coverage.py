@@ -46,7 +46,7 @@ class Vocabulary:
     def __init__(self, index: Index):
         self.index = index
         self.idf = index.idf
-        self.n = sum(len(s) for s in index.sentences.values()) or 1
+        self.n = index.sentence_count or 1
         self.max_idf = max(self.idf.values(), default=1.0)
         self.titles = {pid: set(terms(p.title)) for pid, p in index.papers.items()}
         self.title_vocab: set[str] = set().union(*self.titles.values()) if self.titles else set()
