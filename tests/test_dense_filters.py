@@ -177,3 +177,26 @@ def test_sentences_are_split_on_demand_and_old_snapshots_still_load(settings, fa
     del old["sentence_count"]
     loaded = Index.from_snapshot(store, store.active(), old, parts[1])
     assert loaded.sentences[pid] == index.sentences[pid] and loaded.sentence_count == index.sentence_count
+
+
+def test_an_interrupted_ingest_leaves_no_pending_snapshot_and_the_next_one_installs_its_own(
+    settings, fake_embedder, monkeypatch
+):
+    """The snapshot is written before the embedding (index/cache.py prepare) and moved in after the flip."""
+    ingest(settings, fake_embedder, [LIB])
+    root = settings.data_dir / "index-cache"
+    before = sorted(p.name for p in root.iterdir())
+
+    def dying_add(self, col, ids, *a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Store, "add", dying_add)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(settings, fake_embedder, [ROOT / "seeds", LIB])
+    monkeypatch.undo()
+    assert sorted(p.name for p in root.iterdir()) == before  # nothing pending, no stray vectors file
+    ingest(settings, fake_embedder, [ROOT / "seeds", LIB])
+    (folder,) = [p for p in root.iterdir()]
+    assert {"index.json", "bm25", index_cache.VECTORS} <= {p.name for p in folder.iterdir()}
+    index = Index.load(Store(settings))
+    assert index.vectors is not None and len(index.papers) > 200

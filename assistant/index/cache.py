@@ -158,35 +158,69 @@ class VectorWriter:
         self.done = -1
 
 
+PENDING = ".ingest-pending"  # the running ingest's snapshot (ingests hold the index lock: one at a time)
+
+
+def prepare(settings: Settings, parts: dict[str, Any], bm25) -> Path:
+    """Write an ingest's snapshot before its embedding starts, so that the ingest can let go of the BM25 model and
+    the IDF table (hundreds of MB at 100,000 papers) for the rest of the run; `install` moves it in after the flip.
+    A folder a killed ingest left is replaced. Raises OSError."""
+    pending = _root(settings) / PENDING
+    shutil.rmtree(pending, ignore_errors=True)
+    pending.mkdir(parents=True, mode=0o700)
+    _write_parts(pending, parts, bm25)
+    return pending
+
+
+def _write_parts(folder: Path, parts: dict[str, Any], bm25) -> None:
+    with open(folder / "index.json", "w", encoding="utf-8") as fh:
+        _dump(fh, parts)
+    bm25.save(str(folder / "bm25"), show_progress=False)
+
+
 def write(settings: Settings, collection, parts: dict[str, Any], bm25, vectors: Path | None = None) -> None:
     """Save the snapshot and drop those of older generations. Failure (read-only dir, disk full) only logs.
     `vectors`: a finished VectorWriter file, moved into the snapshot."""
     root = _root(settings)
-    target = _folder(settings, collection)
     try:
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
+    except OSError as exc:
+        log.warning("could not save the index snapshot in %s (%s)", root, exc)
+        return
+    try:
+        _write_parts(tmp, parts, bm25)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        log.warning("could not save the index snapshot in %s (%s)", root, exc)
+        return
+    install(settings, collection, tmp, vectors)
+
+
+def install(settings: Settings, collection, folder: Path, vectors: Path | None = None) -> None:
+    """Make a written snapshot folder (write's temp folder, or prepare's) the one of `collection`, and drop those
+    of older generations. Failure only logs; the folder is removed either way."""
+    root = _root(settings)
+    target = _folder(settings, collection)
+    try:
         try:
-            with open(tmp / "index.json", "w", encoding="utf-8") as fh:
-                _dump(fh, parts)
-            bm25.save(str(tmp / "bm25"), show_progress=False)
             if vectors is not None:
                 try:
-                    os.replace(vectors, tmp / VECTORS)
+                    os.replace(vectors, folder / VECTORS)
                 except OSError as exc:  # the snapshot is still whole without it
                     log.warning("could not move the vectors file into the snapshot (%s)", exc)
             aside = None
             if target.exists():  # a damaged snapshot: set it aside (a rename cannot replace a full folder)
                 aside = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
                 os.replace(target, aside / "old")
-            os.replace(tmp, target)
+            os.replace(folder, target)
             if aside is not None:
                 shutil.rmtree(aside, ignore_errors=True)
         except OSError:
             if not (target / "index.json").is_file():  # not another process having won the race
                 raise
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(folder, ignore_errors=True)
         # Older generations of this collection, and any older layout, are dead once the pointer moved on.
         same_base = re.compile(rf"v{VERSION}-{re.escape(settings.collection)}-\d{{14}}-")
         for old in root.iterdir():

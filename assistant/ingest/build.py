@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -230,7 +231,9 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
         }
     )
     t0 = time.perf_counter()
-    index = _lexical_index(store, col, new, chunks)  # now, while the embedder and Chroma hold little memory
+    # Now, while the embedder and Chroma hold little memory; written at once, so that none of it is held while
+    # the vectors stream in (installed after the flip).
+    pending = _prepare_snapshot(settings, _lexical_index(store, col, new, chunks))
     report.lexical_s += time.perf_counter() - t0
     # Each batch is let go once written: its texts are in Chroma, and the snapshot needs none of them.
     batches = [chunks[i : i + STREAM_BATCH] for i in range(0, len(chunks), STREAM_BATCH)]
@@ -238,7 +241,7 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
     reuse = old_ids if compatible and active is not None else set()
     done = 0
     _trim.update(spent=0.0, since=0.0)  # the trim budget is per run
-    writer = BatchWriter(store, col, report, VectorWriter(settings, report.chunks) if index is not None else None)
+    writer = BatchWriter(store, col, report, VectorWriter(settings, report.chunks) if pending is not None else None)
     try:
         while batches:
             batch = batches.pop(0)
@@ -261,6 +264,8 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
         writer.wait(raise_error=False)  # an add still in flight would race the delete below
         if writer.vectors is not None:
             writer.vectors.discard()
+        if pending is not None:
+            shutil.rmtree(pending, ignore_errors=True)
         try:
             store.client.delete_collection(col.name)
         except Exception:
@@ -272,11 +277,10 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
     report.collection = col.name
     cache.clear(settings)
     store.drop_stale(keep=col.name)
-    if index is not None:
-        t0 = time.perf_counter()
-        _release_freed_memory()  # before the snapshot's JSON, the last peak of the run
-        _snapshot(store, col, index, writer.vectors.finish() if writer.vectors is not None else None)
-        report.lexical_s += time.perf_counter() - t0
+    if pending is not None:
+        from assistant.index import cache as index_cache
+
+        index_cache.install(settings, col, pending, writer.vectors.finish() if writer.vectors is not None else None)
     return report
 
 
@@ -325,8 +329,6 @@ def _remove_new_segments(settings: Settings, before: set[str]) -> None:
     """A run that failed (a full disk) removes the segment folders it created: Chroma's own delete needs to write
     SQLite, which a full disk refuses, and left a 1.7 MB orphan folder behind. Under the ingest lock nobody else
     creates segments, and the failed generation was never active, so no reader uses them."""
-    import shutil
-
     root = settings.data_dir / "chroma"
     for name in _segment_dirs(settings) - before:
         log.info("removing the failed generation's segment folder %s", root / name)
@@ -355,14 +357,19 @@ def _lexical_index(store: Store, col, papers: dict[str, Paper], chunks: list[tup
         return None
 
 
-def _snapshot(store: Store, col, index, vectors: Path | None = None) -> None:
-    """Save the new generation's index snapshot now, from memory, so the first `ask` does not rebuild it."""
+def _prepare_snapshot(settings: Settings, index) -> Path | None:
+    """Write the new generation's snapshot (index/cache.py prepare) so the first `ask` does not rebuild it. None
+    when there is no index or it cannot be written: readers rebuild the snapshot themselves."""
+    if index is None:
+        return None
     from assistant.index import cache as index_cache
 
     try:
-        index_cache.write(store.settings, col, index.snapshot(), index.bm25, vectors)
-    except Exception as exc:  # noqa: BLE001 - the ingest has committed; readers rebuild the snapshot themselves
+        return index_cache.prepare(settings, index.snapshot(), index.bm25)
+    except Exception as exc:  # noqa: BLE001 - only a speed-up for the first reader
         log.warning("could not save the index snapshot (%s: %s)", type(exc).__name__, exc)
+        shutil.rmtree(settings.data_dir / "index-cache" / index_cache.PENDING, ignore_errors=True)
+        return None
 
 
 @functools.cache
