@@ -9,7 +9,7 @@ unreadable snapshot is ignored and rebuilt.
 Beside them, `vectors.npy`: every chunk's vector (float16, in chunk order), written by the ingest as it goes. A
 filtered search ranks the chunks a filter allows by exact cosine over these rows (retrieve/dense.py) instead of
 asking Chroma to evaluate the `where` in SQLite, which took 0.4-1.4 s at 100,000 papers. It is optional: a
-snapshot without it (rebuilt from the store, or from an older version) filters through Chroma as before.
+snapshot without it (from an older version, or when it could not be written) filters through Chroma as before.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def _vectors(folder: Path, chunks: int):
 
 
 class VectorWriter:
-    """Appends each batch's vectors to a temp .npy under the snapshot root; `write` moves it into the snapshot.
+    """Appends each batch's vectors to a temp .npy under the snapshot root; `install` moves it into the snapshot.
     Rows go to the file as they come, so the ingest holds none of them. Failure only logs: the file is a speed-up."""
 
     def __init__(self, settings: Settings, rows: int):
@@ -164,11 +164,15 @@ PENDING = ".ingest-pending"  # the running ingest's snapshot (ingests hold the i
 def prepare(settings: Settings, parts: dict[str, Any], bm25) -> Path:
     """Write an ingest's snapshot before its embedding starts, so that the ingest can let go of the BM25 model and
     the IDF table (hundreds of MB at 100,000 papers) for the rest of the run; `install` moves it in after the flip.
-    A folder a killed ingest left is replaced. Raises OSError."""
+    A folder a killed ingest left is replaced. Raises OSError, leaving no folder behind."""
     pending = _root(settings) / PENDING
     shutil.rmtree(pending, ignore_errors=True)
-    pending.mkdir(parents=True, mode=0o700)
-    _write_parts(pending, parts, bm25)
+    try:
+        pending.mkdir(parents=True, mode=0o700)
+        _write_parts(pending, parts, bm25)
+    except BaseException:
+        shutil.rmtree(pending, ignore_errors=True)
+        raise
     return pending
 
 

@@ -22,7 +22,7 @@ from filelock import FileLock, Timeout
 
 from assistant.config import Settings
 from assistant.errors import CorpusError, IndexBusyError, StoreError
-from assistant.index.cache import VectorWriter
+from assistant.index import cache as index_cache
 from assistant.index.embedding import Embedder, embed_model_id
 from assistant.index.store import Store, chunk_metadata, papers_from_dump
 from assistant.ingest.chunking import chunk_paper
@@ -241,7 +241,9 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
     reuse = old_ids if compatible and active is not None else set()
     done = 0
     _trim.update(spent=0.0, since=0.0)  # the trim budget is per run
-    writer = BatchWriter(store, col, report, VectorWriter(settings, report.chunks) if pending is not None else None)
+    writer = BatchWriter(
+        store, col, report, index_cache.VectorWriter(settings, report.chunks) if pending is not None else None
+    )
     try:
         while batches:
             batch = batches.pop(0)
@@ -278,8 +280,6 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
     cache.clear(settings)
     store.drop_stale(keep=col.name)
     if pending is not None:
-        from assistant.index import cache as index_cache
-
         index_cache.install(settings, col, pending, writer.vectors.finish() if writer.vectors is not None else None)
     return report
 
@@ -362,13 +362,10 @@ def _prepare_snapshot(settings: Settings, index) -> Path | None:
     when there is no index or it cannot be written: readers rebuild the snapshot themselves."""
     if index is None:
         return None
-    from assistant.index import cache as index_cache
-
     try:
         return index_cache.prepare(settings, index.snapshot(), index.bm25)
     except Exception as exc:  # noqa: BLE001 - only a speed-up for the first reader
         log.warning("could not save the index snapshot (%s: %s)", type(exc).__name__, exc)
-        shutil.rmtree(settings.data_dir / "index-cache" / index_cache.PENDING, ignore_errors=True)
         return None
 
 

@@ -1,8 +1,8 @@
 """Chroma writes beside the embedding: batch N is added to the new generation while batch N+1 is embedded.
 
-Chroma's add (SQLite rows, the full-text index, the HNSW insert) releases the GIL and took about 2.7 ms a chunk
-at 100,000 papers, a tenth of what embedding a chunk costs on two cores. Run one after the other, the two add up;
-run side by side, the add mostly fills the gaps the embedder leaves (tokenising, padding, Python between calls).
+Chroma's add (SQLite rows, the HNSW insert) releases the GIL and costs about 0.6-1.4 ms a chunk, against ~13 ms
+to embed one on two cores. Run one after the other, the two add up; side by side they share the cores (the
+embedding inside an ingest ran at 0.91x of its own speed, BENCHMARKS.md).
 At most one add is in flight, so memory holds one extra batch and an error surfaces at the next batch.
 The same thread appends each batch's vectors to the snapshot's vectors file (index/cache.py VectorWriter).
 """
