@@ -159,24 +159,47 @@ def test_a_snapshot_rebuilt_from_the_store_has_the_vectors_again(index_dir, tmp_
         shutil.move(str(tmp_path / "snapshot"), str(folder))
 
 
-def test_sentences_are_split_on_demand_and_old_snapshots_still_load(settings, fake_embedder):
+def test_a_snapshot_loads_lazily_and_reads_as_the_store_does(settings, fake_embedder):
+    """Nothing is decoded at load (papers, sentences), yet every paper, chunk ref, filter and title term is what a
+    rebuild from the Chroma store gives."""
+    from assistant.index.lazy import ChunkRefs, Papers
     from assistant.index.lexical import Sentences
     from assistant.text import split_sentences
 
-    ingest(settings, fake_embedder, [LIB])
+    ingest(settings, fake_embedder, [ROOT / "seeds", LIB])
     store = Store(settings)
     index = Index.load(store)
-    assert isinstance(index.sentences, Sentences) and not index.sentences._split  # nothing split at load
-    pid, paper = next(iter(index.papers.items()))
-    assert index.sentences[pid] == split_sentences(paper.abstract) and list(index.sentences._split) == [pid]
-    assert index.sentence_count == sum(len(split_sentences(p.abstract)) for p in index.papers.values())
-    parts = index_cache.read(settings, store.active())
-    assert parts is not None and "sentences" not in parts[0]
-    # A snapshot written before Sentences carries them; it loads as it is.
-    old = {**parts[0], "sentences": {p: split_sentences(x.abstract) for p, x in index.papers.items()}}
-    del old["sentence_count"]
-    loaded = Index.from_snapshot(store, store.active(), old, parts[1])
-    assert loaded.sentences[pid] == index.sentences[pid] and loaded.sentence_count == index.sentence_count
+    assert isinstance(index.papers, Papers) and isinstance(index.chunks, ChunkRefs)
+    assert not index.papers._decoded and not index.collection_open  # Chroma not started, no paper decoded
+    assert isinstance(index.sentences, Sentences) and not index.sentences._split
+    pid = index.paper_ids[3]
+    assert index.sentences[pid] == split_sentences(index.papers[pid].abstract) and list(index.papers._decoded) == [pid]
+    col = store.active()
+    rebuilt = Index.from_dump(store, col, store.dump(col))
+    assert dict(index.papers.items()) == rebuilt.papers
+    assert {c.id: c for c in index.chunks} == {c.id: c for c in rebuilt.chunks}
+    assert index.sentence_count == rebuilt.sentence_count and index.title_terms == rebuilt.title_terms
+    assert {p: [c.id for c in cs] for p, cs in index.paper_chunks.items()} == {
+        p: [c.id for c in cs] for p, cs in rebuilt.paper_chunks.items()
+    }
+    for where in FILTERS:
+        assert index.table.matching(where) == rebuilt.table.matching(where)
+        got, want = index.table.chunk_mask(where), rebuilt.table.chunk_mask(where)
+        assert {c.id for c, m in zip(index.chunks, got) if m} == {c.id for c, m in zip(rebuilt.chunks, want) if m}
+    assert index.collection.name == col.name and index.collection_open  # opened on first use
+
+
+def test_the_active_generation_read_from_sqlite_is_chromas(settings, fake_embedder):
+    """index/pointer.py reads Chroma's SQLite file directly: it must agree with the client, or give None."""
+    from assistant.index.pointer import read_active
+
+    store = Store(settings)
+    assert read_active(settings, store.pointer_name) is None  # no store yet
+    for _ in range(2):  # a second ingest moves the pointer
+        ingest(settings, fake_embedder, [LIB] if _ == 0 else [ROOT / "seeds", LIB])
+        ref = read_active(settings, store.pointer_name)
+        col = Store(settings).active()
+        assert ref is not None and (ref.name, ref.id, ref.metadata) == (col.name, str(col.id), col.metadata)
 
 
 def test_an_interrupted_ingest_leaves_no_pending_snapshot_and_the_next_one_installs_its_own(

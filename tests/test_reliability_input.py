@@ -334,9 +334,15 @@ def test_read_only_data_dir_simulated(indexed, settings, tmp_path, capsys, monke
     SharedSystemClient.clear_system_cache()
     with monkeypatch.context() as m:
         m.setattr(chromadb, "PersistentClient", denied)
-        for argv in (["stats"], ["ask", "what are sparse adapters"]):
-            rc, _, err = cli(capsys, *argv)
-            assert rc == 8 and "permission denied" in one_error_line(err)
+        rc, _, err = cli(capsys, "stats")
+        assert rc == 8 and "permission denied" in one_error_line(err)
+        # `ask` reads the index snapshot and the pointer without opening Chroma: a store Chroma cannot open for
+        # writing still answers. Without the snapshot it must open Chroma, and says why it cannot.
+        rc, out, _ = cli(capsys, "ask", "what are sparse adapters")
+        assert rc == 0 and out.strip()
+        shutil.rmtree(settings.data_dir / "index-cache")
+        rc, _, err = cli(capsys, "ask", "what are sparse adapters")
+        assert rc == 8 and "permission denied" in one_error_line(err)
     assert snapshot(settings) == before
 
 

@@ -334,6 +334,7 @@ def test_reader_during_ingest_sees_old_or_new_never_an_error(settings, fake_embe
     seen: set[int] = set()
     stop = threading.Event()
     long_lived = Retriever(settings, fake_embedder, Index.load(Store(settings)))
+    long_lived.warm()  # a session (chat, batch): its searches go to Chroma, and a dropped generation moves it on
 
     def reader():
         while not stop.is_set():

@@ -45,7 +45,9 @@ def make_pipeline(
     embedder: Embedder | None = None,
     generator: Generator | None = None,
     retriever: Retriever | None = None,
+    one_question: bool = False,
 ) -> Pipeline:
+    """`one_question` (ask): the first search need not pay for Chroma's HNSW (Retriever.warm)."""
     if generator is not None:
         return Pipeline(settings, retriever or make_retriever(settings, embedder), generator)
     if retriever is None:
@@ -60,5 +62,5 @@ def make_pipeline(
     with ThreadPoolExecutor(1, thread_name_prefix="model-load") as pool:
         pending = pool.submit(_load_generator, settings)
         retriever = retriever or make_retriever(settings, embedder)
-        retriever.warm()
+        retriever.warm(hnsw=not one_question)
         return Pipeline(settings, retriever, pending.result())

@@ -55,7 +55,7 @@ def cmd_ask(args, settings: Settings) -> int:
         _check_source(settings, args.source)
     store = ConversationStore(settings.data_dir)
     conv_id, history = _conversation(store, args)
-    pipeline = make_pipeline(settings)
+    pipeline = make_pipeline(settings, one_question=True)
     if args.json or not sys.stdout.isatty():
         answer = pipeline.ask(args.question, history=history, where=where)
         # Shown before it is saved: a conversation file that cannot be written costs the saving, not the answer.

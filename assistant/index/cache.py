@@ -1,10 +1,15 @@
-"""A snapshot of a loaded index generation on disk: papers, chunk refs, sentences, IDF and the BM25 model.
+"""A snapshot of a loaded index generation on disk: papers, chunk refs, IDF, the filter table and the BM25 model.
 
 Rebuilding these from a Chroma dump costs seconds at 20,000 papers (the dump itself, sentence splitting,
 tokenising every chunk for BM25). A generation never changes after its flip, so the snapshot is keyed by the
 collection's name and id and needs no invalidation: a new ingest is a new key. Plain JSON and numpy arrays
 (loaded with allow_pickle=False), written to a temp folder and renamed, so a reader sees all or nothing; an
 unreadable snapshot is ignored and rebuilt.
+
+Laid out so that a reader decodes only what a question touches (index/lazy.py): `index.json` holds the paper and
+chunk ids, the IDF table, the title terms and the filter keys; `papers.jsonl` one paper per line, found by the
+offsets in `arrays.npz`, which also holds the chunk refs and the filter table. At 100,000 papers the layout with
+every paper in one JSON document took 2.5 s of a cold `ask` to read and decode.
 
 Beside them, `vectors.npy`: every chunk's vector (float16, in chunk order), written by the ingest as it goes. A
 filtered search ranks the chunks a filter allows by exact cosine over these rows (retrieve/dense.py) instead of
@@ -27,10 +32,11 @@ from typing import Any
 import numpy as np
 
 from assistant.config import Settings
+from assistant.index.lazy import ChunkRefs, Papers, loads
 
 log = logging.getLogger(__name__)
 VECTORS = "vectors.npy"
-VERSION = 1  # bump when the snapshot layout or what it derives (terms, sentence splitting) changes
+VERSION = 2  # bump when the snapshot layout or what it derives (terms, sentence splitting) changes
 
 
 def _root(settings: Settings) -> Path:
@@ -42,7 +48,8 @@ def _folder(settings: Settings, collection) -> Path:
 
 
 def read(settings: Settings, collection) -> tuple[dict[str, Any], Any, Any] | None:
-    """(parts, bm25 model, vectors or None) or None when there is no usable snapshot for this generation."""
+    """(parts, bm25 model, vectors or None) or None when there is no usable snapshot for this generation. In
+    `parts`, "papers" and "chunks" are lazy views (index/lazy.py) and "arrays" the filter table's arrays."""
     folder = _folder(settings, collection)
     if not (folder / "index.json").is_file():
         return None
@@ -50,20 +57,22 @@ def read(settings: Settings, collection) -> tuple[dict[str, Any], Any, Any] | No
         import bm25s
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)
-        parts = _loads((folder / "index.json").read_bytes())
+        parts = loads((folder / "index.json").read_bytes())
+        with np.load(folder / "arrays.npz", allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        pids, cids = parts["paper_ids"], parts["chunk_ids"]
+        if len(arrays["paper_off"]) != len(pids) + 1 or len(arrays["chunk_paper"]) != len(cids):
+            raise ValueError("the arrays do not match the ids")
+        parts["papers"] = Papers(pids, folder / "papers.jsonl", arrays["paper_off"])
+        parts["chunks"] = ChunkRefs(cids, pids, arrays["chunk_paper"], arrays["sent_off"], arrays["sent_flat"])
+        parts["arrays"] = arrays
         bm25 = bm25s.BM25.load(str(folder / "bm25"), mmap=True, allow_pickle=False, show_progress=False)
-        return parts, bm25, _vectors(folder, len(parts["chunks"]))
+        return parts, bm25, _vectors(folder, len(cids))
     except Exception as exc:  # noqa: BLE001 - a damaged cache is never fatal: rebuild from the store
-        log.warning("ignoring the index snapshot in %s (%s: %s)", folder, type(exc).__name__, exc)
+        # A file gone mid-read is an ingest replacing the generation (the reader then loads the new one).
+        level = logging.INFO if isinstance(exc, FileNotFoundError) else logging.WARNING
+        log.log(level, "ignoring the index snapshot in %s (%s: %s)", folder, type(exc).__name__, exc)
         return None
-
-
-def _loads(data: bytes) -> Any:
-    try:
-        import orjson  # 3-4x faster than json on a 280 MB snapshot (100,000 papers): most of a cold start
-    except ImportError:  # pragma: no cover - a dependency; json reads the same file
-        return json.loads(data)
-    return orjson.loads(data)
 
 
 def _dump(fh, parts: dict[str, Any]) -> None:
@@ -177,9 +186,26 @@ def prepare(settings: Settings, parts: dict[str, Any], bm25) -> Path:
 
 
 def _write_parts(folder: Path, parts: dict[str, Any], bm25) -> None:
+    """`parts` as Index.snapshot makes them: "json" (small parts), "papers" (dicts, one per line, in the order of
+    the paper ids) and "arrays"."""
+    offsets = [0]
+    with open(folder / "papers.jsonl", "wb") as fh:
+        for paper in parts["papers"]:
+            line = _dumps(paper) + b"\n"
+            fh.write(line)
+            offsets.append(offsets[-1] + len(line))
+    np.savez(folder / "arrays.npz", paper_off=np.asarray(offsets, dtype=np.int64), **parts["arrays"])
     with open(folder / "index.json", "w", encoding="utf-8") as fh:
-        _dump(fh, parts)
+        _dump(fh, parts["json"])
     bm25.save(str(folder / "bm25"), show_progress=False)
+
+
+def _dumps(item: Any) -> bytes:
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - a dependency
+        return json.dumps(item, ensure_ascii=False).encode()
+    return orjson.dumps(item)
 
 
 def write(settings: Settings, collection, parts: dict[str, Any], bm25, vectors: Path | None = None) -> None:

@@ -1,4 +1,8 @@
-"""A loaded, read-only view of one index generation: papers, chunk refs, sentences, BM25 and IDF."""
+"""A loaded, read-only view of one index generation: papers, chunk refs, sentences, BM25 and IDF.
+
+Loaded from the generation's snapshot (index/cache.py) it touches Chroma only when a search needs its HNSW: papers
+and chunk refs are lazy views (index/lazy.py), and the active generation is read from SQLite (index/pointer.py).
+"""
 
 from __future__ import annotations
 
@@ -7,17 +11,21 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 
 import numpy as np
 
 from assistant.errors import IndexMissingError, StoreError
 from assistant.index import cache as index_cache
+from assistant.index.lazy import ChunkRef, ChunkRefs, Papers, chunk_arrays
+from assistant.index.pointer import GenerationRef
 from assistant.index.store import Store, papers_from_dump
+from assistant.index.table import PaperTable
 from assistant.text import split_sentences, terms
 from assistant.types import Paper
+
+__all__ = ["ChunkRef", "Index", "Sentences", "generation_replaced"]
 
 # A reader retries only while ingests keep replacing the generation it read; each retry needs one finished ingest.
 FLIP_RETRY_S = 120.0
@@ -33,19 +41,12 @@ def generation_replaced(store: Store, name: str | None, deadline: float) -> bool
     return now is not None and now != name
 
 
-@dataclass
-class ChunkRef:
-    id: str
-    paper_id: str
-    sentences: tuple[int, ...]
-
-
 class Sentences(Mapping[str, list[str]]):
     """Each paper's abstract split into sentences, on first use. A snapshot used to carry them all (half of its
     280 MB at 100,000 papers, and as much memory), while a question reads those of a few papers; splitting one
     abstract takes microseconds. Iterating values() splits without keeping, for the one-off passes (IDF)."""
 
-    def __init__(self, papers: dict[str, Paper]):
+    def __init__(self, papers: Mapping[str, Paper]):
         self.papers = papers
         self._split: dict[str, list[str]] = {}
 
@@ -67,14 +68,18 @@ class Sentences(Mapping[str, list[str]]):
 
 
 class Index:
-    """A loaded, read-only view of one index generation: papers, chunk refs, sentences, BM25 and IDF."""
+    """A loaded, read-only view of one index generation: papers, chunk refs, sentences, BM25 and IDF.
+
+    Loaded from the generation's snapshot (index/cache.py) it touches Chroma only when a search needs its HNSW: papers
+    and chunk refs are lazy views (index/lazy.py), and the active generation is read from SQLite (index/pointer.py).
+    """
 
     def __init__(
         self,
         store: Store,
         collection,
-        papers: dict[str, Paper],
-        chunks: list[ChunkRef],
+        papers: Mapping[str, Paper],
+        chunks: Sequence[ChunkRef],
         sentences: Mapping[str, list[str]] | None = None,
         texts: list[str] | None = None,
         bm25=None,
@@ -82,23 +87,76 @@ class Index:
         vectors=None,
     ):
         self.store = store
-        self.collection = collection
+        # A Chroma collection, or a GenerationRef that `collection` opens on first use (a snapshot's reader needs
+        # Chroma only for an HNSW query: see retrieve/dense.py).
+        self._collection = collection
         self.name = collection.name
         self.metadata = collection.metadata or {}
         self.papers = papers
         self.chunks = chunks
-        self.chunk_pos = {c.id: n for n, c in enumerate(self.chunks)}
-        self.paper_chunks: dict[str, list[ChunkRef]] = {}
-        for c in self.chunks:
-            self.paper_chunks.setdefault(c.paper_id, []).append(c)
         self.sentences: Mapping[str, list[str]] = sentences if sentences is not None else Sentences(papers)
         self._texts = texts or []
         # Every chunk's vector in chunk order (a read-only memory map), or None: see index/cache.py VECTORS.
         self.vectors = vectors
+        # Dense searches through Chroma's HNSW (a session) rather than exact over `vectors`: retrieve/dense.py.
+        self.hnsw = vectors is None
         if bm25 is not None:
             self.__dict__["bm25"] = bm25  # fills the cached properties below
         if idf is not None:
             self.__dict__["idf"] = idf
+
+    @property
+    def collection(self):
+        """The Chroma collection, opened now if the index was loaded from its snapshot. StoreError when it is
+        gone (an ingest replaced and dropped it): the retriever then moves to the new generation."""
+        if isinstance(self._collection, GenerationRef):
+            name = self._collection.name
+            try:
+                self._collection = self.store.client.get_collection(name)
+            except (IndexMissingError, StoreError):
+                raise
+            except Exception as exc:
+                raise StoreError(f"the index collection {name!r} is gone ({type(exc).__name__})") from exc
+        return self._collection
+
+    @property
+    def collection_open(self) -> bool:
+        return not isinstance(self._collection, GenerationRef)
+
+    @cached_property
+    def chunk_pos(self) -> dict[str, int]:
+        ids = self.chunks.ids if isinstance(self.chunks, ChunkRefs) else [c.id for c in self.chunks]
+        return {cid: n for n, cid in enumerate(ids)}
+
+    @cached_property
+    def paper_ids(self) -> list[str]:
+        """The paper order (what chunk_paper and the filter table count in)."""
+        return self.papers.ids if isinstance(self.papers, Papers) else list(self.papers)
+
+    @cached_property
+    def paper_pos(self) -> dict[str, int]:
+        return self.papers.pos if isinstance(self.papers, Papers) else {pid: n for n, pid in enumerate(self.paper_ids)}
+
+    @cached_property
+    def chunk_paper(self) -> np.ndarray:
+        """Each chunk's paper, as a position in the paper order."""
+        return chunk_arrays(self.chunks, self.paper_pos)["chunk_paper"]
+
+    @cached_property
+    def paper_chunks(self) -> Mapping[str, list[ChunkRef]]:
+        return _PaperChunks(self)
+
+    @cached_property
+    def table(self) -> PaperTable:
+        """The filter table (index/table.py): from the snapshot, or built on the first filtered search."""
+        table = PaperTable(self.papers)
+        table.chunk_paper = self.chunk_paper
+        return table
+
+    @cached_property
+    def title_terms(self) -> set[str]:
+        """Every term of every title (what makes a name "known" to the corpus besides the IDF table)."""
+        return set().union(*(terms(p.title) for p in self.papers.values())) if self.papers else set()
 
     @classmethod
     def from_dump(cls, store: Store, collection, dump: dict) -> Index:
@@ -120,21 +178,31 @@ class Index:
 
     @classmethod
     def from_snapshot(cls, store: Store, collection, parts: dict, bm25, vectors=None) -> Index:
-        papers = {d["id"]: Paper.from_dict(d) for d in parts["papers"]}
-        chunks = [ChunkRef(i, pid, tuple(sents)) for i, pid, sents in parts["chunks"]]
-        # Snapshots from before Sentences carry the split sentences; newer ones split on demand.
-        index = cls(store, collection, papers, chunks, parts.get("sentences"), None, bm25, parts["idf"], vectors)
-        if "sentence_count" in parts:
-            index.__dict__["sentence_count"] = parts["sentence_count"]
+        """From what index/cache.py read: papers and chunk refs stay lazy views of the files."""
+        index = cls(store, collection, parts["papers"], parts["chunks"], None, None, bm25, parts["idf"], vectors)
+        index.__dict__.update(
+            sentence_count=parts["sentence_count"],
+            title_terms=set(parts["title_terms"]),
+            table=PaperTable.from_arrays(parts["paper_ids"], parts["filter_keys"], parts["arrays"], index.chunk_paper),
+        )
         return index
 
     def snapshot(self) -> dict:
-        """What index/cache.py writes; the lists are generators, written item by item (no second copy in memory)."""
+        """What index/cache.py writes: small parts as JSON, each paper as one line (written as the generator
+        goes), chunk refs and the filter table as arrays."""
+        ids = self.paper_ids
+        table = self.table
         return {
-            "papers": (p.to_dict() for p in self.papers.values()),
-            "chunks": ([c.id, c.paper_id, list(c.sentences)] for c in self.chunks),
-            "idf": self.idf,
-            "sentence_count": self.sentence_count,
+            "json": {
+                "paper_ids": ids,
+                "chunk_ids": [c.id for c in self.chunks],
+                "idf": self.idf,
+                "sentence_count": self.sentence_count,
+                "title_terms": sorted(self.title_terms),
+                "filter_keys": table.keys,
+            },
+            "papers": (self.papers[pid].to_dict() for pid in ids),
+            "arrays": {**chunk_arrays(self.chunks, self.paper_pos), **table.arrays()},
         }
 
     @classmethod
@@ -152,10 +220,13 @@ class Index:
 
     @classmethod
     def _load_active(cls, store: Store) -> Index:
-        col = store.active()
-        cached = index_cache.read(store.settings, col)
+        ref = store.active_ref()
+        cached = index_cache.read(store.settings, ref)
         if cached is not None:
-            return cls.from_snapshot(store, col, *cached)
+            return cls.from_snapshot(store, ref, *cached)
+        if store.active_name() != ref.name:  # replaced (with its snapshot) while being read: load() reads anew
+            raise StoreError(f"the index generation {ref.name!r} was replaced while loading")
+        col = store.active()
         dump = store.dump(col, embeddings=True)
         index = cls.from_dump(store, col, dump)
         if len(dump["embeddings"]) == len(index.chunks) and index.chunks:  # in chunk order, as the ingest writes
@@ -200,3 +271,25 @@ class Index:
     def sentence_count(self) -> int:
         """Sentences in the corpus (what the IDF counts documents in)."""
         return sum(len(s) for s in self.sentences.values())
+
+
+class _PaperChunks(Mapping[str, list[ChunkRef]]):
+    """Paper id -> its chunk refs, from the chunk -> paper array (one stable sort, not 200,000 refs built)."""
+
+    def __init__(self, index: Index):
+        self.index = index
+        self.order = np.argsort(index.chunk_paper, kind="stable")
+        self.bounds = np.searchsorted(index.chunk_paper[self.order], np.arange(len(index.papers) + 1))
+
+    def __getitem__(self, pid: str) -> list[ChunkRef]:
+        n = self.index.paper_pos[pid]
+        rows = self.order[self.bounds[n] : self.bounds[n + 1]]
+        if not len(rows):
+            raise KeyError(pid)
+        return [self.index.chunks[int(r)] for r in rows]
+
+    def __iter__(self) -> Iterator[str]:
+        return (pid for pid in self.index.papers if pid in self)
+
+    def __len__(self) -> int:
+        return len(np.unique(self.index.chunk_paper))

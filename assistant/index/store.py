@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 
 from assistant.config import Settings
 from assistant.errors import IndexMissingError, StoreError
+from assistant.index.pointer import read_active
 from assistant.ingest.metadata import filter_keys
 from assistant.types import Chunk, Paper
 
@@ -197,7 +198,15 @@ class Store:
             raise StoreError(f"Chroma {what} failed: {type(exc).__name__}: {exc}") from exc
 
     # -- the pointer ------------------------------------------------------
+    def active_ref(self):
+        """The active generation as a GenerationRef read from SQLite without starting Chroma (index/pointer.py),
+        or else its Chroma collection. IndexMissingError when there is none."""
+        return read_active(self.settings, self.pointer_name) or self.active()
+
     def active_name(self) -> str | None:
+        ref = read_active(self.settings, self.pointer_name)
+        if ref is not None:
+            return ref.name
         client = self._reader()  # a store that cannot be opened (corrupt, unreadable) is a StoreError, not "no index"
         if client is None:
             return None
@@ -211,8 +220,9 @@ class Store:
         name = self.active_name()
         if name is None:
             return None
+        client = self.client  # a store that cannot be opened is a StoreError, not "no index"
         try:
-            col = self.client.get_collection(name)
+            col = client.get_collection(name)
         except Exception:
             return None
         m = col.metadata or {}
@@ -232,8 +242,9 @@ class Store:
             raise IndexMissingError(
                 f"no index yet in {self.settings.data_dir}; build one with: assistant ingest seeds/"
             )
+        client = self.client  # a store that cannot be opened is a StoreError, not a missing collection
         try:
-            return self.client.get_collection(name)
+            return client.get_collection(name)
         except Exception as exc:
             raise IndexMissingError(
                 f"the index collection {name!r} is missing; rebuild with: assistant ingest seeds/"

@@ -21,6 +21,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from assistant.index.lexical import Index
 from assistant.retrieve.question import Question
 from assistant.text import terms
@@ -48,8 +50,8 @@ class Vocabulary:
         self.idf = index.idf
         self.n = index.sentence_count or 1
         self.max_idf = max(self.idf.values(), default=1.0)
-        self.titles = {pid: set(terms(p.title)) for pid, p in index.papers.items()}
-        self.title_vocab: set[str] = set().union(*self.titles.values()) if self.titles else set()
+        self.title_vocab: set[str] = index.title_terms
+        self._titles: dict[str, set[str]] = {}
         self._paper_terms: dict[str, set[str]] = {}
         self._named: dict[str, set[str]] = {}
 
@@ -65,6 +67,12 @@ class Vocabulary:
 
     def weight(self, term: str) -> float:
         return self.idf.get(term, self.max_idf)
+
+    def title_terms(self, pid: str) -> set[str]:
+        got = self._titles.get(pid)
+        if got is None:
+            got = self._titles[pid] = set(terms(self.index.papers[pid].title))
+        return got
 
     def paper_terms(self, pid: str) -> set[str]:
         got = self._paper_terms.get(pid)
@@ -90,11 +98,31 @@ class Vocabulary:
         got = self._named.get(name)
         if got is None:
             pattern = re.compile(r"(?<![\w-])" + re.escape(name) + r"(?![A-Za-z])")
-            got = {pid for pid, p in self.index.papers.items() if pattern.search(p.title) or pattern.search(p.abstract)}
+            papers = self.index.papers
+            got = {
+                pid
+                for pid in self._holding_terms(name)
+                if pattern.search(papers[pid].title) or pattern.search(papers[pid].abstract)
+            }
             if len(self._named) > 1000:
                 self._named.clear()
             self._named[name] = got
         return got
+
+    def _holding_terms(self, name: str):
+        """Papers with every term of `name` in a chunk (BM25's postings): a superset of those writing the name,
+        found without decoding all papers (a scan of 100,000 abstracts took most of a second). Chunk texts hold
+        the title and every sentence, so a paper writing the name has its terms."""
+        words = set(terms(name))
+        if not words:  # only stop words: no postings to narrow by
+            return list(self.index.papers)
+        rows = None
+        for w in words:
+            hit = self.index.bm25.get_scores([w]) > 0
+            rows = hit if rows is None else rows & hit
+        assert rows is not None
+        ids = self.index.paper_ids
+        return list(dict.fromkeys(ids[int(p)] for p in self.index.chunk_paper[np.flatnonzero(rows)]))
 
     def has(self, term: str, have: set[str]) -> bool:
         # A hyphenated term the paper spells differently ("CLIP-style", "FLAD-trained") counts by its first part.
@@ -120,7 +148,7 @@ class Vocabulary:
             if pid in named and len(named) <= RARE_DF:
                 out.append(name)
         have = self.paper_terms(pid)
-        title = self.titles.get(pid, set())
+        title = self.title_terms(pid)
         for t in q.topic:
             if t in have and t in title and 0 < self.df(t) <= RARE_DF and t not in out:
                 out.append(t)

@@ -57,13 +57,15 @@ class Retriever:
         with self._lock:
             return self._sentence_sims(qvec, [pid])[pid]
 
-    def warm(self) -> None:
+    def warm(self, hnsw: bool = True) -> None:
         """Pay the first-query costs now (embedder's first inference, Chroma's lazy HNSW load, the BM25 and
-        IDF builds), so they overlap the model load instead of delaying the first answer."""
+        IDF builds), so they overlap the model load instead of delaying the first answer. `hnsw=False` (one
+        question) leaves Chroma unstarted: the search is then exact over the vectors file (retrieve/dense.py)."""
         qvec = self.embedder.embed(["warm up"])[0]
         with self._lock:
             try:
-                self.dense(qvec, 1, None)
+                self.index.hnsw = hnsw or self.index.vectors is None
+                self.dense(qvec, 1, None)  # with hnsw: opens the collection and loads its HNSW
             except StoreError:
                 pass  # the first real search handles a replaced generation
             self.index.bm25, self.index.idf, self.vocab  # noqa: B018 - cached properties, built here
@@ -116,6 +118,7 @@ class Retriever:
                         raise
                     index = Index.load(self.index.store)
                     self._check(index)
+                    index.hnsw = self.index.hnsw or index.vectors is None
                     self.index = index
             return self._search_loaded(query, qvec, dense, k, where, boost, t0)
 

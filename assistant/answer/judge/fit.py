@@ -105,7 +105,7 @@ def check(
     lexical score (rule 3, `matched` empty) already weighed every term."""
     by_name = bool(matched)
     have = vocab.paper_terms(pid)
-    common = max(3, COMMON_NAME_SHARE * len(vocab.titles))
+    common = max(3, COMMON_NAME_SHARE * len(vocab.index.papers))
     for name in q.names:
         if _ROMAN.match(name) or len(vocab.papers_naming(name)) >= common:
             continue
