@@ -128,6 +128,17 @@ def test_chunks_fit_the_window_keep_the_title_and_cover_every_sentence():
         assert sorted({i for c in chunks for i in c.sentences}) == list(range(len(sents)))
 
 
+def test_chunking_with_batched_token_counts_gives_the_same_chunks(real_embedder):
+    """ingest counts tokens with the tokenizer's batch call, per group of papers (chunk_papers)."""
+    from assistant.ingest.chunking import chunk_papers
+
+    papers, _ = load_corpus([SEEDS])
+    one_by_one = [(c, p) for p in papers for c in chunk_paper(p, 200, real_embedder.count_tokens, 1)]
+    batched = chunk_papers(papers, 200, real_embedder.count_tokens, 1, real_embedder.count_tokens_many, group=50)
+    assert list(batched) == one_by_one
+    assert real_embedder.count_tokens_many(["a b c", ""]) == [real_embedder.count_tokens("a b c"), 2]
+
+
 def test_long_line_without_periods_is_split_into_quotable_pieces():
     p = parse_page("T\n" + " ".join(["word"] * 3000) + ".", "x.txt").papers[0]
     chunks = chunk_paper(p, 200)

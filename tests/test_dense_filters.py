@@ -62,6 +62,7 @@ def test_ingest_writes_every_chunk_vector_into_the_snapshot(index_dir):
 def test_filtered_dense_search_gives_what_chroma_where_gives(index_dir, real_embedder, monkeypatch, exact_max):
     monkeypatch.setattr(dense, "EXACT_MAX", exact_max)
     index = Index.load(Store(Settings(data_dir=index_dir)))
+    index.hnsw = True  # a session's index (Retriever.warm): broad filters may take the HNSW path
     table = table_for(index)
     for where in FILTERS:
         assert where is not None
@@ -76,6 +77,44 @@ def test_filtered_dense_search_gives_what_chroma_where_gives(index_dir, real_emb
             assert all(mask[index.chunk_pos[c]] for c in ours)  # nothing outside the filter
             assert set(ours) == set(theirs), (where, q)
             assert max(abs(ours[c] - theirs[c]) for c in ours) < 2e-3
+
+
+@pytest.mark.e2e
+def test_an_unfiltered_search_is_exact_until_a_session_asks_for_hnsw(index_dir, real_embedder, monkeypatch):
+    """A cold reader ranks every chunk from the vectors file (in blocks) without starting Chroma."""
+    from assistant.retrieve.hybrid import Retriever
+
+    monkeypatch.setattr(dense, "BLOCK", 7)  # many blocks, and a short last one
+    settings = Settings(data_dir=index_dir)
+    index = Index.load(Store(settings))
+    assert not index.hnsw
+    every = np.asarray(index.vectors, dtype=np.float32)
+    qvecs = real_embedder.embed(QUESTIONS)
+    found = [dense.dense_search(index, qvec, 10, None) for qvec in qvecs]
+    assert not index.collection_open  # Chroma never opened
+    for qvec, ours in zip(qvecs, found):
+        assert set(ours) == {index.chunks[int(i)].id for i in np.argsort(-(every @ qvec))[:10]}  # exact
+        assert len(set(ours) & set(_chroma(index, qvec, 10, None))) >= 9  # HNSW is approximate
+    session = Index.load(Store(settings))
+    Retriever(settings, real_embedder, session).warm()
+    assert session.hnsw and session.collection_open
+
+
+def test_names_are_looked_up_in_the_papers_bm25_finds_as_in_all_papers(settings, fake_embedder):
+    """Vocabulary.papers_naming narrows by BM25 postings before its regex; the result is a full scan's."""
+    import re
+
+    from assistant.retrieve.coverage import Vocabulary
+
+    ingest(settings, fake_embedder, [ROOT / "seeds", LIB])
+    index = Index.load(Store(settings))
+    vocab = Vocabulary(index)
+    names = ["LIMO", "USEFUL", "Lion", "OVQA", "GPT-4", "GPT", "FLAD-trained", "CLIP", "AndroidControl", "The", "IT", "Transformers", "Studies", "NoSuch"]
+    for name in names:
+        pattern = re.compile(r"(?<![\w-])" + re.escape(name) + r"(?![A-Za-z])")
+        scan = {pid for pid, p in index.papers.items() if pattern.search(p.title) or pattern.search(p.abstract)}
+        assert vocab.papers_naming(name) == scan, name
+    assert vocab.papers_naming("LIMO") and not vocab.papers_naming("NoSuch")
 
 
 @pytest.mark.e2e

@@ -64,6 +64,26 @@ def test_bibtex_export_fields_latex_macros_and_the_entry_without_abstract():
     assert mishra.doi == "10.18653/v1/2022.acl-long.244" and mishra.arxiv_id is None
 
 
+def test_a_long_abstract_is_converted_sentence_by_sentence_as_a_whole_would_be(monkeypatch):
+    """Only sentences with markup go through the LaTeX parser; cuts never fall inside braces or math."""
+    from assistant.ingest.formats import common
+
+    plain = "We study sparse adapters for large models and report results on many tasks. " * 3
+    text = (
+        plain + r"The error is $O(\sqrt{n}).$ Bounds hold. Under $\alpha$-mixing, see Sch{\"o}lkopf et al. "
+        r"and {A. Smith} for more. " + plain + r"Finally \emph{fewer} steps suffice."
+    )
+    pieces = common._top_level_sentences(text)
+    assert len(pieces) > 3 and r"$O(\sqrt{n}).$ Bounds hold." in " ".join(pieces)
+    assert all(p.count("$") % 2 == 0 and p.count("{") == p.count("}") for p in pieces)
+    got = latex_to_text(text)
+    monkeypatch.setattr(common, "_top_level_sentences", lambda t: [t])
+    assert got == latex_to_text(text)
+    assert "Schölkopf" in got and "O(√(n))." in got and "fewer steps" in got
+    assert common._top_level_sentences(r"\begin{itemize} \item One. Two. \end{itemize}" + plain) != []
+    assert len(common._top_level_sentences(r"\begin{itemize} \item A. B. \end{itemize} " + plain)) == 1
+
+
 def test_latex_becomes_unicode_text_and_plain_text_stays_as_written():
     assert latex_to_text(r"$\alpha$-VAE with \emph{fewer} steps, Sch{\"o}lkopf and {\L}ukasz") == (
         "α-VAE with fewer steps, Schölkopf and Łukasz"

@@ -25,7 +25,7 @@ from assistant.errors import CorpusError, IndexBusyError, StoreError
 from assistant.index import cache as index_cache
 from assistant.index.embedding import Embedder, embed_model_id
 from assistant.index.store import Store, chunk_metadata, papers_from_dump
-from assistant.ingest.chunking import chunk_paper
+from assistant.ingest.chunking import chunk_papers
 from assistant.ingest.corpus import Corpus, read_corpus
 from assistant.ingest.embed_cache import EmbedCache
 from assistant.ingest.identity import MergeNote, count_merges, file_lines, merge, summarise
@@ -213,11 +213,15 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
         return report
     report.rebuilt = info is not None and not compatible
 
-    chunks: list[tuple[Chunk, Paper]] = [
-        (c, p)
-        for p in new.values()
-        for c in chunk_paper(p, settings.chunk_tokens, embedder.count_tokens, settings.chunk_overlap)
-    ]
+    chunks: list[tuple[Chunk, Paper]] = list(
+        chunk_papers(
+            list(new.values()),
+            settings.chunk_tokens,
+            embedder.count_tokens,
+            settings.chunk_overlap,
+            getattr(embedder, "count_tokens_many", None),
+        )
+    )
     report.chunks = len(chunks)
     cache = EmbedCache(settings, model_id)
     segments_before = _segment_dirs(settings)

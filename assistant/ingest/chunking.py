@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from assistant.text import split_sentences
 from assistant.types import Chunk, Paper
@@ -18,10 +18,16 @@ def approx_tokens(text: str) -> int:
 
 
 def chunk_paper(
-    paper: Paper, max_tokens: int = 200, count: TokenCounter = approx_tokens, overlap: int = 1
+    paper: Paper,
+    max_tokens: int = 200,
+    count: TokenCounter = approx_tokens,
+    overlap: int = 1,
+    sentences: list[str] | None = None,
 ) -> list[Chunk]:
-    sentences = split_sentences(paper.abstract)
-    head = paper.title.rstrip(".") + ". "
+    """`sentences`: the abstract already split (split_sentences), when the caller has it."""
+    if sentences is None:
+        sentences = split_sentences(paper.abstract)
+    head = chunk_head(paper)
     budget = max_tokens - count(head)
     chunks: list[Chunk] = []
     group: list[int] = []
@@ -40,6 +46,39 @@ def chunk_paper(
     if group or not chunks:
         chunks.append(_make(paper, len(chunks), head, sentences, group))
     return chunks
+
+
+def chunk_head(paper: Paper) -> str:
+    """What every chunk of a paper starts with."""
+    return paper.title.rstrip(".") + ". "
+
+
+def chunk_papers(
+    papers: list[Paper],
+    max_tokens: int,
+    count: TokenCounter,
+    overlap: int,
+    count_many: Callable[[list[str]], list[int]] | None = None,
+    group: int = 2000,
+) -> Iterator[tuple[Chunk, Paper]]:
+    """Every paper's chunks, in order. With `count_many` (a tokenizer's batch call, which runs on every core),
+    token counts are taken per group of papers: one call per sentence cost 3 s of 45,000 sentences at 5,000
+    papers."""
+    for start in range(0, len(papers), group):
+        batch = papers[start : start + group]
+        split = [split_sentences(p.abstract) for p in batch]
+        counter = count
+        if count_many is not None:
+            texts = list(dict.fromkeys([*(chunk_head(p) for p in batch), *(s for sents in split for s in sents)]))
+            counts = dict(zip(texts, count_many(texts)))
+
+            def counter(text: str) -> int:
+                got = counts.get(text)
+                return count(text) if got is None else got
+
+        for paper, sents in zip(batch, split):
+            for chunk in chunk_paper(paper, max_tokens, counter, overlap, sents):
+                yield chunk, paper
 
 
 def _make(paper: Paper, index: int, head: str, sentences: list[str], group: list[int]) -> Chunk:

@@ -25,9 +25,10 @@ import numpy as np
 
 from assistant.index.lexical import Index
 from assistant.retrieve.question import Question
-from assistant.text import terms
+from assistant.text import STOPWORDS, stem, terms
 from assistant.types import Evidence
 
+_RUN = re.compile(r"[a-z0-9]+")
 RARE_DF = 3  # sentences in the whole corpus that may contain a term for it to identify a paper
 MIN_SCORE = 0.9  # dense + coverage below this: not covered
 
@@ -110,19 +111,22 @@ class Vocabulary:
         return got
 
     def _holding_terms(self, name: str):
-        """Papers with every term of `name` in a chunk (BM25's postings): a superset of those writing the name,
-        found without decoding all papers (a scan of 100,000 abstracts took most of a second). Chunk texts hold
-        the title and every sentence, so a paper writing the name has its terms."""
-        words = set(terms(name))
-        if not words:  # only stop words: no postings to narrow by
+        """Papers with a chunk term that starts as the name does (BM25's vocabulary and postings): a superset of
+        those writing the name, found without decoding every paper (a scan of 100,000 abstracts took most of a
+        second). A written name starts a term ("GPT-4" in "GPT-4-Turbo", "GPT4s"), and stemming only strips
+        letters at a term's end; chunk texts hold the title and every sentence."""
+        run = _RUN.search(name.lower())
+        if run is None or len(run.group()) < 2 or run.group() in STOPWORDS:  # no term to narrow by
             return list(self.index.papers)
-        rows = None
-        for w in words:
-            hit = self.index.bm25.get_scores([w]) > 0
-            rows = hit if rows is None else rows & hit
-        assert rows is not None
+        word = run.group()
+        prefix = word[:-3] if word.endswith("ies") and len(word) >= 6 else stem(word)
+        bm25 = self.index.bm25
+        tokens = [t for t in bm25.vocab_dict if t.startswith(prefix)]
+        if not tokens:
+            return []
+        rows = np.flatnonzero(bm25.get_scores(tokens) > 0)
         ids = self.index.paper_ids
-        return list(dict.fromkeys(ids[int(p)] for p in self.index.chunk_paper[np.flatnonzero(rows)]))
+        return list(dict.fromkeys(ids[int(p)] for p in self.index.chunk_paper[rows]))
 
     def has(self, term: str, have: set[str]) -> bool:
         # A hyphenated term the paper spells differently ("CLIP-style", "FLAD-trained") counts by its first part.
