@@ -109,7 +109,22 @@ def test_names_are_looked_up_in_the_papers_bm25_finds_as_in_all_papers(settings,
     ingest(settings, fake_embedder, [ROOT / "seeds", LIB])
     index = Index.load(Store(settings))
     vocab = Vocabulary(index)
-    names = ["LIMO", "USEFUL", "Lion", "OVQA", "GPT-4", "GPT", "FLAD-trained", "CLIP", "AndroidControl", "The", "IT", "Transformers", "Studies", "NoSuch"]
+    names = [
+        "LIMO",
+        "USEFUL",
+        "Lion",
+        "OVQA",
+        "GPT-4",
+        "GPT",
+        "FLAD-trained",
+        "CLIP",
+        "AndroidControl",
+        "The",
+        "IT",
+        "Transformers",
+        "Studies",
+        "NoSuch",
+    ]
     for name in names:
         pattern = re.compile(r"(?<![\w-])" + re.escape(name) + r"(?![A-Za-z])")
         scan = {pid for pid, p in index.papers.items() if pattern.search(p.title) or pattern.search(p.abstract)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Iterator
@@ -70,15 +71,16 @@ def chunk_papers(
         counter = count
         if count_many is not None:
             texts = list(dict.fromkeys([*(chunk_head(p) for p in batch), *(s for sents in split for s in sents)]))
-            counts = dict(zip(texts, count_many(texts)))
-
-            def counter(text: str) -> int:
-                got = counts.get(text)
-                return count(text) if got is None else got
+            counter = functools.partial(_counted, dict(zip(texts, count_many(texts))), count)
 
         for paper, sents in zip(batch, split):
             for chunk in chunk_paper(paper, max_tokens, counter, overlap, sents):
                 yield chunk, paper
+
+
+def _counted(counts: dict[str, int], count: TokenCounter, text: str) -> int:
+    got = counts.get(text)
+    return count(text) if got is None else got
 
 
 def _make(paper: Paper, index: int, head: str, sentences: list[str], group: list[int]) -> Chunk:
