@@ -68,11 +68,7 @@ class Sentences(Mapping[str, list[str]]):
 
 
 class Index:
-    """A loaded, read-only view of one index generation: papers, chunk refs, sentences, BM25 and IDF.
-
-    Loaded from the generation's snapshot (index/cache.py) it touches Chroma only when a search needs its HNSW: papers
-    and chunk refs are lazy views (index/lazy.py), and the active generation is read from SQLite (index/pointer.py).
-    """
+    """A loaded, read-only view of one index generation (see the module docstring)."""
 
     def __init__(
         self,
