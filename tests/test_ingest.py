@@ -203,3 +203,11 @@ def test_a_damaged_snapshot_is_ignored_and_rebuilt(settings, fake_embedder, capl
     index = Index.load(Store(settings))
     assert len(index.papers) == 216 and "ignoring the index snapshot" in caplog.text
     assert index_cache.read(settings, Store(settings).active()) is not None  # and written afresh
+    # A truncated papers file is caught at load, not when a question reads the paper it lost.
+    folder = next((settings.data_dir / "index-cache").iterdir())
+    papers = folder / "papers.jsonl"
+    papers.write_bytes(papers.read_bytes()[:-100])
+    caplog.clear()
+    index = Index.load(Store(settings))
+    assert "papers.jsonl has" in caplog.text and len(index.papers) == 216
+    assert all(p.abstract for p in index.papers.values())

@@ -8,6 +8,7 @@ first access) and chunk refs as arrays (built per access). Both behave as the di
 from __future__ import annotations
 
 import mmap
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +45,10 @@ class Papers(Mapping[str, Paper]):
         self.pos = {pid: i for i, pid in enumerate(ids)}
         self.offsets = offsets
         with open(path, "rb") as fh:
-            self._data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if offsets[-1] else b""
+            size = os.fstat(fh.fileno()).st_size
+            if size != offsets[-1]:  # torn or replaced: the snapshot is rebuilt rather than failing mid-question
+                raise ValueError(f"{path.name} has {size} bytes, its offsets say {offsets[-1]}")
+            self._data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
         self._decoded: dict[str, Paper] = {}
 
     def __getitem__(self, pid: str) -> Paper:
