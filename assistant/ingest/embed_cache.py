@@ -82,7 +82,9 @@ class EmbedCache:
         return out
 
     def put(self, texts: list[str], vecs: np.ndarray) -> None:
-        """Save one batch. Failure (disk full, read-only) only logs: the cache is a speed-up, never required."""
+        """Save one batch for a later run. Failure (disk full, read-only) only logs: the cache is a speed-up, never
+        required. The run that writes a batch does not index it: it has those vectors already, and at 200,000
+        chunks the index held ~45 MB to the end of the ingest, its peak."""
         if not texts:
             return
         keys = np.array([text_key(t) for t in texts], dtype="S20")
@@ -101,9 +103,6 @@ class EmbedCache:
                     os.unlink(tmp)
         except OSError as exc:
             log.warning("could not save embeddings to %s (%s)", self.folder, exc)
-            return
-        for row, key in enumerate(keys.tolist()):
-            self._where.setdefault(key, (path, row))
 
     def clear(self, settings: Settings) -> None:
         """After a commit: every cached vector is in the index now (or belonged to an abandoned run)."""
