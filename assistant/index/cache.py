@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from assistant.config import Settings
-from assistant.index.lazy import ChunkRefs, Papers, loads
+from assistant.index.lazy import ChunkRefs, Papers, dumps, loads
 
 log = logging.getLogger(__name__)
 VECTORS = "vectors.npy"
@@ -76,9 +76,8 @@ def read(settings: Settings, collection) -> tuple[dict[str, Any], Any, Any] | No
 
 
 def _dump(fh, parts: dict[str, Any]) -> None:
-    """JSON of the snapshot, written item by item: `parts` holds iterables (Index.snapshot makes the paper and chunk
-    lists lazily), so the file never exists as one string in memory. As one string it was the peak of an ingest
-    at 100,000 papers (a 280 MB str, twice that as UCS-2, plus its UTF-8 copy)."""
+    """index.json, written item by item, so that the id lists (hundreds of thousands at 100,000 papers) never
+    exist again as one string in memory. The papers themselves go to papers.jsonl, a line each (_write_parts)."""
     fh.write("{")
     for n, (key, value) in enumerate(parts.items()):
         fh.write(("," if n else "") + json.dumps(key) + ":")
@@ -191,21 +190,13 @@ def _write_parts(folder: Path, parts: dict[str, Any], bm25) -> None:
     offsets = [0]
     with open(folder / "papers.jsonl", "wb") as fh:
         for paper in parts["papers"]:
-            line = _dumps(paper) + b"\n"
+            line = dumps(paper) + b"\n"
             fh.write(line)
             offsets.append(offsets[-1] + len(line))
     np.savez(folder / "arrays.npz", paper_off=np.asarray(offsets, dtype=np.int64), **parts["arrays"])
     with open(folder / "index.json", "w", encoding="utf-8") as fh:
         _dump(fh, parts["json"])
     bm25.save(str(folder / "bm25"), show_progress=False)
-
-
-def _dumps(item: Any) -> bytes:
-    try:
-        import orjson
-    except ImportError:  # pragma: no cover - a dependency
-        return json.dumps(item, ensure_ascii=False).encode()
-    return orjson.dumps(item)
 
 
 def write(settings: Settings, collection, parts: dict[str, Any], bm25, vectors: Path | None = None) -> None:

@@ -36,6 +36,17 @@ def loads(data: bytes) -> Any:
     return orjson.loads(data)
 
 
+def dumps(item: Any) -> bytes:
+    """What `loads` reads back: one JSON value as UTF-8 bytes (a line of papers.jsonl)."""
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - a dependency
+        import json
+
+        return json.dumps(item, ensure_ascii=False).encode()
+    return orjson.dumps(item)
+
+
 class Papers(Mapping[str, Paper]):
     """Paper id -> Paper, one JSON line each, decoded on first access and then kept. The file stays mapped, so a
     snapshot an ingest replaces (and deletes) mid-session still reads."""
