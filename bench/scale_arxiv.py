@@ -100,6 +100,8 @@ _CHILD = """
 import json, resource, sys, time
 sys.path[:0] = [{bench!r}, {root!r}]
 from pathlib import Path
+from assistant.ingest.memory import share_one_malloc_arena
+share_one_malloc_arena()  # as `assistant ingest` does, first
 from assistant.config import Settings
 from assistant.answer.session import make_embedder
 from assistant.ingest.build import ingest

@@ -132,6 +132,29 @@ def test_names_are_looked_up_in_the_papers_bm25_finds_as_in_all_papers(settings,
     assert vocab.papers_naming("LIMO") and not vocab.papers_naming("NoSuch")
 
 
+def test_the_bm25_an_ingest_saves_scores_as_bm25s_own_build_from_term_strings(settings, fake_embedder):
+    """The ingest builds BM25 from packed term ids with the scipy backend (less memory); the matrix must be the one
+    bm25s builds by default from the term strings."""
+    import bm25s
+
+    from assistant.text import terms
+
+    ingest(settings, fake_embedder, [ROOT / "seeds", LIB])
+    index = Index.load(Store(settings))
+    texts = [index.chunk_text(c) for c in index.chunks]
+    reference = bm25s.BM25()
+    reference.index([terms(t) or ["_"] for t in texts], show_progress=False)
+    saved = index.bm25
+    # Term ids are numbered differently (first seen vs sorted): compare per term, columns of the CSC matrix.
+    for term in [*terms("reasoning graph video lion"), *terms(texts[-1])]:
+        a, b = saved.vocab_dict[term], reference.vocab_dict[term]
+        sa = slice(saved.scores["indptr"][a], saved.scores["indptr"][a + 1])
+        sb = slice(reference.scores["indptr"][b], reference.scores["indptr"][b + 1])
+        assert list(saved.scores["indices"][sa]) == list(reference.scores["indices"][sb]), term
+        assert np.allclose(saved.scores["data"][sa], reference.scores["data"][sb]), term
+    assert len(saved.scores["data"]) == len(reference.scores["data"]) > 1000
+
+
 @pytest.mark.e2e
 def test_without_a_vectors_file_filters_go_to_chroma(index_dir, real_embedder, tmp_path):
     settings = Settings(data_dir=index_dir)

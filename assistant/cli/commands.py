@@ -54,7 +54,10 @@ def cmd_ingest(args) -> int:
     from assistant.answer.judge.injection import addressed_to_model
     from assistant.answer.session import make_embedder
     from assistant.ingest.build import ingest
+    from assistant.ingest.memory import share_one_malloc_arena
     from assistant.ingest.progress import LineProgress
+
+    share_one_malloc_arena()  # before the embedder and Chroma start their threads (see the function)
 
     settings = settings_from(args)
     # A bar on a terminal; plain lines when stderr is a log or a pipe (minutes of silence look like a hang), or
@@ -84,6 +87,9 @@ def cmd_ingest(args) -> int:
 def cmd_remove(args) -> int:
     from assistant.answer.session import make_embedder
     from assistant.ingest.build import remove_sources
+    from assistant.ingest.memory import share_one_malloc_arena
+
+    share_one_malloc_arena()
 
     settings = settings_from(args)
     report = remove_sources(settings, make_embedder(settings), args.names, wait=args.wait)

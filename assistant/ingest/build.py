@@ -7,8 +7,6 @@ stays flat with the corpus size, and a killed ingest keeps its computed vectors 
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import logging
 import shutil
 import time
@@ -25,6 +23,7 @@ from assistant.errors import CorpusError, IndexBusyError, StoreError
 from assistant.index import cache as index_cache
 from assistant.index.embedding import Embedder, embed_model_id
 from assistant.index.store import Store, chunk_metadata, papers_from_dump
+from assistant.ingest import memory
 from assistant.ingest.chunking import chunk_papers
 from assistant.ingest.corpus import Corpus, read_corpus
 from assistant.ingest.embed_cache import EmbedCache
@@ -246,7 +245,7 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
     del chunks, new, old
     reuse = old_ids if compatible and active is not None else set()
     done = 0
-    _trim.update(spent=0.0, since=0.0)  # the trim budget is per run
+    memory.start_trim_budget()
     writer = BatchWriter(
         store, col, report, index_cache.VectorWriter(settings, report.chunks) if pending is not None else None
     )
@@ -261,7 +260,7 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
             )
             done += len(batch)
             del batch, vecs
-            _release_freed_memory(force=False)
+            memory.release_freed_memory(force=False)
             if progress:
                 progress(done, report.chunks)
         writer.wait()
@@ -373,32 +372,3 @@ def _prepare_snapshot(settings: Settings, index) -> Path | None:
     except Exception as exc:  # noqa: BLE001 - only a speed-up for the first reader
         log.warning("could not save the index snapshot (%s: %s)", type(exc).__name__, exc)
         return None
-
-
-@functools.cache
-def _libc():
-    try:
-        return ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc (macOS, musl): nothing to trim
-        return None
-
-
-_TRIM_SHARE = 0.02  # of the run's time, at most, spent in malloc_trim
-_trim = {"spent": 0.0, "since": 0.0}
-
-
-def _release_freed_memory(force: bool = True) -> None:
-    """Give memory freed by the embedder's runtime back to the OS. glibc keeps it: at 20,000 papers that held
-    150+ MB for the rest of the run (the ingest peaked at 1.2 GB). A trim walks the whole heap (0.5 s with the
-    embedder and Chroma loaded: 7 % of an ingest when done after every batch), so unforced calls trim only while
-    trimming has cost under _TRIM_SHARE of the time since the run's first call."""
-    libc = _libc()
-    if libc is None or not hasattr(libc, "malloc_trim"):
-        return
-    now = time.perf_counter()
-    if not _trim["since"]:
-        _trim["since"] = now
-    if not force and _trim["spent"] > _TRIM_SHARE * (now - _trim["since"]):
-        return
-    libc.malloc_trim(0)
-    _trim["spent"] += time.perf_counter() - now
