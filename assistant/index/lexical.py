@@ -246,7 +246,7 @@ class Index:
 
         logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs each build at DEBUG otherwise
         # scipy builds the sparse matrix in place; bm25s's default ("numpy") sorts through four int64 copies of
-        # every posting: at 100,000 papers that was the ingest's peak (+530 MB for 0.5 s). Same scores.
+        # every posting: at 100,000 papers that was the ingest's peak (+530 MiB for under a second). Same scores.
         model = bm25s.BM25(csc_backend="scipy")
         # Term ids, not lists of term strings: one object per distinct term instead of one per occurrence (at
         # 20,000 papers the string lists held 150 MB more at the peak of an ingest), packed 4 bytes per
