@@ -260,7 +260,7 @@ def _ingest_locked(settings: Settings, embedder: Embedder, plan, progress) -> In
             )
             done += len(batch)
             del batch, vecs
-            memory.release_freed_memory(force=False)
+            memory.release_freed_memory()
             if progress:
                 progress(done, report.chunks)
         writer.wait()

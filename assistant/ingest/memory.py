@@ -43,10 +43,10 @@ def start_trim_budget() -> None:
     _trim.update(spent=0.0, since=0.0)
 
 
-def release_freed_memory(force: bool = True) -> None:
+def release_freed_memory() -> None:
     """Give memory freed by the embedder's runtime back to the OS. glibc keeps it: at 20,000 papers that held
     150+ MB for the rest of the run (the ingest peaked at 1.2 GB). A trim walks the whole heap (0.5 s with the
-    embedder and Chroma loaded: 7 % of an ingest when done after every batch), so unforced calls trim only while
+    embedder and Chroma loaded: 7 % of an ingest when done after every batch), so a call trims only while
     trimming has cost under _TRIM_SHARE of the time since the run's first call."""
     libc = _libc()
     if libc is None or not hasattr(libc, "malloc_trim"):
@@ -54,7 +54,7 @@ def release_freed_memory(force: bool = True) -> None:
     now = time.perf_counter()
     if not _trim["since"]:
         _trim["since"] = now
-    if not force and _trim["spent"] > _TRIM_SHARE * (now - _trim["since"]):
+    if _trim["spent"] > _TRIM_SHARE * (now - _trim["since"]):
         return
     libc.malloc_trim(0)
     _trim["spent"] += time.perf_counter() - now
