@@ -594,3 +594,20 @@ def test_concurrency_0_is_refused_like_minus_3(indexed, tmp_path, capsys):
 def test_ask_with_an_unknown_source_says_the_source_is_unknown(indexed, capsys):
     rc, out, err = cli(capsys, "ask", "--source", "nosuch.txt", "What is LIMO?")
     assert rc == 2 and "no indexed source has that name" in one_error_line(err)
+
+
+def test_ask_with_a_known_source_keeps_to_it_without_starting_chroma(indexed, capsys, monkeypatch):
+    """The source is checked against the loaded snapshot: asking Chroma's `where` started Chroma (0.6 s)."""
+    import chromadb
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a one-question ask started Chroma")
+
+    monkeypatch.setattr(chromadb, "PersistentClient", refuse)
+    rc, out, err = cli(capsys, "ask", "--json", "--source", "001_96a867dc4f2e18cb.txt", "What does LIMO claim?")
+    assert rc == 0, err
+    evidence = json.loads(out)["evidence"]
+    assert evidence and all("001_96a867dc4f2e18cb.txt" in e["sources"] for e in evidence)

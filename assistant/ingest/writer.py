@@ -1,10 +1,12 @@
 """Chroma writes beside the embedding: batch N is added to the new generation while batch N+1 is embedded.
 
-Chroma's add (SQLite rows, the HNSW insert) releases the GIL and costs about 0.6-1.4 ms a chunk, against ~13 ms
-to embed one on two cores. Run one after the other, the two add up; side by side they share the cores (the
-embedding inside an ingest ran at 0.91x of its own speed, BENCHMARKS.md).
-At most one add is in flight, so memory holds one extra batch and an error surfaces at the next batch.
-The same thread appends each batch's vectors to the snapshot's vectors file (index/cache.py VectorWriter).
+Chroma's add (SQLite rows, the HNSW insert) costs about 0.6-1.4 ms a chunk, against ~13 ms to embed one on two
+cores. It holds Python's GIL for the whole call (a Python thread ran at 4 % of its speed during adds), so the
+embedding's Python steps wait for it: the overlap is mostly the embedder's own runtime threads, and on two cores
+the adds cost about what they would cost in line (BENCHMARKS.md: same speed either way, and the same with the
+embedder in a process of its own). At most one add is in flight, so memory holds one extra batch and an error
+surfaces at the next batch. The same thread appends each batch's vectors to the snapshot's vectors file
+(index/cache.py VectorWriter).
 """
 
 from __future__ import annotations
