@@ -14,6 +14,7 @@ from assistant.answer.judge.injection import addressed_to_model
 from assistant.answer.judge.model_answer import accept
 from assistant.answer.judge.polar import is_polar
 from assistant.answer.judge.verdict import decide, rule_probs
+from assistant.answer.judge.verdict_features import NAMES, claim_sentence, features
 from assistant.answer.pipeline import REFUSAL, Pipeline
 from assistant.eval import evaluate, load_items
 from assistant.index.lexical import Index
@@ -77,6 +78,20 @@ def test_rule_verdicts_follow_negation_and_null_results():
     assert no.label == "no" and yes.label == "yes" and no.by == yes.by == "rule"
     probs = rule_probs(q, "It may help; further studies are needed.", ["It may help.", "Larger trials are warranted."])
     assert abs(sum(probs.values()) - 1) < 1e-6
+
+
+def test_a_question_word_is_not_found_inside_a_longer_unrelated_word():
+    """"sign" is not "significant": the Lion abstract's "not significant" made its sign-based update a "No."."""
+    q = "Does Lion compute its update with the sign operation?"
+    deciding = "Lion computes the update through the sign operation."
+    conclusion = [deciding, "The gain over AdamW is not significant for small batch sizes."]
+    assert claim_sentence(q, conclusion) == deciding
+    row = dict(zip(NAMES, features(q, deciding, conclusion)))
+    assert row["negated_qterm"] == 0  # "not significant" negates no word of the question
+    # while the forms of a word still count: "inadequately" negates "adequate"
+    assert claim_sentence("Is the sample adequate?", ["Results vary.", "The sample was inadequately sized."]) == (
+        "The sample was inadequately sized."
+    )
 
 
 def test_model_verdict_is_combined_with_the_rule():

@@ -81,8 +81,11 @@ def _question_words(question: str) -> list[str]:
 
 
 def _root(word: str) -> str:
-    """The part of a question word that its forms share ("adequate" -> "adequ"), as a regex."""
-    return re.escape(word[: max(5, len(word) - 3)])
+    """The part of a question word that its forms share ("adequate" -> "adequ"), as a regex, with the endings its
+    forms can add: a few letters more than the word itself, so that "sign" finds "signs" and "signed" but not
+    "significant" (which turned a sign-based optimizer's abstract into a negated "sign")."""
+    root = word[: max(5, len(word) - 3)]
+    return re.escape(root) + r"\w{0,%d}\b" % (len(word) - len(root) + 3)
 
 
 def _negated_terms(question: str, text: str) -> float:
