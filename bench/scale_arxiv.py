@@ -27,6 +27,7 @@ from common import ROOT, pct
 from assistant.config import Settings
 from assistant.index.lexical import Index
 from assistant.index.store import Store
+from assistant.ingest.build import EMBED_CALL, STREAM_BATCH
 from assistant.ingest.chunking import chunk_paper
 from assistant.ingest.identity import paper_id
 from assistant.retrieve.filters import build_where, table_for
@@ -132,12 +133,17 @@ def raw_throughput(real, records: list[dict], settings: Settings, sample: int = 
         texts += [c.text for c in chunk_paper(p, settings.chunk_tokens, real.count_tokens, settings.chunk_overlap)]
         if len(texts) >= sample:
             break
-    texts = sorted(texts[:sample], key=len)
-    step = max(settings.embed_batch_size, 16)
-    real.embed(texts[:step])  # warm
+    texts = texts[:sample]
+    step = max(settings.embed_batch_size, EMBED_CALL)
+    # as the ingest orders them: by length within each streamed batch, then one embedder call per step
+    calls = []
+    for w in range(0, len(texts), STREAM_BATCH):
+        window = sorted(texts[w : w + STREAM_BATCH], key=len)
+        calls += [window[s : s + step] for s in range(0, len(window), step)]
+    real.embed(calls[0])  # warm
     t0 = time.perf_counter()
-    for s in range(0, len(texts), step):
-        real.embed(texts[s : s + step])
+    for call in calls:
+        real.embed(call)
     return len(texts) / (time.perf_counter() - t0)
 
 

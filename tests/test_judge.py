@@ -81,7 +81,7 @@ def test_rule_verdicts_follow_negation_and_null_results():
 
 
 def test_a_question_word_is_not_found_inside_a_longer_unrelated_word():
-    """"sign" is not "significant": the Lion abstract's "not significant" made its sign-based update a "No."."""
+    """ "sign" is not "significant": the Lion abstract's "not significant" made its sign-based update a "No."."""
     q = "Does Lion compute its update with the sign operation?"
     deciding = "Lion computes the update through the sign operation."
     conclusion = [deciding, "The gain over AdamW is not significant for small batch sizes."]

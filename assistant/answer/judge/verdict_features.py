@@ -85,7 +85,7 @@ def _root(word: str) -> str:
     forms can add: a few letters more than the word itself, so that "sign" finds "signs" and "signed" but not
     "significant" (which turned a sign-based optimizer's abstract into a negated "sign")."""
     root = word[: max(5, len(word) - 3)]
-    return re.escape(root) + r"\w{0,%d}\b" % (len(word) - len(root) + 3)
+    return re.escape(root) + rf"\w{{0,{len(word) - len(root) + 3}}}\b"
 
 
 def _negated_terms(question: str, text: str) -> float:
