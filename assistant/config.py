@@ -73,7 +73,12 @@ class Settings(BaseSettings):
     embed_model: str | None = Field(
         None, description="sentence-transformers model folder; default: the bundled all-MiniLM-L6-v2."
     )
-    embed_batch_size: int = Field(64, ge=1, description="Texts per embedding batch.")
+    embed_batch_size: int = Field(
+        64,
+        ge=1,
+        description="Texts per embedding batch on torch (the ONNX/OpenVINO runtimes run at most 32 at once, ordered "
+        "by word pieces); an ingest hands the embedder at least 256 texts per call.",
+    )
     embed_device: str = Field("cpu", description="Torch device for the embedder (cpu, cuda).")
     embed_backend: Literal["auto", "openvino", "onnx", "onnx-int8", "torch"] = Field(
         "auto",
