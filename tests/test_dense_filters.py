@@ -19,7 +19,7 @@ from assistant.index.lexical import Index
 from assistant.index.store import Store
 from assistant.ingest.build import ingest
 from assistant.retrieve import dense
-from assistant.retrieve.filters import build_where, table_for
+from assistant.retrieve.filters import build_where, chroma_where, table_for
 from assistant.text import one_spaced_line
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +42,10 @@ def index_dir(tmp_path_factory, real_embedder) -> Path:
 
 
 def _chroma(index, qvec, n, where) -> dict[str, float]:
-    res = index.store.query(index.collection, qvec.tolist(), n, where)
+    """Chroma's own filtered search, on the keys its rows carry (paper_id, year)."""
+    res = index.store.query(
+        index.collection, qvec.tolist(), n, chroma_where(where, table_for(index)) if where else None
+    )
     return {i: 1.0 - d for i, d in zip(res["ids"][0], res["distances"][0])}
 
 
@@ -77,6 +80,27 @@ def test_filtered_dense_search_gives_what_chroma_where_gives(index_dir, real_emb
             assert all(mask[index.chunk_pos[c]] for c in ours)  # nothing outside the filter
             assert set(ours) == set(theirs), (where, q)
             assert max(abs(ours[c] - theirs[c]) for c in ours) < 2e-3
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("exact_max", [dense.EXACT_MAX, 0])  # 0: every filter takes the widened HNSW path
+def test_without_a_vectors_file_filters_go_through_chroma_and_agree(index_dir, real_embedder, monkeypatch, exact_max):
+    """An older snapshot has no vectors file: a narrow filter is a `where` on its papers' ids, a broad one an HNSW
+    query widened until enough pass. Either way: what Chroma's own `where` finds, top-k full."""
+    monkeypatch.setattr(dense, "EXACT_MAX", exact_max)
+    index = Index.load(Store(Settings(data_dir=index_dir)))
+    index.vectors, index.hnsw = None, True
+    table = table_for(index)
+    for where in FILTERS:
+        assert where is not None
+        mask = table.chunk_mask(where)
+        assert mask is not None
+        for q in QUESTIONS:
+            qvec = real_embedder.embed([q])[0]
+            ours = dense.dense_search(index, qvec, 10, where)
+            assert len(ours) == min(10, int(mask.sum())) and all(mask[index.chunk_pos[c]] for c in ours)
+            theirs = _chroma(index, qvec, 10, where)
+            assert len(set(ours) & set(theirs)) >= len(ours) - 1, (where, q)  # HNSW on both sides: approximate
 
 
 @pytest.mark.e2e

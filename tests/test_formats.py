@@ -334,7 +334,7 @@ def library_dir(tmp_path_factory, real_embedder) -> Path:
 def test_filters_inside_retrieval_keep_top_k_full_and_agree_with_chroma(library_dir, real_embedder):
     from assistant.index.lexical import Index
     from assistant.index.store import Store
-    from assistant.retrieve.filters import table_for
+    from assistant.retrieve.filters import chroma_where, table_for
     from assistant.retrieve.hybrid import Retriever
 
     settings = Settings(data_dir=library_dir)
@@ -342,6 +342,9 @@ def test_filters_inside_retrieval_keep_top_k_full_and_agree_with_chroma(library_
     index = Index.load(store)
     retriever = Retriever(settings, real_embedder, index)
     table = table_for(index)
+    without_vectors = Index.load(store)
+    without_vectors.vectors, without_vectors.hnsw = None, True
+    through_chroma = Retriever(settings, real_embedder, without_vectors)
     for where in (
         build_where(year="2023.."),
         build_where(author="Chen"),
@@ -350,11 +353,15 @@ def test_filters_inside_retrieval_keep_top_k_full_and_agree_with_chroma(library_
         build_where(author="Kamilė Lukošiūtė"),
     ):
         assert where is not None
-        got = store.active().get(where=where, include=["metadatas"])
+        # Chroma's rows carry paper_id and year only: the flags become paper lists, and Chroma agrees with the table.
+        got = store.active().get(where=chroma_where(where, table), include=["metadatas"])
         chroma = {m["paper_id"] for m in got["metadatas"]}
         assert chroma and chroma == set(table.matching(where) or [])  # both sides filter on the same papers
         evidence, _ = retriever.search("a method that improves generalization of language models", k=8, where=where)
         assert {e.paper_id for e in evidence} == chroma  # every matching paper, none outside: top-k stays full
+        # An index without a vectors file searches through Chroma's `where`, and keeps to the same papers.
+        evidence, _ = through_chroma.search("a method that improves generalization of language models", 8, where)
+        assert {e.paper_id for e in evidence} == chroma
     # The lexical side finds a paper named in the question inside the filter, even when the dense side ranks it low.
     evidence, _ = retriever.search("LIMO", k=1, where=build_where(year="2025"))
     assert evidence[0].title == "LIMO: Less is More for Reasoning" and evidence[0].meta["year"] == 2025

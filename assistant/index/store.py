@@ -21,11 +21,10 @@ from urllib.parse import urlparse
 from assistant.config import Settings
 from assistant.errors import IndexMissingError, StoreError
 from assistant.index.pointer import read_active
-from assistant.ingest.metadata import filter_keys
 from assistant.types import Chunk, Paper
 
 log = logging.getLogger(__name__)
-SCHEMA = 1
+SCHEMA = 2  # 2: chunk 0 packs its paper into one key; no filter flags (chunk_metadata)
 
 
 @dataclass
@@ -142,23 +141,18 @@ def _client(settings: Settings):
 
 
 def chunk_metadata(chunk: Chunk, paper: Paper) -> dict[str, Any]:
-    """Every chunk: its paper, its sentences and the filter keys (a Chroma `where` must see them on each chunk).
-    Chunk 0 also carries the paper (title, abstract, metadata), so the index alone rebuilds the corpus (server
-    mode) and every chunk's text (chunk_text). Chroma stores no documents: its full-text index of them was 40 % of
-    an add, and nothing searched it."""
-    meta: dict[str, Any] = {
-        "paper_id": paper.id,
-        "chunk": chunk.index,
-        "sentences": json.dumps(list(chunk.sentences)),
-    }
-    meta.update(filter_keys(paper))  # year, au:<name>, ve:<venue word>: see retrieve/filters.py
-    for source in paper.sources:  # filterable: where={"src:file.txt": True}
-        meta[f"src:{source}"] = True
+    """Every chunk: its paper, its sentences and its paper's year. Chunk 0 also carries the paper itself, packed
+    into one JSON key (`paper`), so the index alone rebuilds the corpus (server mode) and every chunk's text
+    (chunk_text). Each key is a row in Chroma's SQLite, and an add costs by the row: with the author, venue and
+    source flags and the paper's fields as keys of their own (18.8 a chunk) an add cost 0.63-0.67 ms a chunk, with
+    these (3.5) 0.44 (BENCHMARKS.md). Filters never read Chroma's metadata besides `year` and `paper_id`
+    (retrieve/filters.py chroma_where). Chroma stores no documents: its full-text index of them was 40 % of an
+    add, and nothing searched it. The chunk's number is in its id."""
+    meta: dict[str, Any] = {"paper_id": paper.id, "sentences": json.dumps(list(chunk.sentences))}
+    if paper.year:
+        meta["year"] = paper.year  # the one filter Chroma can evaluate itself, however many papers match
     if chunk.index == 0:
-        meta.update(title=paper.title, sources=json.dumps(list(paper.sources)), abstract=paper.abstract)
-        for key in ("date", "url", "authors", "venue", "doi", "arxiv_id"):
-            if getattr(paper, key):
-                meta[key] = getattr(paper, key)
+        meta["paper"] = json.dumps(paper.to_dict(), ensure_ascii=False)
     return meta
 
 
@@ -316,9 +310,14 @@ class Store:
 
 
 def papers_from_dump(dump: dict[str, Any]) -> dict[str, Paper]:
+    """The papers of a generation from its chunk-0 metadata: packed in `paper`, or, in generations written before
+    schema 2, as keys of their own."""
     papers: dict[str, Paper] = {}
     for meta in dump["metadatas"]:
-        if "abstract" in meta:
+        if "paper" in meta:
+            paper = Paper.from_dict(json.loads(meta["paper"]))
+            papers[paper.id] = paper
+        elif "abstract" in meta:
             papers[meta["paper_id"]] = Paper(
                 meta["paper_id"],
                 meta["title"],
@@ -333,6 +332,11 @@ def papers_from_dump(dump: dict[str, Any]) -> dict[str, Paper]:
                 meta.get("arxiv_id"),
             )
     return papers
+
+
+def carries_paper(meta: dict[str, Any]) -> bool:
+    """Whether a chunk's metadata holds its paper (chunk 0, either layout)."""
+    return "paper" in meta or "abstract" in meta
 
 
 def data_dir_size(path: Path) -> int:

@@ -22,7 +22,7 @@ from assistant.config import Settings
 from assistant.errors import CorpusError, IndexBusyError, StoreError
 from assistant.index import cache as index_cache
 from assistant.index.embedding import Embedder, embed_model_id
-from assistant.index.store import Store, chunk_metadata, papers_from_dump
+from assistant.index.store import Store, carries_paper, chunk_metadata, papers_from_dump
 from assistant.ingest import memory
 from assistant.ingest.chunking import chunk_papers
 from assistant.ingest.corpus import Corpus, read_corpus
@@ -186,7 +186,7 @@ def _old_papers(store: Store, col) -> tuple[dict[str, Paper], set[str]]:
     for offset in range(0, total, 5000):
         got = store._call("get", col.get, include=["metadatas"], limit=5000, offset=offset)
         ids.update(got["ids"])
-        metadatas += [m for m in got["metadatas"] if "abstract" in m]  # chunk 0 carries the paper
+        metadatas += [m for m in got["metadatas"] if carries_paper(m)]
     return papers_from_dump({"metadatas": metadatas}), ids
 
 

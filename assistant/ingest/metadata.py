@@ -25,7 +25,7 @@ _ARXIV_IN_TEXT = re.compile(
 )
 _YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?!\d)")
 _WORD = re.compile(r"\w+")
-MAX_FILTER_KEYS = 64  # per field and paper: a 3,000-author physics paper must not write 3,000 keys per chunk
+MAX_FILTER_KEYS = 64  # name words per field and paper in the filter table: a 3,000-author paper stays small
 _VENUE_STOP = {"of", "the", "in", "on", "for", "and", "to", "a", "an"}
 
 # Long venue names and the short names people write and search for. The short name is what references show.
@@ -194,8 +194,8 @@ def paper_meta(paper: Paper) -> dict[str, Any]:
 
 
 def filter_keys(paper: Paper) -> dict[str, Any]:
-    """Chunk metadata that filters match in Chroma: `au:<name word>` and `ve:<venue word>` flags and an int
-    `year`. retrieve/filters.py matches the lexical side on the same keys, so both sides agree."""
+    """The keys a filter matches for this paper: `au:<name word>` and `ve:<venue word>` flags and an int `year`
+    (index/table.py PaperTable holds them for every paper; retrieve/filters.py builds a `where` on them)."""
     keys: dict[str, Any] = {}
     if paper.year:
         keys["year"] = paper.year

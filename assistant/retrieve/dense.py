@@ -10,8 +10,10 @@ search is done from that mask:
 - a broad filter: one unfiltered HNSW query for enough candidates that, at the share the filter keeps, twice the
   wanted number are expected to pass, then the mask; if fewer than wanted pass, the exact path.
 
-Either way the top n are drawn from the matching chunks only, so top-k stays full. A `where` that is not one of
-ours, or an index without a vectors file (rebuilt from the store, an older snapshot), goes to Chroma as before.
+Either way the top n are drawn from the matching chunks only, so top-k stays full. An index without a vectors
+file (an older snapshot) does the same through Chroma: the broad path as above, widened until enough pass, and a
+narrow filter as a `where` on the matching papers' ids (Chroma's rows carry no author, venue or source keys:
+index/store.py chunk_metadata). A `where` that is not one of ours goes to Chroma as it is (filters.chroma_where).
 
 Unless the session asked for Chroma's HNSW (`index.hnsw`, set by Retriever.warm for chat and batch), a search is
 exact over the vectors file, in blocks: 0.3 s for 200,000 chunks, against 1.8 s to start Chroma and load its
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from assistant.retrieve.filters import table_for
+from assistant.retrieve.filters import chroma_where, table_for
 
 EXACT_MAX = 30_000  # matching chunks scored exactly: ~10 ms of gathering and dot products on 2 cores
 BLOCK = 32_768  # rows converted from float16 at a time: the whole file at once would double its memory
@@ -32,13 +34,15 @@ BLOCK = 32_768  # rows converted from float16 at a time: the whole file at once 
 def dense_search(index, qvec: np.ndarray, n: int, where: dict | None) -> dict[str, float]:
     """Chunk id -> cosine similarity of the n nearest chunks that pass `where`."""
     n = min(n, len(index.chunks))
+    mask = table_for(index).chunk_mask(where) if where else None
     if index.vectors is not None:
-        mask = table_for(index).chunk_mask(where) if where else None
         if mask is not None:
             return _masked(index, qvec, n, mask)
         if not where and not index.hnsw:
             return exact(index, qvec, n, None)
-    return _query(index, qvec, n, where)
+    elif mask is not None:
+        return _masked_in_chroma(index, qvec, n, mask)
+    return _query(index, qvec, n, chroma_where(where, table_for(index)) if where else None)
 
 
 def _query(index, qvec: np.ndarray, n: int, where: dict | None) -> dict[str, float]:
@@ -51,7 +55,32 @@ def _masked(index, qvec: np.ndarray, n: int, mask: np.ndarray) -> dict[str, floa
     if len(rows) == 0:
         return {}
     if len(rows) > EXACT_MAX and index.hnsw:
-        k = min(len(mask), int(2 * n * len(mask) / len(rows)) + 20)
+        out = _broad(index, qvec, n, mask, len(rows), widen=False)
+        if len(out) == n:
+            return out
+    return exact(index, qvec, n, rows)
+
+
+def _masked_in_chroma(index, qvec: np.ndarray, n: int, mask: np.ndarray) -> dict[str, float]:
+    """No vectors file: a broad filter through an unfiltered HNSW query, widened until n pass; a narrow one as a
+    `where` on its papers' ids (at most EXACT_MAX of them: SQLite takes 32,766 values in one statement)."""
+    rows = np.flatnonzero(mask)
+    if len(rows) == 0:
+        return {}
+    if len(rows) > EXACT_MAX:
+        return _broad(index, qvec, n, mask, len(rows), widen=True)
+    table = table_for(index)
+    chunk_paper = table.chunk_paper
+    assert chunk_paper is not None  # a chunk mask was made from it
+    pids = [table.pids[int(i)] for i in np.unique(chunk_paper[rows])]
+    return _query(index, qvec, n, {"paper_id": {"$in": pids}})
+
+
+def _broad(index, qvec: np.ndarray, n: int, mask: np.ndarray, kept: int, widen: bool) -> dict[str, float]:
+    """The n nearest chunks that pass `mask`, from unfiltered HNSW queries for enough candidates that, at the share
+    the filter keeps, twice n are expected to pass; `widen`: ask for four times as many until n pass."""
+    k = min(len(mask), int(2 * n * len(mask) / kept) + 20)
+    while True:
         out: dict[str, float] = {}
         for cid, sim in _query(index, qvec, k, None).items():
             pos = index.chunk_pos.get(cid)
@@ -59,7 +88,9 @@ def _masked(index, qvec: np.ndarray, n: int, mask: np.ndarray) -> dict[str, floa
                 out[cid] = sim
                 if len(out) == n:
                     return out
-    return exact(index, qvec, n, rows)
+        if not widen or k >= len(mask):
+            return out
+        k = min(len(mask), 4 * k)
 
 
 def exact(index, qvec: np.ndarray, n: int, rows: np.ndarray | None) -> dict[str, float]:

@@ -1,9 +1,12 @@
 """Filters by source file, author, year and venue, applied inside retrieval on both sides.
 
-A filter is a Chroma `where` on the keys every chunk carries (index/store.py: `src:<file>`, `au:<name word>`,
-`ve:<venue word>`, an int `year`), so the dense side searches only matching chunks. The lexical side evaluates the
-same `where` against the loaded index (PaperTable) and masks BM25 with it, so both rankings draw from the same
-papers and top-k stays full however few papers match.
+A filter is a `where` in Chroma's syntax over the keys of PaperTable (index/table.py: `src:<file>`, `au:<name
+word>`, `ve:<venue word>`, an int `year`). The loaded index turns it into a mask over its papers and chunks in
+well under a millisecond, and both sides search only the chunks it keeps: the dense side ranks them by exact cosine
+or through an HNSW query (retrieve/dense.py), the lexical side masks BM25. So both rankings draw from the same
+papers and top-k stays full however few papers match. Chroma's own rows carry only `paper_id` and `year` (the
+flags cost a third of every add: index/store.py chunk_metadata), so when a search must go to Chroma (an index
+without a vectors file), chroma_where turns the flags into the list of papers that carry them.
 
     --author Vaswani        every word of the name among a paper's author names (accents and case folded)
     --year 2023..2024       inclusive; open ranges 2024.. and ..2020; a single year 2023
@@ -21,7 +24,7 @@ from assistant.index.table import PREFIXES as _PREFIXES
 from assistant.index.table import PaperTable
 from assistant.ingest.metadata import name_tokens, venue_tokens
 
-__all__ = ["PaperTable", "build_where", "combine", "describe", "parse_years", "table_for"]
+__all__ = ["PaperTable", "build_where", "chroma_where", "combine", "describe", "parse_years", "table_for"]
 
 _RANGE = re.compile(r"^\s*(\d{4})?\s*(?:\.\.|–|—)\s*(\d{4})?\s*$")
 
@@ -98,6 +101,22 @@ def describe(where: dict[str, Any] | None) -> str:
         lo, hi = years.get("$gte", years.get("$gt", "")), years.get("$lte", years.get("$lt", ""))
         out.append(f"year {lo if lo == hi else f'{lo}..{hi}'}")
     return ", ".join(out)
+
+
+def chroma_where(where: dict[str, Any], table: PaperTable) -> dict[str, Any]:
+    """`where` as Chroma can evaluate it on the keys its rows carry: each author, venue or source flag becomes a
+    `paper_id` list from the table; `year` and keys of Chroma's own pass through."""
+    for op in ("$and", "$or"):
+        if op in where and len(where) == 1:
+            return {op: [chroma_where(c, table) for c in where[op]]}
+    if len(where) != 1:
+        return chroma_where({"$and": [{k: v} for k, v in where.items()]}, table)
+    ((key, value),) = where.items()
+    if not key.startswith(_PREFIXES) or value not in (True, {"$eq": True}):
+        return where
+    rows = table.members(key)
+    # No paper carries it: an id no chunk has, since Chroma rejects an empty list.
+    return {"paper_id": {"$in": [table.pids[int(i)] for i in rows] if rows is not None and len(rows) else [""]}}
 
 
 def table_for(index) -> PaperTable:
