@@ -27,7 +27,7 @@ from reliability_common import ASSISTANT, PAGE, cli, one_error_line, run_assista
 
 from assistant.answer import session
 from assistant.answer.citations import parse_claims, parse_numbers, verify
-from assistant.answer.pipeline import neutralise_special_tokens
+from assistant.answer.prompts import neutralise_special_tokens
 from assistant.config import Settings
 from assistant.index.lexical import Index
 from assistant.index.store import Store

@@ -30,6 +30,7 @@ from assistant.answer.judge.verdict import decide as decide_verdict
 from assistant.answer.judge.verdict import mode_for as verdict_mode
 from assistant.answer.listing import list_answer
 from assistant.answer.plan import Plan, Planner
+from assistant.answer.prompts import neutralise_special_tokens
 from assistant.config import Settings
 from assistant.errors import GenerationError
 from assistant.generate.base import Generator
@@ -41,17 +42,6 @@ log = logging.getLogger(__name__)
 REFUSAL = "The indexed abstracts do not cover this question."
 MAX_QUESTION_CHARS = 2000
 OnToken = Callable[[str], None]
-# Chat-template control tokens (<|im_start|>, <|eot_id|>, <s>, [INST], <start_of_turn>...). llama.cpp tokenises
-# special tokens inside the prompt text, so one of these in an abstract would open a new role turn.
-_SPECIAL_TOKEN = re.compile(r"<\|[^<>|\s]{1,64}\|>|</?s>|<(?:start|end)_of_turn>|\[/?INST\]|<</?SYS>>")
-
-
-def neutralise_special_tokens(text: str) -> str:
-    """Show role/control tokens in untrusted text as look-alikes that no tokenizer maps to a special token."""
-    return _SPECIAL_TOKEN.sub(
-        lambda m: m.group().replace("<", "\u2039").replace(">", "\u203a").replace("[", "\u2045").replace("]", "\u2046"),
-        text,
-    )
 
 
 def clean_question(question: str) -> str:

@@ -1,7 +1,9 @@
-"""Prompt templates: plain files in prompts/ with {named} placeholders; a missing or unknown one fails loudly."""
+"""Prompt templates: plain files in prompts/ with {named} placeholders; a missing or unknown one fails loudly.
+Untrusted text (abstracts, titles, questions) goes into them through neutralise_special_tokens."""
 
 from __future__ import annotations
 
+import re
 import string
 from functools import lru_cache
 from pathlib import Path
@@ -10,6 +12,17 @@ from assistant.errors import ConfigError
 from assistant.resources import bundled
 
 BUNDLED = bundled("prompts")
+# Chat-template control tokens (<|im_start|>, <|eot_id|>, <s>, [INST], <start_of_turn>...). llama.cpp tokenises
+# special tokens inside the prompt text, so one of these in an abstract would open a new role turn.
+_SPECIAL_TOKEN = re.compile(r"<\|[^<>|\s]{1,64}\|>|</?s>|<(?:start|end)_of_turn>|\[/?INST\]|<</?SYS>>")
+
+
+def neutralise_special_tokens(text: str) -> str:
+    """Show role/control tokens in untrusted text as look-alikes that no tokenizer maps to a special token."""
+    return _SPECIAL_TOKEN.sub(
+        lambda m: m.group().replace("<", "\u2039").replace(">", "\u203a").replace("[", "\u2045").replace("]", "\u2046"),
+        text,
+    )
 
 
 class Template:
