@@ -105,7 +105,7 @@ class Answer:
     # quoted evidence by rules), "list" (one line per fitting paper) or "refusal".
     made_by: str = "extractive"
     verdict: str | None = None  # yes | no | maybe, for a yes/no question
-    verdict_by: str | None = None  # rule | model | rule+model
+    verdict_by: str | None = None  # rule | model | rule+model | comparison
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

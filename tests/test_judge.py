@@ -14,7 +14,7 @@ from assistant.answer.judge.injection import addressed_to_model
 from assistant.answer.judge.model_answer import accept
 from assistant.answer.judge.polar import is_polar
 from assistant.answer.judge.verdict import decide, rule_probs
-from assistant.answer.judge.verdict_features import NAMES, claim_sentence, features
+from assistant.answer.judge.verdict_features import NAMES, claim_sentence, comparison_verdict, conclusion_for, features
 from assistant.answer.pipeline import REFUSAL, Pipeline
 from assistant.eval import evaluate, load_items
 from assistant.index.lexical import Index
@@ -92,6 +92,38 @@ def test_a_question_word_is_not_found_inside_a_longer_unrelated_word():
     assert claim_sentence("Is the sample adequate?", ["Results vary.", "The sample was inadequately sized."]) == (
         "The sample was inadequately sized."
     )
+
+
+LION_END = [
+    "Additionally, we examine the limitations of Lion and identify scenarios where its improvements are small or "
+    "not statistically significant.",
+    "The implementation of Lion is publicly available.",
+]
+
+
+def test_a_closing_sentence_about_something_else_does_not_decide():
+    """The Lion abstract ends on a limitation; it said "No." to what its fifth sentence states."""
+    q = "Is Lion more memory-efficient than Adam?"
+    deciding = "It is more memory-efficient than Adam as it only keeps track of the momentum."
+    assert conclusion_for(q, deciding, LION_END) == [deciding]  # "Lion" names the paper: it is no common ground
+    given = rule_probs(q, deciding, conclusion_for(q, deciding, LION_END))
+    assert max(given, key=lambda k: given[k]) == "yes"
+    alone = rule_probs(q, deciding, LION_END)  # what the closing sentences alone gave
+    assert max(alone, key=lambda k: alone[k]) == "no"
+    # A closing sentence that speaks to the question still decides, and an aim is no finding to decide by.
+    end = ["Memory use did not differ from Adam's."]
+    assert conclusion_for(q, deciding, end) == end
+    aim = "The aim of this study was to determine if Lion is more memory-efficient."
+    assert conclusion_for(q, aim, LION_END) == LION_END
+
+
+def test_a_comparison_of_the_asked_thing_decides_its_direction():
+    deciding = "It also requires a smaller learning rate than Adam due to the larger norm of the update."
+    assert comparison_verdict("Does Lion need a larger learning rate than Adam?", deciding) == "no"
+    assert comparison_verdict("Does Lion need a smaller learning rate than Adam?", deciding) == "yes"
+    assert decide("Does Lion need a larger learning rate than Adam?", deciding, [deciding], "rule").label == "no"
+    assert comparison_verdict("Does Lion use larger batches?", deciding) is None  # batches are not compared
+    assert comparison_verdict("Is the learning rate larger?", "It does not need a smaller learning rate.") is None
 
 
 def test_model_verdict_is_combined_with_the_rule():

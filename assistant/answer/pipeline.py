@@ -28,6 +28,7 @@ from assistant.answer.judge.styles import model_writes
 from assistant.answer.judge.verdict import Verdict, model_probs
 from assistant.answer.judge.verdict import decide as decide_verdict
 from assistant.answer.judge.verdict import mode_for as verdict_mode
+from assistant.answer.judge.verdict_features import conclusion_for
 from assistant.answer.listing import list_answer
 from assistant.answer.plan import Plan, Planner
 from assistant.answer.prompts import neutralise_special_tokens
@@ -306,7 +307,7 @@ class Pipeline:
     def _verdict(self, q, ev: Evidence, sentence: str, timings: Timings) -> Verdict:
         j0 = time.perf_counter()
         sentences = self.retriever.index.sentences.get(ev.paper_id) or [sentence]
-        ending = [s for s in closing(sentences) if not addressed_to_model(s)]
+        ending = conclusion_for(q.text, sentence, [s for s in closing(sentences) if not addressed_to_model(s)])
         mode = verdict_mode(getattr(self.generator, "n_params", None), self.settings.verdict)
         model = None
         choose = getattr(self.generator, "choose", None)

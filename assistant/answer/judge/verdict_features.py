@@ -101,6 +101,34 @@ def _negated_terms(question: str, text: str) -> float:
     return float(hits)
 
 
+_MORE = "higher|more|greater|larger|bigger|longer|better|increased"
+_LESS = "lower|less|fewer|smaller|shorter|worse|reduced|decreased"
+_COMPARED = re.compile(rf"\b(?P<cmp>{_MORE}|{_LESS})\s+(?P<what>(?:[a-z-]+\s+){{0,2}}[a-z-]+)", re.I)
+
+
+def comparison_verdict(question: str, deciding: str) -> str | None:
+    """ "yes" or "no" when the deciding sentence plainly compares the very thing the question compares: "requires
+    a smaller learning rate than Adam" answers "Does Lion need a larger learning rate than Adam?" with no, whatever
+    else in the sentence is larger ("the larger norm"). None when it does not, or negates or hedges it. A rule of
+    its own rather than a feature: the fitted direction cues are sentence-wide and weak on PubMedQA."""
+    if _negations(deciding) or _count(_NULL, deciding) or _count(_HEDGE, deciding):
+        return None
+    m = _COMPARED.search(question)
+    if not m:
+        return None
+    asked = [w for w in _question_words(m.group("what")) if not re.fullmatch(f"{_MORE}|{_LESS}", w)]
+    if not asked:
+        return None
+    q_more = bool(re.fullmatch(_MORE, m.group("cmp").lower()))
+    found = set()
+    for t in _COMPARED.finditer(deciding):
+        if any(re.search(r"\b" + _root(w), t.group("what").lower()) for w in asked):
+            found.add(bool(re.fullmatch(_MORE, t.group("cmp").lower())))
+    if len(found) != 1:
+        return None  # not compared, or both ways
+    return "yes" if found == {q_more} else "no"
+
+
 def _direction(question: str, text: str) -> tuple[float, float]:
     q_up, q_down = bool(_UP.search(question)), bool(_DOWN.search(question))
     t_up, t_down = bool(_UP.search(text)), bool(_DOWN.search(text))
@@ -109,6 +137,39 @@ def _direction(question: str, text: str) -> tuple[float, float]:
     opposite = (q_up and t_down and not t_up) or (q_down and t_up and not t_down)
     same = (q_up and t_up and not t_down) or (q_down and t_down and not t_up)
     return float(opposite), float(same)
+
+
+def _content_words(question: str) -> list[str]:
+    """The question's words without its names: a capitalised word after the first ("Lion", "Adam") says which
+    paper or which baseline, and an abstract's closing limitation names the paper too."""
+    words = re.findall(r"[\w-]+", question)
+    return _question_words(" ".join(w for i, w in enumerate(words) if i == 0 or not w[:1].isupper()))
+
+
+def speaks_to(question: str, sentence: str) -> bool:
+    low = sentence.lower()
+    return any(re.search(r"\b" + _root(w), low) for w in _content_words(question))
+
+
+# A sentence that sets out what was asked or what others thought, rather than a finding: "The aim of this study
+# was to determine if ...", "It has been suggested that ...".
+_NOT_A_FINDING = re.compile(
+    r"\b(?:aim(?:s|ed)?|objectives?|purpose|goals?|to\s+(?:determine|assess|evaluate|investigate|examine|compare|test)"
+    r"|whether|hypothes\w*|question)\b",
+    re.I,
+)
+
+
+def conclusion_for(question: str, deciding: str, ending: list[str]) -> list[str]:
+    """The sentences whose cues decide: the abstract's closing ones, unless none of them speaks to the question and
+    the deciding sentence does, as a finding. An abstract can end on a limitation about something else
+    ("improvements are small or not statistically significant"), which says nothing of whether its update uses
+    the sign operation."""
+    if not ending or any(speaks_to(question, s) for s in ending) or not speaks_to(question, deciding):
+        return ending
+    if _count(_HEDGE, deciding) or _NOT_A_FINDING.search(deciding):
+        return ending
+    return [deciding]
 
 
 def claim_sentence(question: str, sentences: list[str]) -> str:
