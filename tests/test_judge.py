@@ -259,3 +259,21 @@ def test_a_count_is_never_a_number_the_question_already_gives():
     q = analyse("With how many curated training samples does Quokka reach 81.5% accuracy on GLUE?")
     sentence = "With merely 817 curated training samples, Quokka achieves 81.5% accuracy on GLUE."
     assert short_answer(q, sentence) == "817 curated training samples"
+
+
+def test_a_count_is_the_papers_own_in_its_unit_whatever_the_word():
+    """LIMO's abstract: "How many examples does it use?" was answered with the 100,000 examples it argues against."""
+    from assistant.answer.extract import score_sentences, short_answer
+
+    conceded = (
+        "While conventional wisdom suggests that reasoning demands extensive training data (>100,000 examples), "
+        "we demonstrate that it can be elicited with surprisingly few examples."
+    )
+    own = "With merely 817 curated training samples, Quokka achieves 57.1% accuracy on AIME."
+    q = analyse("How many examples does Quokka use?")
+    assert short_answer(q, conceded) is None  # what others hold is not the paper's count
+    assert short_answer(q, own) == "817 curated training samples"  # samples count what examples count
+    scores = score_sentences(q, [conceded, own], {}, "Quokka: Less is More")
+    assert scores[1] > scores[0]
+    # A number after a concession is the paper's own.
+    assert short_answer(q, "Unlike prior work, we use 512 examples.") == "512 examples"

@@ -29,6 +29,26 @@ _BOILERPLATE = re.compile(
     re.I,
 )
 
+# Words that count the same thing: "How many examples" is answered by "817 curated training samples". (Stems.)
+_SAME_UNIT = ({"exampl", "sampl", "instanc"},)
+# A leading concessive clause gives what others hold, not the paper's own figure: "While conventional wisdom
+# suggests that reasoning demands extensive data (>100,000 examples), we demonstrate ..."
+_CONCESSIVE = re.compile(
+    r"^\W*(?:while|whereas|although|though|unlike|despite|contrary\s+to|in\s+contrast\s+to|compared\s+(?:to|with))\b"
+    r"(?:\([^)]*\)|[^,;(])*",
+    re.I,
+)
+
+
+def same_unit(term: str) -> set[str]:
+    """The stems that count what `term` counts (itself included)."""
+    return next((g for g in _SAME_UNIT if term in g), {term})
+
+
+def _conceded(sentence: str, pos: int) -> bool:
+    m = _CONCESSIVE.match(sentence)
+    return m is not None and pos < m.end()
+
 
 # "Which bias does X reduce?", "What new dataset does X build?": the noun after the wh-word is what the answer is
 # (the sentence that names "simplicity bias" answers, the one that names X only says which paper).
@@ -62,8 +82,11 @@ def score_sentences(
     wanted = answer_type(q) if q.kind not in ("count", "acronym", "definition") else []
     first_subject = None
     out = []
+    # A count's unit in other words ("samples" for "examples") holds what the question asks for.
+    units = {u: t for t in q.topic for u in same_unit(t) if u != t} if q.kind == "count" else {}
     for i, sent in enumerate(sentences):
         have = set(terms(sent))
+        have |= {t for u, t in units.items() if u in have}
         score = sum(w for t, w in weights.items() if t in have) / mass
         if _BOILERPLATE.search(sent):
             score -= 0.5  # "Our code is available at https://..." answers nothing
@@ -72,10 +95,10 @@ def score_sentences(
         if wanted and any(t in have for t in wanted):
             score += ANSWER_TYPE_BONUS
         if q.kind == "count":
-            nums = [m for m in _NUMBER.finditer(sent) if m.group().strip()]
+            nums = [m for m in _NUMBER.finditer(sent) if m.group().strip() and not _conceded(sent, m.start())]
             if nums:
                 score += 0.4
-                if _number_near_topic(sent, nums, q.topic):
+                if _number_near_topic(sent, nums, [*q.topic, *units]):
                     score += 0.3
         elif q.kind == "acronym" and q.subject and expansion(q.subject, sent):
             score += 1.5
@@ -211,7 +234,8 @@ def counted_terms(q: Question) -> list[str]:
     """What "how many" counts: "layers" in "How many layers does FIRST have?", "object models", "steps on
     average" (any of these words next to the number counts)."""
     m = _HOW_MANY.search(q.text)
-    return terms(m.group("x") or m.group("y")) if m else []
+    asked = terms(m.group("x") or m.group("y")) if m else []
+    return list(dict.fromkeys(u for t in asked for u in sorted(same_unit(t), key=lambda u: u != t)))
 
 
 def _qualifier_positions(q: Question, sentence: str, title: str) -> list[int]:
@@ -228,13 +252,14 @@ def _qualifier_positions(q: Question, sentence: str, title: str) -> list[int]:
 
 def _count_phrase(q: Question, sentence: str, title: str = "") -> tuple[bool, str] | None:
     best = None
-    best_rank: tuple[bool, bool, int] = (False, False, 0)
+    best_rank: tuple[bool, bool, bool, int] = (False, False, False, 0)
     marks = _qualifier_positions(q, sentence, title)
     counted = counted_terms(q)
+    topic = {u for t in q.topic for u in same_unit(t)}  # "817 curated training samples" counts examples too
     # A number the question already gives ("... reach 57.1% accuracy on AIME?") is context, not the count asked for.
     given = {g.group().strip().lower() for g in _NUMBER.finditer(q.text) if g.group()[0].isdigit()}
     for m in _NUMBER.finditer(sentence):
-        if not m.group().strip() or m.group().strip().lower() in {"one"} | given:
+        if not m.group().strip() or m.group().strip().lower() in {"one"} | given or _conceded(sentence, m.start()):
             continue
         # "over one million ..." : keep the words that qualify the number
         lead = _QUALIFIER.search(sentence[: m.start()])
@@ -248,18 +273,18 @@ def _count_phrase(q: Question, sentence: str, title: str = "") -> tuple[bool, st
         # Keep the number and the words up to the last topic term it counts ("817 curated training samples").
         cut = head
         for j, w in enumerate(phrase_words[head:], head + 1):
-            if set(terms(w)) & set(q.topic):
+            if set(terms(w)) & topic:
                 cut = j
         phrase = " ".join(phrase_words[:cut]).strip(" ,;:.")
         # Counted words after the number ("20 ... tasks") or just before it ("steps required by 3.8").
         before = sentence[:start].split()[-5:]
-        near = cut > head or any(set(terms(w)) & set(q.topic) for w in before)
+        near = cut > head or any(set(terms(w)) & topic for w in before)
         # The number the "how many" word follows ("12 experts") counts it; else, with a qualifier in the question,
         # the number closest to where the sentence names it wins.
-        near_words = terms(" ".join(phrase_words[head:])) + terms(" ".join(before))
-        counts = any(t in near_words for t in counted)
+        after = terms(" ".join(phrase_words[head:]))
+        counts = any(t in after + terms(" ".join(before)) for t in counted)
         gap = min((abs(pos - m.start()) for pos in marks), default=None)
-        rank = (counts, near, -gap if gap is not None else 0)
+        rank = (any(t in after for t in counted), counts, near, -gap if gap is not None else 0)
         if best is None or rank > best_rank:
             best, best_rank = (near or counts, phrase), rank
     return best
