@@ -179,6 +179,22 @@ def test_conversation_follow_up_switch_and_off_corpus(pipeline):
     assert outside.abstained
 
 
+def test_a_follow_up_count_and_yes_no_questions_on_the_bundled_abstracts(pipeline):
+    """Found by use: LIMO's count was the 100,000 examples its abstract argues against, then a "(1) ... (2)" list;
+    Lion's "more memory-efficient than Adam?" was "No." (its closing limitation decided)."""
+    history = [pipeline.ask("What does LIMO claim?")]
+    count = pipeline.ask("How many examples does it use?", history=history)
+    assert count.text.startswith("817 curated training samples [1].")
+    for question, verdict in [
+        ("Is Lion more memory-efficient than Adam?", "Yes."),
+        ("Is Lion's update computed with the sign operation?", "Yes."),
+        ("Does Lion need a larger learning rate than Adam?", "No."),
+    ]:
+        answer = pipeline.ask(question)
+        assert answer.text.startswith(verdict), (question, answer.text)
+        assert answer.citations[0].title == "Symbolic Discovery of Optimization Algorithms"
+
+
 def test_cli_ask_continues_a_conversation(tmp_path, seeded_dir):
     d = tmp_path / "d"
     shutil.copytree(seeded_dir, d)

@@ -45,6 +45,17 @@ def same_unit(term: str) -> set[str]:
     return next((g for g in _SAME_UNIT if term in g), {term})
 
 
+def _enumerator(sentence: str, m: re.Match[str]) -> bool:
+    """ "(1)", "(2)": a list marker, not a quantity."""
+    return sentence[max(0, m.start() - 1) : m.start()] == "(" and sentence[m.end() : m.end() + 1] == ")"
+
+
+def _counts_unit(sentence: str, m: re.Match[str], counted: list[str]) -> bool:
+    """The number is followed, within four words, by what the question counts ("817 curated training samples")."""
+    after = re.match(r"(?:\s+[\w-]+){0,4}", sentence[m.end() :])
+    return bool(after) and any(t in counted for t in terms(after.group() if after else ""))
+
+
 def _conceded(sentence: str, pos: int) -> bool:
     m = _CONCESSIVE.match(sentence)
     return m is not None and pos < m.end()
@@ -84,6 +95,7 @@ def score_sentences(
     out = []
     # A count's unit in other words ("samples" for "examples") holds what the question asks for.
     units = {u: t for t in q.topic for u in same_unit(t) if u != t} if q.kind == "count" else {}
+    counted = counted_terms(q) if q.kind == "count" else []
     for i, sent in enumerate(sentences):
         have = set(terms(sent))
         have |= {t for u, t in units.items() if u in have}
@@ -95,10 +107,16 @@ def score_sentences(
         if wanted and any(t in have for t in wanted):
             score += ANSWER_TYPE_BONUS
         if q.kind == "count":
-            nums = [m for m in _NUMBER.finditer(sent) if m.group().strip() and not _conceded(sent, m.start())]
+            nums = [
+                m
+                for m in _NUMBER.finditer(sent)
+                if m.group().strip() and not _conceded(sent, m.start()) and not _enumerator(sent, m)
+            ]
             if nums:
                 score += 0.4
                 if _number_near_topic(sent, nums, [*q.topic, *units]):
+                    score += 0.3
+                if any(_counts_unit(sent, m, counted) for m in nums):
                     score += 0.3
         elif q.kind == "acronym" and q.subject and expansion(q.subject, sent):
             score += 1.5
@@ -259,7 +277,9 @@ def _count_phrase(q: Question, sentence: str, title: str = "") -> tuple[bool, st
     # A number the question already gives ("... reach 57.1% accuracy on AIME?") is context, not the count asked for.
     given = {g.group().strip().lower() for g in _NUMBER.finditer(q.text) if g.group()[0].isdigit()}
     for m in _NUMBER.finditer(sentence):
-        if not m.group().strip() or m.group().strip().lower() in {"one"} | given or _conceded(sentence, m.start()):
+        if not m.group().strip() or m.group().strip().lower() in {"one"} | given:
+            continue
+        if _conceded(sentence, m.start()) or _enumerator(sentence, m):
             continue
         # "over one million ..." : keep the words that qualify the number
         lead = _QUALIFIER.search(sentence[: m.start()])
