@@ -188,6 +188,7 @@ def test_a_follow_up_count_and_yes_no_questions_on_the_bundled_abstracts(pipelin
     for question, verdict in [
         ("Is Lion more memory-efficient than Adam?", "Yes."),
         ("Is Lion's update computed with the sign operation?", "Yes."),
+        ("Is Lion trained with the sign operation?", "Yes."),  # the limitation sentence was quoted, with "No."
         ("Does Lion need a larger learning rate than Adam?", "No."),
     ]:
         answer = pipeline.ask(question)

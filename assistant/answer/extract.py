@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from assistant.answer.judge.verdict_features import speaks_to
 from assistant.retrieve.question import Question
 from assistant.text import terms
 
@@ -125,8 +126,10 @@ def score_sentences(
             if first_subject is None:
                 first_subject = i
                 score += 0.2
-        if q.polar and i >= len(sentences) - CLOSING:
-            score += 0.3  # an abstract's closing sentences state its conclusion: what settles a yes/no question
+        if q.polar and i >= len(sentences) - CLOSING and speaks_to(q.text, sent):
+            # An abstract's closing sentences state its conclusion, which settles a yes/no question, when they
+            # speak to it at all (not a limitation or a code link about something else).
+            score += 0.3
         out.append(score)
     return out
 
