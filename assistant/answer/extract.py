@@ -32,6 +32,7 @@ _BOILERPLATE = re.compile(
 
 # Words that count the same thing: "How many examples" is answered by "817 curated training samples". (Stems.)
 _SAME_UNIT = ({"exampl", "sampl", "instanc"},)
+_FOLLOWING = re.compile(r"(?:\s+[\w-]+){0,4}")
 # A leading concessive clause gives what others hold, not the paper's own figure: "While conventional wisdom
 # suggests that reasoning demands extensive data (>100,000 examples), we demonstrate ..."
 _CONCESSIVE = re.compile(
@@ -46,6 +47,17 @@ def same_unit(term: str) -> set[str]:
     return next((g for g in _SAME_UNIT if term in g), {term})
 
 
+def with_units(ts: list[str]) -> list[str]:
+    """The terms, each followed by the other stems that count the same thing."""
+    return list(dict.fromkeys(u for t in ts for u in (t, *sorted(same_unit(t)))))
+
+
+def _words_after(sentence: str, end: int) -> str:
+    """Up to four words after position `end`, with their leading spaces."""
+    words = _FOLLOWING.match(sentence, end)
+    return words.group() if words else ""
+
+
 def _enumerator(sentence: str, m: re.Match[str]) -> bool:
     """ "(1)", "(2)": a list marker, not a quantity."""
     return sentence[max(0, m.start() - 1) : m.start()] == "(" and sentence[m.end() : m.end() + 1] == ")"
@@ -53,8 +65,7 @@ def _enumerator(sentence: str, m: re.Match[str]) -> bool:
 
 def _counts_unit(sentence: str, m: re.Match[str], counted: list[str]) -> bool:
     """The number is followed, within four words, by what the question counts ("817 curated training samples")."""
-    after = re.match(r"(?:\s+[\w-]+){0,4}", sentence[m.end() :])
-    return bool(after) and any(t in counted for t in terms(after.group() if after else ""))
+    return any(t in counted for t in terms(_words_after(sentence, m.end())))
 
 
 def _conceded(sentence: str, pos: int) -> bool:
@@ -115,7 +126,7 @@ def score_sentences(
             ]
             if nums:
                 score += 0.4
-                if _number_near_topic(sent, nums, [*q.topic, *units]):
+                if _number_near_topic(sent, nums, with_units(q.topic)):
                     score += 0.3
                 if any(_counts_unit(sent, m, counted) for m in nums):
                     score += 0.3
@@ -256,7 +267,7 @@ def counted_terms(q: Question) -> list[str]:
     average" (any of these words next to the number counts)."""
     m = _HOW_MANY.search(q.text)
     asked = terms(m.group("x") or m.group("y")) if m else []
-    return list(dict.fromkeys(u for t in asked for u in sorted(same_unit(t), key=lambda u: u != t)))
+    return with_units(asked)
 
 
 def _qualifier_positions(q: Question, sentence: str, title: str) -> list[int]:
@@ -276,7 +287,7 @@ def _count_phrase(q: Question, sentence: str, title: str = "") -> tuple[bool, st
     best_rank: tuple[bool, bool, bool, int] = (False, False, False, 0)
     marks = _qualifier_positions(q, sentence, title)
     counted = counted_terms(q)
-    topic = {u for t in q.topic for u in same_unit(t)}  # "817 curated training samples" counts examples too
+    topic = set(with_units(q.topic))  # "817 curated training samples" counts examples too
     # A number the question already gives ("... reach 57.1% accuracy on AIME?") is context, not the count asked for.
     given = {g.group().strip().lower() for g in _NUMBER.finditer(q.text) if g.group()[0].isdigit()}
     for m in _NUMBER.finditer(sentence):
@@ -289,9 +300,7 @@ def _count_phrase(q: Question, sentence: str, title: str = "") -> tuple[bool, st
         start = lead.start() if lead and lead.group().strip() else m.start()
         if lead and m.group()[0].isdigit() and lead.group().lower().startswith("over"):
             start = m.start()  # "tasks over 833 apps": "over" is a preposition before a written number
-        tail = sentence[m.end() :]
-        words = re.match(r"(?:\s+[\w-]+){0,4}", tail)
-        phrase_words = (sentence[start : m.end()].strip() + (words.group() if words else "")).split()
+        phrase_words = (sentence[start : m.end()].strip() + _words_after(sentence, m.end())).split()
         head = len(sentence[start : m.end()].split())
         # Keep the number and the words up to the last topic term it counts ("817 curated training samples").
         cut = head

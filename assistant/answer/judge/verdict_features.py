@@ -88,6 +88,11 @@ def _root(word: str) -> str:
     return re.escape(root) + rf"\w{{0,{len(word) - len(root) + 3}}}\b"
 
 
+def _mentions(word: str, low: str) -> bool:
+    """Whether lower-cased text uses a form of the question word."""
+    return re.search(r"\b" + _root(word), low) is not None
+
+
 def _negated_terms(question: str, text: str) -> float:
     """Question words the conclusion negates: "inadequate" for "adequate", "not necessary", "lack of X"."""
     low = text.lower()
@@ -119,14 +124,19 @@ def comparison_verdict(question: str, deciding: str) -> str | None:
     asked = [w for w in _question_words(m.group("what")) if not re.fullmatch(f"{_MORE}|{_LESS}", w)]
     if not asked:
         return None
-    q_more = bool(re.fullmatch(_MORE, m.group("cmp").lower()))
-    found = set()
-    for t in _COMPARED.finditer(deciding):
-        if any(re.search(r"\b" + _root(w), t.group("what").lower()) for w in asked):
-            found.add(bool(re.fullmatch(_MORE, t.group("cmp").lower())))
+    found = {_is_more(t.group("cmp")) for t in _COMPARED.finditer(deciding) if _mentions_any(asked, t.group("what"))}
     if len(found) != 1:
         return None  # not compared, or both ways
-    return "yes" if found == {q_more} else "no"
+    return "yes" if found == {_is_more(m.group("cmp"))} else "no"
+
+
+def _is_more(comparative: str) -> bool:
+    return re.fullmatch(_MORE, comparative.lower()) is not None
+
+
+def _mentions_any(words: list[str], text: str) -> bool:
+    low = text.lower()
+    return any(_mentions(w, low) for w in words)
 
 
 def _direction(question: str, text: str) -> tuple[float, float]:
@@ -147,8 +157,7 @@ def _content_words(question: str) -> list[str]:
 
 
 def speaks_to(question: str, sentence: str) -> bool:
-    low = sentence.lower()
-    return any(re.search(r"\b" + _root(w), low) for w in _content_words(question))
+    return _mentions_any(_content_words(question), sentence)
 
 
 # A sentence that sets out what was asked or what others thought, rather than a finding: "The aim of this study
@@ -179,7 +188,7 @@ def claim_sentence(question: str, sentences: list[str]) -> str:
 
     def overlap(sentence: str) -> int:
         low = sentence.lower()
-        return sum(1 for w in words if re.search(r"\b" + _root(w), low))
+        return sum(1 for w in words if _mentions(w, low))
 
     return max(sentences, key=overlap) if sentences else ""
 
