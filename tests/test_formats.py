@@ -304,6 +304,40 @@ def test_references_and_bibtex_use_the_metadata():
     assert lib.entries[2].entry_type == "misc" and latex_to_text(lib.entries[2]["title"]) == "50% & more_"
 
 
+INJECTED_DOI = "10.9999/x}}@misc{injected2,title={owned}}%"
+
+
+def test_bibtex_escapes_every_field_so_no_record_can_inject_an_entry(tmp_path):
+    """A DOI that closes its field and opens a second entry, a URL ending in a backslash, control characters and
+    braces in every field: the .bib file parses back to one entry per paper with the fields as given."""
+    hostile = {
+        "authors": "Doe}, Jane\x1b]52;c;aGk=\x07; Roe, R{ick",
+        "year": "2020}",
+        "venue": "Journal of {Things} @misc{x,",
+        "doi": INJECTED_DOI,
+        "url": "https://example.org/a b}{\\",
+        "arxiv_id": "2302.06675}@misc{y,",
+    }
+    title = "A title}} @misc{injected3, title={owned}\n%\x00 with \\end"
+    text = bibtex([(title, hostile), ("Plain", {"doi": "10.1000/ok-1", "url": "https://example.org/x?a=1%20b"})])
+    assert "\x1b" not in text and "\x00" not in text and "\x07" not in text
+    lib = bibtexparser.parse_string(text)
+    assert not lib.failed_blocks and [e.entry_type for e in lib.entries] == ["article", "misc"]
+    assert "owned" not in {e.key for e in lib.entries} and len(lib.entries) == 2
+    first, second = lib.entries
+    assert "doi" not in first.fields_dict and first["year"] == "2020" and first["eprint"] == "2302.06675"
+    assert latex_to_text(first["title"]).startswith("A title}} @misc{injected3")
+    assert first["url"] == "https://example.org/a%20b%7D%7B%5C" and second["url"].endswith("a=1%2520b")
+    assert second["doi"] == "10.1000/ok-1"
+    # and on ingest: the DOI is rejected with a warning, the paper kept
+    bib = tmp_path / "evil.bib"
+    bib.write_text("@article{k1, title={T one}, abstract={" + ABSTRACT + "}, doi={" + INJECTED_DOI + "}}\n")
+    res = parse_file(bib)
+    assert len(res.papers) == 1 and res.papers[0].doi is None
+    assert any("not a valid DOI" in w for w in res.warnings)
+    assert normalise_doi(INJECTED_DOI) is None and normalise_doi("doi:10.1002/(SICI)1097-4636<475::AID>3.0.CO;2-E")
+
+
 def test_batch_records_carry_references_and_the_bib_sink_writes_the_cited_papers(tmp_path):
     meta = {"authors": "Ye, Yixin; Huang, Zhen", "year": 2025, "venue": "arXiv", "arxiv_id": "2502.03387"}
     ev = Evidence("p1", "LIMO: Less is More for Reasoning", 1.0, 0.5, ["S."], [1.0], ["a.bib"], 1, meta)

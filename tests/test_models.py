@@ -315,6 +315,27 @@ def test_remove_deletes_a_pulled_model_but_never_the_bundled_one(loopback, setti
     assert BUNDLED.is_file()
 
 
+def test_remove_takes_only_a_listed_name_never_a_path(loopback, settings, capsys, tmp_path):
+    """`models remove /tmp/x`, `..` or `../x` deleted what they named; now only a name `models list` shows."""
+    assert main(["models", "pull", SPEC]) == 0
+    victim = tmp_path / "victim"
+    (victim / "inner").mkdir(parents=True)
+    (victim / "inner" / "keep.txt").write_text("data")
+    root = models_dir(settings)
+    (root / ".partial").mkdir(parents=True, exist_ok=True)
+    outside = root.parent / "precious"
+    outside.mkdir(parents=True, exist_ok=True)
+    (root / "linked").symlink_to(victim, target_is_directory=True)
+    (victim / "m.gguf").write_bytes(b"GGUF")  # a link to a folder with a GGUF in it is listed, never deleted
+    capsys.readouterr()
+    for bad in [str(victim), str(victim / "inner"), "..", "../precious", ".", "/", "../gguf", "linked", ""]:
+        assert main(["models", "remove", bad]) == 2, bad
+        assert len(one_error_line(capsys.readouterr().err).splitlines()) == 1
+    assert (victim / "inner" / "keep.txt").read_text() == "data" and (victim / "m.gguf").exists()
+    assert outside.is_dir() and pulled_file(settings).is_file() and BUNDLED.is_file()
+    assert main(["models", "remove", NAME.upper()]) == 0 and not pulled_file(settings).parent.exists()
+
+
 # -- doctor's GPU advice ---------------------------------------------------------------------------------------
 def test_layer_advice_and_what_fits():
     gib = advice.GiB

@@ -13,7 +13,17 @@ import re
 import unicodedata
 from typing import Any
 
-from assistant.ingest.metadata import display_name, last_name, short_authors, short_venue, split_authors
+from assistant.ingest.metadata import (
+    display_name,
+    last_name,
+    normalise_arxiv,
+    normalise_doi,
+    short_authors,
+    short_venue,
+    split_authors,
+    year_of,
+)
+from assistant.text import one_spaced_line
 
 _CONFERENCE = re.compile(r"proceedings|conference|workshop|symposium|meeting|congress", re.IGNORECASE)
 _CONFERENCE_SHORT = {"NeurIPS", "ICML", "ICLR", "ACL", "EMNLP", "CVPR", "ICCV", "ECCV", "AAAI", "KDD"}
@@ -31,10 +41,32 @@ def reference(title: str, meta: dict[str, Any] | None) -> str:
 
 
 def _latex(text: str) -> str:
-    """A value for a BibTeX field: LaTeX's special characters escaped, accents as LaTeX, title case kept."""
+    """A value for a BibTeX field: LaTeX's special characters escaped, accents as LaTeX, title case kept; control
+    characters and line breaks become spaces, so that no value can end its field or its entry."""
     from pylatexenc.latexencode import unicode_to_latex
 
-    return unicode_to_latex(text, non_ascii_only=False, replacement_latex_protection="braces-all")
+    # BibTeX counts braces even when escaped (\{), so a stray brace could close the field: braces are spelled as
+    # LaTeX's text commands instead, and every other special character is escaped by pylatexenc.
+    pieces = re.split(r"([{}])", one_spaced_line(text))
+    return "".join(
+        _BRACES.get(p) or unicode_to_latex(p, non_ascii_only=False, replacement_latex_protection="braces-all")
+        for p in pieces
+    )
+
+
+_BRACES = {"{": "{\\textbraceleft}", "}": "{\\textbraceright}"}
+
+
+# What a URL may carry inside a BibTeX field as it is: the URL characters of RFC 3986 but the ones that end or
+# escape a BibTeX/TeX value. Everything else (braces, backslash, %, quotes, spaces, controls) is percent-encoded,
+# and an existing %XX escape is re-encoded as %25XX, which a reader decodes back to the same URL.
+_URL_SAFE = "-._~:/?#[]!$&'()*+,;=@"
+
+
+def _url(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value.strip(), safe=_URL_SAFE)
 
 
 def _key(meta: dict[str, Any], title: str, used: set[str]) -> str:
@@ -42,7 +74,11 @@ def _key(meta: dict[str, Any], title: str, used: set[str]) -> str:
     names = split_authors(meta.get("authors"))
     first = last_name(names[0]) if names else "anon"
     words = [w for w in re.findall(r"[a-z0-9]+", _ascii(title).lower()) if w not in {"a", "an", "the", "on", "of"}]
-    base = re.sub(r"[^a-z0-9]", "", _ascii(first).lower()) + str(meta.get("year") or "") + (words[0] if words else "")
+    base = (
+        re.sub(r"[^a-z0-9]", "", _ascii(first).lower())
+        + str(year_of(meta.get("year")) or "")
+        + (words[0] if words else "")
+    )
     key, n = base or "paper", 0
     while key in used:
         n += 1
@@ -72,14 +108,17 @@ def bibtex_entry(title: str, meta: dict[str, Any], used: set[str]) -> str:
         fields.append(("booktitle", _latex(venue)))
     elif kind == "article":
         fields.append(("journal", _latex(venue)))
-    if meta.get("year"):
-        fields.append(("year", str(meta["year"])))
-    if meta.get("doi"):
-        fields.append(("doi", str(meta["doi"])))
+    year = year_of(meta.get("year"))
+    if year:
+        fields.append(("year", str(year)))
+    doi = normalise_doi(str(meta.get("doi") or ""))  # again here: an index written before DOIs were validated
+    if doi:
+        fields.append(("doi", doi))
+    arxiv = normalise_arxiv(str(arxiv or ""))
     if arxiv:
-        fields += [("eprint", str(arxiv)), ("archivePrefix", "arXiv")]
+        fields += [("eprint", arxiv), ("archivePrefix", "arXiv")]
     if meta.get("url"):
-        fields.append(("url", str(meta["url"]).replace("}", "%7D").replace("{", "%7B")))
+        fields.append(("url", _url(str(meta["url"]))))
     body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
     return f"@{kind}{{{_key(meta, title, used)},\n{body}\n}}\n"
 

@@ -15,6 +15,7 @@ from typing import Any
 from assistant.types import Paper
 
 _DOI = re.compile(r"\b(10\.\d{4,9}/\S+)", re.IGNORECASE)
+_DOI_VALID = re.compile(r"10\.\d{4,9}/[^\s{}@%\\\"'`\x00-\x1f\x7f-\x9f]+")
 _DOI_PREFIX = re.compile(r"^(?:https?://)?(?:dx\.)?(?:doi\.org/)|^doi:\s*", re.IGNORECASE)
 # New-style ids (2302.06675, optionally v4) and old-style ones (hep-th/9901001, math.GT/0309136).
 _ARXIV_ID = re.compile(r"^(?:arxiv:\s*)?(\d{4}\.\d{4,5}|[a-z-]+(?:\.[a-z]{2})?/\d{7})(?:v\d+)?$", re.IGNORECASE)
@@ -53,7 +54,10 @@ def normalise_doi(value: str | None) -> str | None:
     m = _DOI.search(text)
     if not m:
         return None
-    return m.group(1).rstrip(".,;)]}").lower()
+    doi = m.group(1).rstrip(".,;)]").lower()
+    # The DOI grammar (a prefix 10.NNNN, a slash, printable characters) minus what would let a DOI break out of
+    # a BibTeX field or a line: braces, @, %, backslash, quotes, whitespace and control characters.
+    return doi if _DOI_VALID.fullmatch(doi) else None
 
 
 def normalise_arxiv(value: str | None) -> str | None:

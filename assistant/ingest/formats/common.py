@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from assistant.ingest.identity import paper_id
 from assistant.ingest.metadata import normalise_arxiv, normalise_doi, year_of
-from assistant.text import one_spaced_line
+from assistant.text import one_spaced_line, printable
 from assistant.types import Paper
 
 log = logging.getLogger(__name__)
@@ -159,6 +159,10 @@ def add_record(
         result.no_abstract.append(label)
         return
     names = [clean(a) for a in authors if clean(a)]
+    good_doi = normalise_doi(doi)
+    if doi and doi.strip() and good_doi is None:
+        # Kept without it rather than skipped: the paper is fine, its DOI is not one (or would break a .bib file).
+        result.warnings.append(f"{source}: {label}: DOI {printable(doi)[:60]!r} is not a valid DOI, left out")
     result.papers.append(
         Paper(
             paper_id(title),
@@ -170,7 +174,7 @@ def add_record(
             authors="; ".join(names) or None,
             year=year_of(year),
             venue=clean(venue) if venue and clean(venue) else None,
-            doi=normalise_doi(doi),
+            doi=good_doi,
             arxiv_id=normalise_arxiv(arxiv_id) or normalise_arxiv(url) or normalise_arxiv(doi),
         )
     )
