@@ -79,6 +79,8 @@ def latex_to_text(text: str) -> str:
     ($\\alpha$ -> α). A bare % is text here: exports write \\% for it, and taking it for a LaTeX comment would drop
     the rest of the line. Text without any markup is returned as it is."""
     global _converter
+    # Our own BibTeX export spells braces so (answer/references.py); pylatexenc knows them as \{ and \}.
+    text = text.replace("\\textbraceleft", "\\{").replace("\\textbraceright", "\\}")
     if not _LATEX_HINT.search(text):
         return clean(text)
     if "\\" not in text and "$" not in text:
