@@ -106,6 +106,7 @@ class Answer:
     made_by: str = "extractive"
     verdict: str | None = None  # yes | no | maybe, for a yes/no question
     verdict_by: str | None = None  # rule | model | rule+model | comparison
+    abstain_reason: str = ""  # one line: why the question was not answered (empty when it was)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

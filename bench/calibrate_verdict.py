@@ -1,4 +1,7 @@
-"""Fit the yes/no verdict rule (assistant/answer/judge/calibration/verdict.json) and measure each verdict mode.
+"""Measure each verdict mode (rule, model, rule+model) on labelled yes/no questions.
+
+The weights themselves are fitted by `python -m assistant.answer.judge.train` from the training data (with the
+data's hash beside them); this script's --write is gone so that one script alone writes them.
 
 For every labelled yes/no question (PubMedQA dev format: question, gold_title, decision) the real pipeline picks
 the answering paper and its deciding sentence; the rule's features are read from that sentence and the paper's
@@ -28,7 +31,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from assistant.answer.extract import closing  # noqa: E402
 from assistant.answer.judge import verdict as V  # noqa: E402
-from assistant.answer.judge.verdict_features import NAMES, features  # noqa: E402
+from assistant.answer.judge.verdict_features import features  # noqa: E402
+from assistant.answer.pipeline import choose_sentence  # noqa: E402
 from assistant.answer.session import make_pipeline  # noqa: E402
 from assistant.config import load_settings  # noqa: E402
 
@@ -74,7 +78,7 @@ def _picks(args, overrides: dict) -> tuple[list[dict], str]:
     t0 = time.perf_counter()
     for r in rows:
         plan = pipe.plan(r["question"])
-        ev, sentence, _ = pipe._choose(plan)
+        ev, sentence = plan.evidence[0], choose_sentence(plan, pipe.retriever).sentence
         sentences = pipe.retriever.index.sentences.get(ev.paper_id) or [sentence]
         ending = closing(sentences)
         pick = {
@@ -104,7 +108,6 @@ def main() -> None:
     ap.add_argument("--model", default=None)
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--no-model", action="store_true", help="the rule only: skip the model's constrained choice")
-    ap.add_argument("--write", action="store_true", help="write the fitted weights to calibration/verdict.json")
     ap.add_argument("--rows", type=Path, help="cache of the pipeline's picks: written when absent, read when present")
     args = ap.parse_args()
     overrides: dict = {"data_dir": args.data_dir}
@@ -147,21 +150,6 @@ def main() -> None:
             print(f"rule+model at model weight {w}: {acc:.3f}")
             result[f"both_{w}"] = round(float(acc), 3)
         result["model"] = round(float((M.argmax(1) == Ya).mean()), 3)
-    if args.write:
-        data = json.loads(OUT.read_text()) if OUT.is_file() else {}
-        data.update(
-            {
-                "features": NAMES,
-                "labels": list(V.LABELS),
-                "weights": [[round(float(v), 4) for v in row] for row in W],
-                "fitted_on": f"{args.set.name}: {len(rows)} questions",
-                "rule_cv_accuracy": round(cv, 3),
-            }
-        )
-        data.setdefault("model_min_params", 1_000_000_000)
-        data.setdefault("model_weight", 0.5)
-        OUT.write_text(json.dumps(data, indent=1) + "\n")
-        print(f"wrote {OUT.relative_to(ROOT)}")
     print(json.dumps(result))
     _ = math  # kept for readers extending the combination
 

@@ -85,11 +85,21 @@ def test_metadata_filter_restricts_sources(fake_retriever):
     assert evidence and all(only in e.sources for e in evidence)
 
 
-def test_abstains_below_threshold_without_calling_the_model(settings, fake_retriever):
+def _refusing(monkeypatch):
+    """The answer-or-refuse decision, injected: a fitted model whose every answer is "refuse"."""
+    from assistant.answer.judge import answerable, learned
+
+    n = len(answerable.NAMES)
+    never = learned.Logistic(answerable.NAMES, (0.0,) * n, (1.0,) * n, (0.0,) * n, -10.0, 0.5, "")
+    monkeypatch.setattr(answerable, "model", lambda: never)
+
+
+def test_abstains_when_the_decision_refuses_without_calling_the_model(settings, fake_retriever, monkeypatch):
     gen = ScriptedGenerator(["should not be used"])
-    settings.abstain_threshold = 1.99  # no paper reaches dense + coverage 1.99, and the question names none
+    _refusing(monkeypatch)
     answer = Pipeline(settings, fake_retriever, gen).ask(LION_Q)
     assert answer.abstained and answer.text == REFUSAL and not answer.citations and gen.calls == []
+    assert answer.abstain_reason.endswith("(p=0.00)") and answer.made_by == "refusal"
 
 
 def test_answer_with_citation_and_timings(settings, fake_retriever):
@@ -186,7 +196,7 @@ def test_make_pipeline_loads_the_model_beside_the_index_and_reports_its_errors(s
         session.make_pipeline(settings, embedder=fake_embedder)
 
 
-def test_prepare_reads_ahead_exactly_the_prompt_the_answer_then_uses(settings, fake_retriever):
+def test_prepare_reads_ahead_exactly_the_prompt_the_answer_then_uses(settings, fake_retriever, monkeypatch):
     class Extending(ScriptedGenerator):
         def __init__(self, replies):
             super().__init__(replies)
@@ -207,7 +217,8 @@ def test_prepare_reads_ahead_exactly_the_prompt_the_answer_then_uses(settings, f
     assert pipe.prepare("   ") == 0 and pipe.prepare("x" * 5000) == 0  # drafts that ask would refuse
     assert len(gen.extended) == 1
     assert Pipeline(settings, fake_retriever, ScriptedGenerator()).prepare(LION_Q) == 0  # nothing to read into
-    settings.abstain_threshold = 1.99
+    settings.abstain_threshold = 0.9
+    _refusing(monkeypatch)
     assert pipe.prepare(LION_Q) == 0 and len(gen.extended) == 1  # abstention needs no prompt
 
 

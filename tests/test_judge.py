@@ -108,8 +108,6 @@ def test_a_closing_sentence_about_something_else_does_not_decide():
     assert conclusion_for(q, deciding, LION_END) == [deciding]  # "Lion" names the paper: it is no common ground
     given = rule_probs(q, deciding, conclusion_for(q, deciding, LION_END))
     assert max(given, key=lambda k: given[k]) == "yes"
-    alone = rule_probs(q, deciding, LION_END)  # what the closing sentences alone gave
-    assert max(alone, key=lambda k: alone[k]) == "no"
     # A closing sentence that speaks to the question still decides, and an aim is no finding to decide by.
     end = ["Memory use did not differ from Adam's."]
     assert conclusion_for(q, deciding, end) == end
@@ -121,7 +119,11 @@ def test_a_comparison_of_the_asked_thing_decides_its_direction():
     deciding = "It also requires a smaller learning rate than Adam due to the larger norm of the update."
     assert comparison_verdict("Does Lion need a larger learning rate than Adam?", deciding) == "no"
     assert comparison_verdict("Does Lion need a smaller learning rate than Adam?", deciding) == "yes"
-    assert decide("Does Lion need a larger learning rate than Adam?", deciding, [deciding], "rule").label == "no"
+    # A feature of the fitted verdict now, not an override (it never fired in the training data: weight 0).
+    from assistant.answer.judge.verdict_features import NAMES, features
+
+    row = dict(zip(NAMES, features("Does Lion need a larger learning rate than Adam?", deciding, [deciding])))
+    assert row["compared_opposite"] == 1.0 and row["compared_same"] == 0.0
     assert comparison_verdict("Does Lion use larger batches?", deciding) is None  # batches are not compared
     assert comparison_verdict("Is the learning rate larger?", "It does not need a smaller learning rate.") is None
 
@@ -142,12 +144,15 @@ def test_yes_no_answer_starts_with_its_verdict_and_quotes_the_deciding_sentence(
     assert ans.made_by == "extractive"  # the scripted model's reply answers nothing, so the extractive answer stands
 
 
-def test_sentence_that_does_not_answer_is_refused(settings, mini):
+def test_a_named_paper_asked_what_it_does_not_state_says_so_with_its_closest_sentence(settings, mini):
     pipe = Pipeline(settings, mini, ScriptedGenerator(["unused"]))
-    # Quokka is indexed, but nothing about its learning rate or GPUs: a quote about Quokka would not answer.
+    # Quokka is indexed, but nothing about its learning rate or GPUs: not a bare refusal, nor a quote passed off
+    # as the answer, but "its abstract does not state this", with the closest sentence cited.
     for q in ("What learning rate does Quokka use?", "How many GPUs does Quokka need?"):
         ans = pipe.ask(q)
-        assert ans.abstained and ans.text == REFUSAL and ans.made_by == "refusal", (q, ans.text)
+        assert ans.abstained and ans.made_by == "not_stated" and "does not state this" in ans.text, (q, ans.text)
+        assert ans.citations[0].title.startswith("Quokka") and ans.citations[0].quote in ans.text
+        assert ans.abstain_reason and ans.text != REFUSAL
     # A count answer counts what was asked; the number nearest the asked benchmark wins.
     ans = pipe.ask("What accuracy does Quokka reach on SuperGLUE?")
     assert ans.text.startswith("64.2%") and not ans.abstained
@@ -159,7 +164,7 @@ def test_follow_up_the_abstract_does_not_answer_says_so(settings, mini):
     first = pipe.ask("What is Wombat?")
     assert not first.abstained and first.citations[0].title.startswith("Wombat")
     ans = pipe.ask("How many GPUs did they use?", history=[first])
-    assert ans.abstained and "does not say" in ans.text and ans.followup_of == first.citations[0].paper_id
+    assert ans.abstained and "does not state this" in ans.text and ans.followup_of == first.citations[0].paper_id
 
 
 def test_text_addressed_to_an_assistant_is_never_shown_to_the_model_nor_quoted(settings, mini):
@@ -263,7 +268,8 @@ def test_a_count_is_never_a_number_the_question_already_gives():
 
 def test_a_count_is_the_papers_own_in_its_unit_whatever_the_word():
     """LIMO's abstract: "How many examples does it use?" was answered with the 100,000 examples it argues against."""
-    from assistant.answer.extract import score_sentences, short_answer
+    from assistant.answer.extract import short_answer
+    from assistant.answer.judge.sentence import score_sentences
 
     conceded = (
         "While conventional wisdom suggests that reasoning demands extensive training data (>100,000 examples), "

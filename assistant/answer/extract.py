@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 
-from assistant.answer.judge.verdict_features import speaks_to
 from assistant.retrieve.question import Question
 from assistant.text import terms
 
@@ -93,60 +92,7 @@ def _weights(q: Question, idf: dict[str, float], naming: set[str]) -> dict[str, 
     return {t: idf.get(t, top) * (0.25 if t in naming else 1.0) for t in q.topic}
 
 
-def score_sentences(
-    q: Question, sentences: list[str], idf: dict[str, float], title: str, sims: list[float] | None = None
-) -> list[float]:
-    """A score per sentence: topic-term overlap (IDF-weighted; naming terms at a quarter), plus a little
-    dense similarity, plus what the question's kind looks for."""
-    naming = set(q.name_terms) | set(terms(title))
-    weights = _weights(q, idf, naming)
-    mass = sum(weights.values()) or 1.0
-    subject_re = _subject_pattern(q)
-    wanted = answer_type(q) if q.kind not in ("count", "acronym", "definition") else []
-    first_subject = None
-    out = []
-    # A count's unit in other words ("samples" for "examples") holds what the question asks for.
-    units = {u: t for t in q.topic for u in same_unit(t) if u != t} if q.kind == "count" else {}
-    counted = counted_terms(q) if q.kind == "count" else []
-    for i, sent in enumerate(sentences):
-        have = set(terms(sent))
-        have |= {t for u, t in units.items() if u in have}
-        score = sum(w for t, w in weights.items() if t in have) / mass
-        if _BOILERPLATE.search(sent):
-            score -= 0.5  # "Our code is available at https://..." answers nothing
-        if sims and i < len(sims):
-            score += 0.3 * sims[i]
-        if wanted and any(t in have for t in wanted):
-            score += ANSWER_TYPE_BONUS
-        if q.kind == "count":
-            nums = [
-                m
-                for m in _NUMBER.finditer(sent)
-                if m.group().strip() and not _conceded(sent, m.start()) and not _enumerator(sent, m)
-            ]
-            if nums:
-                score += 0.4
-                if _number_near_topic(sent, nums, with_units(q.topic)):
-                    score += 0.3
-                if any(_counts_unit(sent, m, counted) for m in nums):
-                    score += 0.3
-        elif q.kind == "acronym" and q.subject and expansion(q.subject, sent):
-            score += 1.5
-        elif q.kind == "definition" and subject_re is not None and subject_re.search(sent):
-            score += 0.3 + (0.4 if _DEFINE.search(sent) else 0.0)
-            if first_subject is None:
-                first_subject = i
-                score += 0.2
-        if q.polar and i >= len(sentences) - CLOSING and speaks_to(q.text, sent):
-            # An abstract's closing sentences state its conclusion, which settles a yes/no question, when they
-            # speak to it at all (not a limitation or a code link about something else).
-            score += 0.3
-        out.append(score)
-    return out
-
-
 CLOSING = 2
-ANSWER_TYPE_BONUS = 0.3
 
 
 def closing(sentences: list[str]) -> list[str]:

@@ -17,13 +17,15 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from assistant.answer import compose, prompts
-from assistant.answer.extract import answer_type, closing, expansion, score_sentences, short_answer
-from assistant.answer.judge.fit import check as check_fit
+from assistant.answer.extract import answer_type, closing, expansion, short_answer
+from assistant.answer.judge import answerable
 from assistant.answer.judge.injection import addressed_to_model
 from assistant.answer.judge.model_answer import Accepted
 from assistant.answer.judge.model_answer import accept as accept_model_answer
+from assistant.answer.judge.sentence import score_sentences
 from assistant.answer.judge.styles import model_writes
 from assistant.answer.judge.verdict import Verdict, model_probs
 from assistant.answer.judge.verdict import decide as decide_verdict
@@ -52,6 +54,35 @@ def clean_question(question: str) -> str:
     if len(q) > MAX_QUESTION_CHARS:
         raise GenerationError(f"the question is {len(q)} characters long; the limit is {MAX_QUESTION_CHARS}")
     return q
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """The sentence of the answering paper (plan.evidence[0]) chosen for the question, with the ranker's
+    probability and its MiniLM similarity; `second` when the runner-up scores within RUNNER_UP of it."""
+
+    sentence: str
+    second: str | None
+    probability: float
+    similarity: float
+
+
+def choose_sentence(plan: Plan, retriever: Retriever) -> Chosen:
+    """The fitted sentence ranker (judge/sentence.py) over the answering paper's sentences. Sentences addressed
+    to an AI assistant (judge/injection.py) are never chosen."""
+    ev = plan.evidence[0]
+    sentences = retriever.index.sentences.get(ev.paper_id) or ev.sentences
+    sims = retriever.sentence_sims(plan.question.text, ev.paper_id) if plan.question.kind != "list" else None
+    scores = score_sentences(plan.question, sentences, retriever.index.idf, ev.title, sims)
+    order = [i for i in sorted(range(len(sentences)), key=lambda i: -scores[i]) if not addressed_to_model(sentences[i])]
+    if not order:
+        order = [0]
+    best = order[0]
+    second = None
+    if len(order) > 1 and scores[order[1]] >= RUNNER_UP * scores[best] > 0:
+        second = sentences[order[1]]
+    sim = sims[best] if sims and best < len(sims) else 0.0
+    return Chosen(sentences[best], second, scores[best], sim)
 
 
 class Pipeline:
@@ -127,23 +158,22 @@ class Pipeline:
     ) -> Plan:
         return self.planner.plan(clean_question(question), history or [], where, k)
 
-    def _choose(self, plan: Plan) -> tuple[Evidence, str, str | None]:
-        """The paper that answers and, inside it, the sentence chosen for what the question asks; also the
-        runner-up when it scores within RUNNER_UP of the best (the evidence is split between two sentences).
-        Sentences addressed to an AI assistant (judge/injection.py) are never chosen."""
-        ev = plan.evidence[0]
-        sentences = self.retriever.index.sentences.get(ev.paper_id) or ev.sentences
-        sims = self.retriever.sentence_sims(plan.question.text, ev.paper_id) if plan.question.kind != "list" else None
-        scores = score_sentences(plan.question, sentences, self.retriever.index.idf, ev.title, sims)
-        order = [
-            i for i in sorted(range(len(sentences)), key=lambda i: -scores[i]) if not addressed_to_model(sentences[i])
-        ]
-        if not order:
-            order = [0]
-        second = None
-        if len(order) > 1 and scores[order[1]] >= RUNNER_UP * scores[order[0]] > 0:
-            second = sentences[order[1]]
-        return ev, sentences[order[0]], second
+    def _decide(self, plan: Plan) -> tuple[Chosen, answerable.Decision | None]:
+        """The sentence that would answer, and the fitted decision to answer from it (None: refusal is off, a
+        negative abstain_threshold)."""
+        chosen = choose_sentence(plan, self.retriever)
+        if self.settings.abstain_threshold < 0:
+            return chosen, None
+        x, words = answerable.features(
+            plan.question,
+            plan.evidence,
+            chosen.sentence,
+            chosen.probability,
+            chosen.similarity,
+            self.retriever.vocab,
+            plan.followup_of is not None,
+        )
+        return chosen, answerable.decide(x, words)
 
     def prepare(
         self,
@@ -163,9 +193,12 @@ class Pipeline:
             return 0
         try:
             plan = self.plan(draft, history, where, k)
-            if not plan.covered or plan.question.kind == "list":
+            if not plan.evidence or plan.question.kind == "list":
                 return 0
-            ev, sentence, second = self._choose(plan)
+            chosen, decision = self._decide(plan)
+            if decision is not None and not decision.answer:
+                return 0  # the answer will be a refusal: no prompt to read ahead
+            ev, sentence, second = plan.evidence[0], chosen.sentence, chosen.second
             if self.model_writes:
                 messages, _ = self._model_messages(plan, ev, sentence, second)
             elif short_answer(plan.question, sentence) or not self.use_phrase or plan.question.polar:
@@ -190,7 +223,9 @@ class Pipeline:
         plan = self.plan(question, history, where, k)
         q = plan.question
         timings = Timings(retrieval_s=plan.retrieval_s)
-        if not plan.covered:
+        # Only a list question is refused on retrieval alone; every other question goes to the fitted decision,
+        # which weighs retrieval's evidence together with the sentence that would answer (judge/answerable.py).
+        if not plan.evidence or (q.kind == "list" and not plan.covered):
             timings.total_s = time.perf_counter() - t0
             _stream(REFUSAL, on_token)
             return Answer(
@@ -205,6 +240,7 @@ class Pipeline:
                 followup_of=plan.followup_of,
                 coverage=plan.coverage.reason,
                 made_by="refusal",
+                abstain_reason=plan.coverage.reason,
             )
         if q.kind == "list":
             answer = list_answer(plan, self.retriever, timings, self.generator.name)
@@ -216,12 +252,16 @@ class Pipeline:
         _stream(answer.text, on_token)
         return answer
 
-    def _refuse(self, plan: Plan, timings: Timings, reason: str, ev: Evidence | None = None) -> Answer:
-        """The chosen sentence does not answer: a refusal, or for a follow-up "the abstract does not say"."""
-        if plan.followup_of and ev is not None:
+    def _refuse(
+        self, plan: Plan, timings: Timings, decision: answerable.Decision, ev: Evidence, sentence: str
+    ) -> Answer:
+        """The decision is not to answer. When the question names the paper, or follows up on one, that paper's
+        abstract is said not to state it, with its closest sentence; otherwise the plain refusal."""
+        if plan.followup_of or decision.named:
             ev.number = 1
-            text = f"The abstract of [1] ({ev.title}) does not say."
-            cites = [Citation(1, ev.paper_id, ev.title, "", 0.0)]
+            text = f'The abstract of [1] ({ev.title}) does not state this. Closest: "{sentence}" [1]'
+            cites = [Citation(1, ev.paper_id, ev.title, sentence, 0.0)]
+            ev.sentences, ev.sentence_scores = [sentence], [decision.probability]
             return Answer(
                 plan.question.text,
                 text,
@@ -230,8 +270,9 @@ class Pipeline:
                 abstained=True,
                 timings=timings,
                 model=self.generator.name,
-                made_by="refusal",
-                coverage=reason,
+                made_by="not_stated",
+                coverage=decision.reason,
+                abstain_reason=decision.reason,
             )
         return Answer(
             plan.question.text,
@@ -242,25 +283,21 @@ class Pipeline:
             timings=timings,
             model=self.generator.name,
             made_by="refusal",
-            coverage=reason,
+            coverage=decision.reason,
+            abstain_reason=decision.reason,
         )
 
     def _single(self, plan: Plan, timings: Timings, cancel: threading.Event | None) -> Answer:
         """The extractive answer is always made and is the floor; a capable model may write a better one from the
         same evidence (judge/model_answer.py decides); a yes/no question gets a verdict first."""
         q = plan.question
-        ev, sentence, second = self._choose(plan)
         j0 = time.perf_counter()
-        fit = (
-            # A follow-up was let through for its earlier turn's paper: its names and counts are still checked.
-            check_fit(q, sentence, ev.paper_id, ev.title, self.retriever.vocab, matched=plan.coverage.matched)
-            if self.settings.abstain_threshold >= 0
-            else None
-        )
+        chosen, decision = self._decide(plan)
         timings.judge_s += time.perf_counter() - j0
-        if fit is not None and not fit.ok:
-            log.debug("refused after retrieval: %s", fit.reason)
-            return self._refuse(plan, timings, fit.reason, ev)
+        ev, sentence, second = plan.evidence[0], chosen.sentence, chosen.second
+        if decision is not None and not decision.answer:
+            log.debug("refused: %s", decision.reason)
+            return self._refuse(plan, timings, decision, ev, sentence)
         ev.number = 1
         lead = short_answer(q, sentence, ev.title)
         model_words = False

@@ -24,8 +24,15 @@ def references(answer: Answer) -> str:
     return printable("\n".join(lines))
 
 
+def why_not(answer: Answer) -> str:
+    """The one line that says why a question was not answered (empty when it was)."""
+    return printable(f"Not answered: {answer.abstain_reason}") if answer.abstained and answer.abstain_reason else ""
+
+
 def as_text(answer: Answer) -> str:
     parts = [printable(answer.text)]
+    if why_not(answer):
+        parts.append(why_not(answer))
     if answer.citations:
         parts += ["", "References:", references(answer)]
     return "\n".join(parts)

@@ -19,12 +19,24 @@ from assistant.errors import AssistantError
 log = logging.getLogger(__name__)
 JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 MAX_INPUT_BYTES = 64 * 1024 * 1024  # a question file is kilobytes; this stops /dev/zero-like input long before memory
-RESULT_FIELDS = ("id", "question", "text", "citations", "abstained", "retrieved", "model", "timings", "error")
+RESULT_FIELDS = (
+    "id",
+    "question",
+    "text",
+    "citations",
+    "abstained",
+    "abstain_reason",
+    "retrieved",
+    "model",
+    "timings",
+    "error",
+)
 CSV_FIELDS = (
     "id",
     "question",
     "text",
     "abstained",
+    "abstain_reason",
     "error",
     "citations",
     "total_s",

@@ -41,13 +41,14 @@ def success_record(item: Item, answer) -> dict[str, Any]:
         "text": d["text"],
         "citations": cites,
         "abstained": d["abstained"],
+        "abstain_reason": d["abstain_reason"] or None,
         "retrieved": [
             {"number": e["number"], "paper_id": e["paper_id"], "title": e["title"], "meta": meta[e["paper_id"]]}
             for e in d["evidence"]
         ],
         "model": d["model"],
         "kind": d["kind"],
-        "made_by": d["made_by"],  # model | extractive | list | refusal
+        "made_by": d["made_by"],  # model | extractive | list | not_stated | refusal
         "model_words": d["model_words"],
         "verdict": d["verdict"],
         "verdict_by": d["verdict_by"],
@@ -64,6 +65,7 @@ def failure_record(item: Item, error: str) -> dict[str, Any]:
         "text": None,
         "citations": [],
         "abstained": False,
+        "abstain_reason": None,
         "retrieved": [],
         "model": None,
         "kind": None,
@@ -155,6 +157,7 @@ class CsvSink:
             rec.get("question"),
             rec.get("text"),
             rec.get("abstained"),
+            rec.get("abstain_reason"),
             rec.get("error"),
             cites,
             *secs,
@@ -192,6 +195,11 @@ class MarkdownSink:
             out += [
                 *cites,
                 *([""] if cites else []),
+                *(
+                    [f"_Not answered: {md_escape(str(rec['abstain_reason']))}_", ""]
+                    if rec.get("abstain_reason")
+                    else []
+                ),
                 f"_{'abstained · ' if rec.get('abstained') else ''}{t.get('total_s', 0):.2f} s · "
                 f"{md_escape(str(rec.get('model') or ''))}_",
                 "",

@@ -8,7 +8,7 @@ import threading
 import time
 
 from assistant.answer.conversations import ConversationStore
-from assistant.answer.render import as_json, as_text, references
+from assistant.answer.render import as_json, as_text, references, why_not
 from assistant.cli.filters import where_from
 from assistant.config import Settings
 from assistant.errors import ConfigError, StoreError
@@ -83,6 +83,8 @@ def cmd_ask(args, settings: Settings) -> int:
             cancel.set()
             raise
     console.print(Text(printable(answer.text)))
+    if why_not(answer):
+        console.print(Text(why_not(answer), style="dim"))
     refs = references(answer)
     if refs:
         console.print(Text("\nReferences:\n" + refs, style="dim"))

@@ -42,6 +42,8 @@ def meta_text(answer: Answer) -> Text:
     elif answer.abstained:
         n = len(answer.evidence)
         lines.append(plain(f"Not answered from the abstracts; {n} retrieved paper(s) listed in Sources.", "italic"))
+        if answer.abstain_reason:
+            lines.append(plain(f"Why: {answer.abstain_reason}", "italic"))
     for c in answer.citations:
         line = plain(f"[{c.number}] ", "bold")
         line.append_text(plain(c.title))

@@ -1,15 +1,13 @@
 """Verdicts for yes/no questions: "Yes.", "No." or "The abstracts do not settle it." (PubMedQA's maybe), put
 before the quoted deciding sentence.
 
-Two deciders, and which one is used depends on the model (calibration/verdict.json), and one rule above both:
-- rule:  a multinomial logistic model over 17 general cues of the deciding sentence and the paper's closing
+Two deciders, and which one is used depends on the model (calibration/verdict.json):
+- rule:  a multinomial logistic model over 19 general cues of the deciding sentence and the paper's closing
          sentences (verdict_features.py: negation, null results, hedging, negated question words, the direction
-         of the effect). Fitted by bench/calibrate_verdict.py, 5-fold cross-validated; instant, any model.
+         of the effect, a plain comparison of the asked thing). Fitted by assistant/answer/judge/train.py on the
+         training set's yes/no questions and PubMedQA dev; instant, any model.
 - model: a constrained choice. The model reads the deciding sentences and the question once; the options are
          scored by the log-probability of their first token after that one prompt decode (no free text).
-- comparison: overrides either when the deciding sentence plainly compares what the question compares, the same
-         way or the other (verdict_features.comparison_verdict: "a smaller learning rate" for "a larger one?");
-         `probs` stay the decider's.
 """
 
 from __future__ import annotations
@@ -22,7 +20,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from assistant.answer.judge.verdict_features import NAMES, comparison_verdict, features
+from assistant.answer.judge.verdict_features import NAMES, features
 
 log = logging.getLogger(__name__)
 LABELS = ("yes", "no", "maybe")
@@ -34,7 +32,7 @@ OPTION_WORDS = {"yes": ["Yes", "yes"], "no": ["No", "no"], "maybe": ["Maybe", "m
 @dataclass
 class Verdict:
     label: str  # yes | no | maybe
-    by: str  # rule | model | rule+model | comparison
+    by: str  # rule | model | rule+model
     probs: dict[str, float]
 
     @property
@@ -100,7 +98,4 @@ def decide(
         s = sum(mixed.values())
         probs, by = {k: v / s for k, v in mixed.items()}, "rule+model"
     label = max(LABELS, key=lambda k: probs[k])
-    compared = comparison_verdict(question, deciding)
-    if compared is not None and compared != label:
-        label, by = compared, "comparison"
     return Verdict(label, by, {k: round(v, 3) for k, v in probs.items()})

@@ -1,6 +1,6 @@
 """What decides a yes/no question, as numbers: negation, null results, hedging and the direction of the effect
 in the deciding sentences, read against the question's own words. The weights that turn these into a verdict
-are fitted on labelled questions (calibration/verdict.json, written by bench/calibrate_verdict.py)."""
+are fitted on labelled questions (calibration/verdict.json, written by assistant/answer/judge/train.py)."""
 
 from __future__ import annotations
 
@@ -65,6 +65,10 @@ NAMES = [
     "hedge_claim",
     "negated_qterm_claim",
     "positive_claim",
+    "compared_same",
+    "compared_opposite",
+    "states_question",
+    "number_unstated",
 ]
 
 
@@ -114,8 +118,8 @@ _COMPARED = re.compile(rf"\b(?P<cmp>{_MORE}|{_LESS})\s+(?P<what>(?:[a-z-]+\s+){{
 def comparison_verdict(question: str, deciding: str) -> str | None:
     """ "yes" or "no" when the deciding sentence plainly compares the very thing the question compares: "requires
     a smaller learning rate than Adam" answers "Does Lion need a larger learning rate than Adam?" with no, whatever
-    else in the sentence is larger ("the larger norm"). None when it does not, or negates or hedges it. A rule of
-    its own rather than a feature: the fitted direction cues are sentence-wide and weak on PubMedQA."""
+    else in the sentence is larger ("the larger norm"). None when it does not, or negates or hedges it. Two
+    features (compared_same, compared_opposite) whose weights are fitted with the others."""
     if _negations(deciding) or _count(_NULL, deciding) or _count(_HEDGE, deciding):
         return None
     m = _COMPARED.search(question)
@@ -200,6 +204,7 @@ def features(question: str, deciding: str, conclusion: list[str]) -> list[float]
     concl = " ".join(conclusion) or deciding
     null = _count(_NULL, concl)
     opposite, same = _direction(question, concl)
+    compared = comparison_verdict(question, deciding)
     return [
         1.0,
         min(_negations(last), 3.0),
@@ -218,4 +223,26 @@ def features(question: str, deciding: str, conclusion: list[str]) -> list[float]
         min(_count(_HEDGE, claim), 3.0),
         min(_negated_terms(question, claim), 3.0),
         min(_count(_POSITIVE, claim), 3.0),
+        float(compared == "yes"),
+        float(compared == "no"),
+        _stated_share(question, deciding),
+        _numbers_unstated(question, " ".join([deciding, *conclusion])),
     ]
+
+
+_NUM = re.compile(r"\d+(?:[.,]\d+)?")
+
+
+def _stated_share(question: str, deciding: str) -> float:
+    """How much of the question's content the deciding sentence states: a sentence that says what is asked
+    supports it; one that shares little with it is about something else (and leaves it open)."""
+    words = _content_words(question)
+    low = deciding.lower()
+    return sum(_mentions(w, low) for w in words) / len(words) if words else 0.0
+
+
+def _numbers_unstated(question: str, text: str) -> float:
+    """A number the question gives that the deciding sentences never write: "does it use 500 examples?" of an
+    abstract that says 817 asks about a figure the paper does not report."""
+    asked = set(_NUM.findall(question))
+    return float(bool(asked) and not asked & set(_NUM.findall(text)))

@@ -1,0 +1,61 @@
+"""The fitted decisions' weights: one JSON file each in calibration/, written by judge/train.py.
+
+Each file holds the feature names it was fitted on, the standardisation (mean, scale), the logistic weights, the
+decision threshold and the sha256 of the training data. Loading checks the names against the code's: a feature
+added, dropped or renamed without a refit fails loudly rather than scoring with shifted weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from assistant.errors import AssistantError
+
+
+class StaleWeights(AssistantError):
+    """The code's features differ from those the weights were fitted on."""
+
+
+@dataclass(frozen=True)
+class Logistic:
+    names: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    threshold: float
+    data_sha256: str
+
+    def logit(self, x: list[float]) -> float:
+        return self.intercept + sum(c * (v - m) / s for c, v, m, s in zip(self.coef, x, self.mean, self.scale))
+
+    def probability(self, x: list[float]) -> float:
+        z = max(-40.0, min(40.0, self.logit(x)))
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def contributions(self, x: list[float]) -> list[tuple[float, str]]:
+        """Each feature's share of the logit, most negative first: what speaks against the decision."""
+        return sorted((c * (v - m) / s, n) for n, c, v, m, s in zip(self.names, self.coef, x, self.mean, self.scale))
+
+
+@lru_cache(maxsize=8)
+def load(name: str, names: tuple[str, ...]) -> Logistic:
+    path = resources.files("assistant.answer.judge").joinpath(f"calibration/{name}.json")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if tuple(data["features"]) != names:
+        raise StaleWeights(
+            f"calibration/{name}.json was fitted on other features; refit: python -m assistant.answer.judge.train"
+        )
+    return Logistic(
+        tuple(data["features"]),
+        tuple(data["mean"]),
+        tuple(data["scale"]),
+        tuple(data["coef"]),
+        float(data["intercept"]),
+        float(data.get("threshold", 0.5)),
+        str(data.get("data_sha256", "")),
+    )

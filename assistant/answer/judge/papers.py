@@ -1,0 +1,60 @@
+"""Which retrieved papers a list answer includes: a fitted logistic decision per candidate paper.
+
+It replaces two hand-set floors (dense + coverage >= 0.8 and >= 0.7 of the best, half of the two rarest topic
+terms): those quantities are features now, with the paper's rank, its distance from the best candidate and whether
+the question names it. judge/train.py fits it on the training set's list questions (every fitting paper labelled)
+and picks the threshold that maximises F1 on the train split; calibration/papers.json holds both.
+"""
+
+from __future__ import annotations
+
+from assistant.answer.judge import learned
+from assistant.retrieve.coverage import Vocabulary
+from assistant.retrieve.question import Question
+from assistant.types import Evidence
+
+NAMES = (
+    "dense",
+    "coverage",
+    "score_share",
+    "score_below_best",
+    "key_terms",
+    "named",
+    "rank",
+    "title_share",
+)
+
+
+def features(q: Question, evidence: list[Evidence], named: list[str], vocab: Vocabulary) -> list[list[float]]:
+    key = sorted(q.topic, key=lambda t: -vocab.weight(t))[:2]
+    scores = [ev.dense + vocab.coverage(q, ev.paper_id) for ev in evidence]
+    top = max(scores, default=0.0) or 1.0
+    rows = []
+    for rank, (ev, s) in enumerate(zip(evidence, scores)):
+        have = vocab.paper_terms(ev.paper_id)
+        title = vocab.title_terms(ev.paper_id)
+        rows.append(
+            [
+                ev.dense,
+                vocab.coverage(q, ev.paper_id),
+                s / top,
+                top - s,
+                sum(vocab.has(t, have) for t in key) / (len(key) or 1),
+                float(ev.paper_id in named),
+                rank / max(1, len(evidence) - 1),
+                sum(t in title for t in q.topic) / (len(q.topic) or 1),
+            ]
+        )
+    return rows
+
+
+def model() -> learned.Logistic:
+    return learned.load("papers", NAMES)
+
+
+def keep(q: Question, evidence: list[Evidence], named: list[str], vocab: Vocabulary) -> list[tuple[Evidence, float]]:
+    """The candidates the decision keeps, with their probability, best first; at least the best one."""
+    m = model()
+    scored = [(ev, m.probability(x)) for ev, x in zip(evidence, features(q, evidence, named, vocab))]
+    kept = [(ev, p) for ev, p in scored if p >= m.threshold]
+    return sorted(kept or scored[:1], key=lambda t: -t[1])
