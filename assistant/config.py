@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from assistant.errors import ConfigError
@@ -76,6 +76,7 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(
         64,
         ge=1,
+        le=4096,
         description="Texts per embedding batch on torch (the ONNX/OpenVINO runtimes run at most 32 at once, ordered "
         "by word pieces); an ingest hands the embedder at least 256 texts per call.",
     )
@@ -93,7 +94,7 @@ class Settings(BaseSettings):
     chunk_overlap: int = Field(1, ge=0, le=3, description="Sentences repeated between consecutive chunks of a paper.")
     # retrieval
     top_k: int = Field(3, ge=1, le=20, description="Papers given to the model as numbered sources.")
-    candidates: int = Field(30, ge=5, description="Chunks fetched from each retriever before fusion.")
+    candidates: int = Field(30, ge=5, le=1000, description="Chunks fetched from each retriever before fusion.")
     evidence_sentences: int = Field(2, ge=1, le=10, description="Evidence sentences quoted per paper.")
     other_sentences: int = Field(
         1,
@@ -107,7 +108,7 @@ class Settings(BaseSettings):
         le=20,
         description="Top papers whose sentences are embedded at query time to pick evidence (0: chunk scores only).",
     )
-    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    rrf_k: int = Field(60, ge=1, le=100_000, description="Reciprocal-rank-fusion constant.")
     abstain_threshold: float = Field(
         0.9,
         ge=-1,
@@ -151,18 +152,33 @@ class Settings(BaseSettings):
     )
     llm_api_key: str | None = Field(None, description="Bearer token for the model server.")
     llm_model: str = Field("default", description="Model name sent to the server.")
-    llm_timeout: float = Field(120.0, gt=0, description="Seconds before a server request is abandoned.")
-    llm_retries: int = Field(2, ge=0, description="Retries with backoff when the server cannot be reached.")
+    llm_timeout: float = Field(120.0, gt=0, le=86_400, description="Seconds before a server request is abandoned.")
+    llm_retries: int = Field(2, ge=0, le=20, description="Retries with backoff when the server cannot be reached.")
     llm_deadline: float = Field(
         600.0,
         gt=0,
+        le=86_400,
         description="Seconds one answer from a model server may take in all, retries included (llm_timeout bounds "
         "each read only; a server that streams forever is cut off here).",
     )
-    n_ctx: int = Field(2048, ge=256, description="Context window in tokens.")
-    n_threads: int | None = Field(None, ge=1, description="CPU threads for generation; default: all cores.")
-    n_batch: int = Field(512, ge=8, description="Prompt-processing batch size.")
-    n_gpu_layers: int = Field(0, ge=-1, description="Layers offloaded to the GPU (-1: all).")
+    n_ctx: int = Field(2048, ge=256, le=1_048_576, description="Context window in tokens.")
+    n_threads: int | None = Field(
+        None,
+        ge=1,
+        description="CPU threads for generation; default: all cores. At most the machine's logical cores "
+        "(100,000 crashed llama.cpp, 4,096 ran for minutes).",
+    )
+    n_batch: int = Field(512, ge=8, le=65_536, description="Prompt-processing batch size.")
+    n_gpu_layers: int = Field(0, ge=-1, le=10_000, description="Layers offloaded to the GPU (-1: all).")
+
+    @field_validator("n_threads")
+    @classmethod
+    def _at_most_the_cores(cls, value: int | None) -> int | None:
+        cores = os.cpu_count() or 1
+        if value is not None and value > cores:
+            raise ValueError(f"n_threads = {value}: this machine has {cores} logical cores; use at most {cores}")
+        return value
+
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature (0: greedy, deterministic).")
     seed: int = Field(42, description="Sampling seed.")
     max_tokens: int = Field(96, ge=1, le=4096, description="Most tokens generated per answer.")

@@ -34,6 +34,8 @@ class Turn:
     answers: list[str]
     role: str  # single | first | followup | switch | outside
     decision: str | None = None  # yes | no | maybe: the expected verdict (PubMedQA format)
+    key_points: list[tuple[str, list[str]]] = field(default_factory=list)  # literature: (normalised title, any of)
+    optional: list[str] = field(default_factory=list)  # literature: normalised titles neither required nor penalised
 
 
 @dataclass
@@ -48,7 +50,13 @@ def _turn(r: dict[str, Any], role: str) -> Turn:
     answers = [a for a in [r.get("answer"), *(r.get("answer_aliases") or [])] if a]
     decision = r.get("decision")
     decision = str(decision).lower() if decision else None
-    return Turn(str(r["question"]), [normalise_title(g) for g in golds], answers, role, decision)
+    points = [
+        (normalise_title(str(k.get("title", ""))), [str(a) for a in k.get("any") or []])
+        for k in r.get("key_points") or []
+        if isinstance(k, dict)
+    ]
+    optional = [normalise_title(str(t)) for t in r.get("optional_titles") or []]
+    return Turn(str(r["question"]), [normalise_title(g) for g in golds], answers, role, decision, points, optional)
 
 
 def load_items(path: Path) -> list[Item]:
@@ -114,6 +122,19 @@ def score_turn(turn: Turn, ans: Answer, kind: str) -> dict[str, Any]:
     if not turn.gold:
         row["refused_ok"] = ans.abstained
         return row
+    if kind in LITERATURE:
+        hits = len(set(cited) & set(turn.gold))
+        counted = [c for c in set(cited) if c not in turn.optional]
+        row["recall"] = hits / len(turn.gold)
+        row["precision"] = hits / len(counted) if counted else 0.0
+        row["key_points"] = (
+            sum(1 for title, any_of in turn.key_points if title in cited and contains_answer(ans.text, any_of))
+            / len(turn.key_points)
+            if turn.key_points
+            else None
+        )
+        row["papers_cited"] = len(set(cited))
+        return row
     if kind == "list":
         hits = len(set(cited) & set(turn.gold))
         row["recall"] = hits / len(turn.gold)
@@ -127,6 +148,9 @@ def score_turn(turn: Turn, ans: Answer, kind: str) -> dict[str, Any]:
         if not turn.answers:  # a yes/no item is correct when its verdict is, resting on the gold paper
             row["correct"] = row["gold_cited"] and row["verdict_ok"]
     return row
+
+
+LITERATURE = ("survey", "compare", "consensus")
 
 
 def evaluate(pipeline, items: list[Item], progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
@@ -158,6 +182,9 @@ def _group(rows: list[dict[str, Any]]) -> dict[str, Any]:
     if lists:
         out["list_recall"] = _mean([r["recall"] for r in lists])
         out["list_precision"] = _mean([r["precision"] for r in lists])
+    points = [r["key_points"] for r in rows if r.get("key_points") is not None]
+    if points:
+        out["key_points"] = _mean(points)
     if answerable:
         out["false_refusals"] = sum(r["abstained"] for r in answerable)
     if outside:  # only where there is something to refuse (no 0.000 out of nothing)
@@ -185,7 +212,7 @@ def _group(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     by_kind: dict[str, Any] = {}
-    for kind in ("paraphrase", "named", "list", "outside", "yesno", "conversation"):
+    for kind in ("paraphrase", "named", "list", "outside", "yesno", "conversation", *LITERATURE):
         group = [r for r in rows if r["kind"] == kind]
         if group:
             by_kind[kind] = _group(group)
@@ -213,6 +240,7 @@ def table(summary: dict[str, Any]) -> str:
         "gold_cited",
         "list_recall",
         "list_precision",
+        "key_points",
         "refused",
         "false_refusals",
         "model_written",

@@ -87,6 +87,35 @@ class Timings:
         return (self.completion_tokens - 1) / gen if gen > 0 and self.completion_tokens > 1 else 0.0
 
 
+@dataclass(frozen=True)
+class Finding:
+    """One paper's part in a literature answer: its citation number and the sentence quoted from it."""
+
+    number: int
+    paper_id: str
+    title: str
+    quote: str
+    stance: str | None = None  # consensus: supports | mixed | against (the verdict decision on this paper)
+
+
+@dataclass(frozen=True)
+class Group:
+    """Papers of a literature answer that say something alike (a theme, or a stance), named for the reader."""
+
+    label: str
+    findings: tuple[Finding, ...]
+    made_by: str = "extractive"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Side by side: one row per compared paper, one cell (a quoted sentence, or "") per aspect."""
+
+    aspects: tuple[str, ...]
+    rows: tuple[tuple[int, str, tuple[str, ...]], ...]  # (citation number, title, cells)
+    differs: tuple[str, ...] = ()  # per paper, what sets it apart: its distinctive terms
+
+
 @dataclass
 class Answer:
     question: str
@@ -107,6 +136,8 @@ class Answer:
     verdict: str | None = None  # yes | no | maybe, for a yes/no question
     verdict_by: str | None = None  # rule | model | rule+model | comparison
     abstain_reason: str = ""  # one line: why the question was not answered (empty when it was)
+    groups: list[Group] = field(default_factory=list)  # literature answers (survey, consensus): papers by theme
+    table: Comparison | None = None  # compare answers
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

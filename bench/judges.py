@@ -70,6 +70,15 @@ def _record(q: dict, T) -> dict:
     return r
 
 
+def _literature(q: dict, T) -> dict | None:
+    """A literature question with its held-out papers taken out of what it needs (they are not in the index)."""
+    golds = [g for g in q["gold_titles"] if not T.hidden(g)]
+    if not golds:
+        return None
+    points = [k for k in q.get("key_points") or [] if k.get("title") in golds]
+    return {**q, "gold_titles": golds, "key_points": points}
+
+
 def _evaluate(records: list[dict], data_dir: Path, model: str | None) -> dict:
     from assistant.answer.session import make_pipeline
     from assistant.config import Settings
@@ -119,6 +128,10 @@ def _cell(group: list[dict]) -> dict:
     if lists:
         cell["recall"] = round(sum(r["recall"] for r in lists) / len(lists), 3)
         cell["precision"] = round(sum(r["precision"] for r in lists) / len(lists), 3)
+        cell["refused"] = sum(r["abstained"] for r in lists)
+    points = [r["key_points"] for r in group if r.get("key_points") is not None]
+    if points:
+        cell["key_points"] = round(sum(points) / len(points), 3)
     if outside:
         cell["refused_ok"] = round(sum(r["refused_ok"] for r in outside) / len(outside), 3)
     judged = [r for r in group if "verdict_ok" in r]
@@ -159,6 +172,8 @@ def main() -> int:
                     for q in T.swapped(c, run)
                     if q["split"] == part
                 ]
+                records += [_literature(q, T) for q in c.literature if T.split_of(q["id"]) == part]
+                records = [r for r in records if r is not None]
                 results[f"{part}/{name}"] = summary(_evaluate(records, data_dir, args.model))
                 print(f"{part}/{name}: {json.dumps(results[f'{part}/{name}'])}", flush=True)
     if "dev" in splits:
@@ -168,7 +183,11 @@ def main() -> int:
 
             ingest(Settings(data_dir=seeds), embedder, [ROOT / "seeds"])
             (seeds / "built.json").write_text("{}")
-        for label, path in (("dev", SHARED / "dev.jsonl"), ("realistic-dev", SHARED / "realistic-dev.jsonl")):
+        for label, path in (
+            ("dev", SHARED / "dev.jsonl"),
+            ("realistic-dev", SHARED / "realistic-dev.jsonl"),
+            ("synthesis-dev", SHARED / "synthesis-dev.jsonl"),
+        ):
             records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
             results[f"dev/{label}"] = summary(_evaluate(records, seeds, args.model))
             print(f"dev/{label}: {json.dumps(results[f'dev/{label}'])}", flush=True)

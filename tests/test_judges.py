@@ -41,7 +41,7 @@ def test_the_training_data_is_split_by_paper_and_every_answer_is_in_its_abstract
 
     corpora, _ = T.load_data()
     assert len(corpora) >= 4 and sum(len(c.questions) for c in corpora.values()) >= 2000
-    for folder in sorted(p for p in T.DATA.iterdir() if (p / "questions.jsonl").is_file()):
+    for folder in sorted(p for p in T.DATA.iterdir() if (p / "corpus.jsonl").is_file()):
         problems, kinds, _ = check(folder / "corpus.jsonl", folder / "questions.jsonl")
         assert not problems, (folder.name, problems[:3])
     for c in corpora.values():

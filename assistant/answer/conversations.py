@@ -27,7 +27,7 @@ from typing import Any
 from assistant.answer.render import as_markdown
 from assistant.errors import StoreError
 from assistant.text import printable
-from assistant.types import Answer, Citation, Evidence, Timings
+from assistant.types import Answer, Citation, Comparison, Evidence, Finding, Group, Timings
 
 log = logging.getLogger(__name__)
 _ID = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
@@ -64,6 +64,23 @@ def answer_from_dict(d: dict[str, Any]) -> Answer:
         made_by=str(d.get("made_by") or ("refusal" if d.get("abstained") else "extractive")),
         verdict=d.get("verdict") if d.get("verdict") in ("yes", "no", "maybe") else None,
         verdict_by=str(d["verdict_by"]) if d.get("verdict_by") else None,
+        abstain_reason=str(d.get("abstain_reason") or ""),
+        groups=[_group(g) for g in d.get("groups") or [] if isinstance(g, dict)],
+        table=_table(d.get("table")),
+    )
+
+
+def _group(g: dict[str, Any]) -> Group:
+    findings = tuple(Finding(**_fields(Finding, f)) for f in g.get("findings") or [] if isinstance(f, dict))
+    return Group(str(g.get("label", "")), findings, str(g.get("made_by") or "extractive"))
+
+
+def _table(t: Any) -> Comparison | None:
+    if not isinstance(t, dict):
+        return None
+    rows = tuple((int(r[0]), str(r[1]), tuple(str(c) for c in r[2])) for r in t.get("rows") or [] if len(r) == 3)
+    return Comparison(
+        tuple(str(a) for a in t.get("aspects") or []), rows, tuple(str(x) for x in t.get("differs") or [])
     )
 
 

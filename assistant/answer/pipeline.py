@@ -32,12 +32,15 @@ from assistant.answer.judge.verdict import decide as decide_verdict
 from assistant.answer.judge.verdict import mode_for as verdict_mode
 from assistant.answer.judge.verdict_features import conclusion_for
 from assistant.answer.listing import list_answer
+from assistant.answer.literature import literature_answer
+from assistant.answer.literature.kinds import LiteratureKind, literature_kind
 from assistant.answer.plan import Plan, Planner
 from assistant.answer.prompts import neutralise_special_tokens
 from assistant.config import Settings
 from assistant.errors import GenerationError
 from assistant.generate.base import Generator
 from assistant.retrieve.hybrid import Retriever
+from assistant.retrieve.question import analyse
 from assistant.text import one_spaced_line, terms
 from assistant.types import Answer, Citation, Evidence, Timings
 
@@ -220,6 +223,22 @@ class Pipeline:
         k: int | None = None,
     ) -> Answer:
         t0 = time.perf_counter()
+        kind = self.literature_kind(question, history)
+        if kind is not None:
+            timings = Timings()
+            answer = literature_answer(
+                clean_question(question),
+                kind,
+                self.retriever,
+                self.planner.named_papers,
+                timings,
+                self.generator.name,
+                self.settings.abstain_threshold,
+                where,
+            )
+            answer.timings.total_s = answer.timings.retrieval_s = time.perf_counter() - t0
+            _stream(answer.text, on_token)
+            return answer
         plan = self.plan(question, history, where, k)
         q = plan.question
         timings = Timings(retrieval_s=plan.retrieval_s)
@@ -251,6 +270,18 @@ class Pipeline:
         answer.timings.total_s = time.perf_counter() - t0
         _stream(answer.text, on_token)
         return answer
+
+    def literature_kind(self, question: str, history: list[Answer] | None) -> LiteratureKind | None:
+        """survey, compare or consensus for a question about several papers; None for one about one paper (it
+        names one paper by a rare name) or a follow-up that points back to the previous answer."""
+        text = clean_question(question)
+        kind = literature_kind(text)
+        if kind is None or kind == "compare":
+            return kind
+        q = analyse(text)
+        if history and q.refers_back:
+            return None
+        return None if len(self.planner.named_papers(q)) == 1 else kind
 
     def _refuse(
         self, plan: Plan, timings: Timings, decision: answerable.Decision, ev: Evidence, sentence: str

@@ -14,6 +14,7 @@ A follow-up is answered from the previous turn's paper, with the sentence chosen
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -102,6 +103,27 @@ class Planner:
         q = analyse(text)
         q.polar = q.kind != "list" and is_polar(text)
         k = k or self.settings.top_k
+        cited = cited_paper(text, history)
+        if cited is not None and cited in self.retriever.index.papers:
+            # "tell me more about [3]": the third paper the previous answer cited.
+            q.refers_back = True
+            prior = next(t.question for t in reversed(history) if not t.abstained and t.citations)
+            evidence, _ = self.retriever.search(f"{prior} {text}", k=k, where=where, boost=[cited])
+            evidence.sort(key=lambda e: e.paper_id != cited)
+            for n, ev in enumerate(evidence, 1):
+                ev.number = n
+            coverage = Coverage(True, "follow-up on a cited paper", paper_id=cited)
+            return Plan(q, evidence, coverage, time.perf_counter() - t0, cited, [cited])
+        among = cited_set(text, history)
+        if among:
+            # "which of them use RL?": a list over the papers the previous answer cited, and those only.
+            q.kind = "list"
+            evidence, _ = self.retriever.search(text, k=max(k, LIST_CANDIDATES * 2), where=where, boost=among)
+            evidence = [ev for ev in evidence if ev.paper_id in among]
+            for n, ev in enumerate(evidence, 1):
+                ev.number = n
+            covered = Coverage(bool(evidence), "a question about the papers of the previous answer")
+            return Plan(q, evidence, covered, time.perf_counter() - t0, None, among)
         if q.kind == "list":
             k = max(k, LIST_CANDIDATES)
         boost = self.named_papers(q)
@@ -146,6 +168,31 @@ class Planner:
         # Stands on its own but is not covered: does the previous paper cover it in context?
         vocab = self.retriever.vocab
         return vocab.coverage(q, prev_pid) >= 0.5
+
+
+_CITED = re.compile(r"\[(\d{1,2})\]")
+_AMONG = re.compile(r"^\s*(?:and\s+)?(?:which|what|how\s+many)\s+of\s+(?:them|these|those)\b", re.I)
+
+
+def _last_answered(history: list[Answer]) -> Answer | None:
+    return next((t for t in reversed(history) if not t.abstained and t.citations), None)
+
+
+def cited_paper(text: str, history: list[Answer]) -> str | None:
+    """The paper id of "[n]" in the question, numbered as the latest answered turn cited it."""
+    m = _CITED.search(text)
+    last = _last_answered(history)
+    if m is None or last is None:
+        return None
+    return next((c.paper_id for c in last.citations if c.number == int(m.group(1))), None)
+
+
+def cited_set(text: str, history: list[Answer]) -> list[str]:
+    """The papers "which of them ..." means: all that the latest answered turn cited (when it cited several)."""
+    last = _last_answered(history)
+    if last is None or len(last.citations) < 2 or not _AMONG.search(text):
+        return []
+    return list(dict.fromkeys(c.paper_id for c in last.citations))
 
 
 def _in(term: str, have: set[str]) -> bool:

@@ -52,6 +52,8 @@ def success_record(item: Item, answer) -> dict[str, Any]:
         "model_words": d["model_words"],
         "verdict": d["verdict"],
         "verdict_by": d["verdict_by"],
+        "groups": d["groups"],  # literature answers: [{label, findings: [{number, title, quote, stance}]}]
+        "table": d["table"],  # compare answers: {aspects, rows: [[number, title, cells]], differs}
         "timings": d["timings"],
         "error": None,
     }
@@ -73,6 +75,8 @@ def failure_record(item: Item, error: str) -> dict[str, Any]:
         "model_words": False,
         "verdict": None,
         "verdict_by": None,
+        "groups": [],
+        "table": None,
         "timings": None,
         "error": error,
     }

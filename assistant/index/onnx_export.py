@@ -143,8 +143,22 @@ def _quantise(src: Path, target: Path) -> None:
     )
 
 
-def _to_openvino(src: Path, target: Path) -> None:
+def openvino():
+    """openvino, imported without its telemetry: `import openvino` imports its converter, which starts Intel's
+    telemetry, and that writes ~/intel/openvino_ga_cid and ~/intel/stats (and would send events) on every run.
+    Marking the telemetry package as absent makes openvino use its own no-op stub; nothing else changes."""
+    import sys
+
+    if "openvino" not in sys.modules:
+        for name in ("openvino_telemetry", "openvino_telemetry.backend"):
+            sys.modules.setdefault(name, None)  # type: ignore[arg-type]
     import openvino as ov
+
+    return ov
+
+
+def _to_openvino(src: Path, target: Path) -> None:
+    ov = openvino()
 
     model = ov.Core().read_model(str(src))
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
@@ -215,7 +229,7 @@ class OnnxRunner:
         self.tok.enable_truncation(max_length)
         self.tok.no_padding()  # embed() pads each batch to its own longest text
         if backend == "openvino":
-            import openvino as ov
+            ov = openvino()
 
             # bf16 is picked automatically on CPUs with avx512_bf16/AMX (cos 0.99998 against fp32), else fp32
             # CACHE_DIR keeps the compiled blob (OpenVINO keys it by model, device and config): 0.08 s

@@ -57,6 +57,21 @@ class Retriever:
         with self._lock:
             return self._sentence_sims(qvec, [pid])[pid]
 
+    def sentence_sims_of(self, query: str, pids: list[str]) -> dict[str, list[float]]:
+        """sentence_sims for several papers with one query embedding (a literature answer quotes up to 12)."""
+        qvec = self.embedder.embed([query])[0]
+        with self._lock:
+            return self._sentence_sims(qvec, pids)
+
+    def sentence_vectors(self, sentences: list[str]) -> np.ndarray:
+        """Unit vectors of sentences of indexed papers (from the same cache as the similarities)."""
+        with self._lock:
+            cache = self._sentence_cache
+            todo = [s for s in dict.fromkeys(sentences) if s not in cache]
+            if todo:
+                cache.update(zip(todo, self.embedder.embed(todo)))
+            return np.array([cache[s] for s in sentences])
+
     def warm(self, hnsw: bool = True) -> None:
         """Pay the first-query costs now (embedder's first inference, Chroma's lazy HNSW load, the BM25 and
         IDF builds), so they overlap the model load instead of delaying the first answer. `hnsw=False` (one

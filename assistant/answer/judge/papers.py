@@ -48,13 +48,22 @@ def features(q: Question, evidence: list[Evidence], named: list[str], vocab: Voc
     return rows
 
 
-def model() -> learned.Logistic:
-    return learned.load("papers", NAMES)
+def model(name: str = "papers") -> learned.Logistic:
+    """`papers` for list answers; `literature_papers` for survey and consensus answers (fitted on those)."""
+    return learned.load(name, NAMES)
 
 
-def keep(q: Question, evidence: list[Evidence], named: list[str], vocab: Vocabulary) -> list[tuple[Evidence, float]]:
-    """The candidates the decision keeps, with their probability, best first; at least the best one."""
-    m = model()
+def keep(
+    q: Question,
+    evidence: list[Evidence],
+    named: list[str],
+    vocab: Vocabulary,
+    name: str = "papers",
+    fallback: bool = True,
+) -> list[tuple[Evidence, float]]:
+    """The candidates the decision keeps, with their probability, best first; at least the best one unless
+    `fallback` is off (a literature answer refuses when no paper passes)."""
+    m = model(name)
     scored = [(ev, m.probability(x)) for ev, x in zip(evidence, features(q, evidence, named, vocab))]
     kept = [(ev, p) for ev, p in scored if p >= m.threshold]
-    return sorted(kept or scored[:1], key=lambda t: -t[1])
+    return sorted(kept or (scored[:1] if fallback else []), key=lambda t: -t[1])

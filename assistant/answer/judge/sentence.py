@@ -138,13 +138,20 @@ def features(
     return [[x[k] for k in NAMES] for x in rows]
 
 
-def model() -> learned.Logistic:
-    return learned.load("sentence", NAMES)
+def model(name: str = "sentence") -> learned.Logistic:
+    """`sentence` for single answers; `literature_sentence` for a paper's quote in a literature answer (fitted on
+    the key points of the training data's literature questions)."""
+    return learned.load(name, NAMES)
 
 
 def score_sentences(
-    q: Question, sentences: list[str], idf: dict[str, float], title: str, sims: list[float] | None = None
+    q: Question,
+    sentences: list[str],
+    idf: dict[str, float],
+    title: str,
+    sims: list[float] | None = None,
+    name: str = "sentence",
 ) -> list[float]:
     """The ranker's probability that each sentence holds the answer."""
-    m = model()
+    m = model(name)
     return [m.probability(x) for x in features(q, sentences, idf, title, sims)]

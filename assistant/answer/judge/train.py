@@ -62,13 +62,17 @@ class Corpus:
     name: str
     papers: dict[str, dict] = field(default_factory=dict)  # title -> record
     questions: list[dict] = field(default_factory=list)
+    literature: list[dict] = field(default_factory=list)  # survey / compare / consensus questions (<corpus>-lit/)
 
 
 def load_data(root: Path = DATA) -> tuple[dict[str, Corpus], str]:
     """Corpora by name (folders whose questions say the same corpus are one corpus), and the data's sha256."""
     corpora: dict[str, Corpus] = {}
     digest = hashlib.sha256()
-    for folder in sorted(p for p in root.iterdir() if (p / "questions.jsonl").is_file()):
+    # Folders with a corpus of their own; then the literature questions (<corpus>-lit/), over those corpora.
+    for folder in sorted(
+        p for p in root.iterdir() if (p / "questions.jsonl").is_file() and (p / "corpus.jsonl").is_file()
+    ):
         cfile, qfile = folder / "corpus.jsonl", folder / "questions.jsonl"
         for f in (cfile, qfile):
             digest.update(f.read_bytes())
@@ -80,6 +84,13 @@ def load_data(root: Path = DATA) -> tuple[dict[str, Corpus], str]:
                 rec = json.loads(line)
                 c.papers.setdefault(rec["title"], rec)
         c.questions += questions
+    lit = [p / "questions.jsonl" for p in sorted(root.iterdir()) if (p / "questions.jsonl").is_file()]
+    for qfile in [f for f in lit if not (f.parent / "corpus.jsonl").exists()]:
+        digest.update(qfile.read_bytes())
+        for line in qfile.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                q = json.loads(line)
+                corpora[q["corpus"]].literature.append(q)
     return corpora, digest.hexdigest()
 
 
@@ -218,7 +229,94 @@ def paper_rows(run: Run, q: dict) -> list[tuple[list[float], int]]:
     ]
 
 
-def _fit_papers(groups: dict[str, list], sha: str, write: bool) -> None:
+def _literature_query(q: dict):
+    from assistant.answer.judge.polar import is_polar
+    from assistant.answer.literature.kinds import topic_text
+    from assistant.retrieve.question import analyse
+
+    text = topic_text(q["question"]) if q["kind"] == "survey" else q["question"]
+    question = analyse(text)
+    question.polar = q["kind"] == "consensus" and is_polar(q["question"])
+    return text, question
+
+
+def _other_corpus(name: str, corpora: dict[str, Corpus]) -> str:
+    """The next corpus in name order that has literature questions (a field of its own)."""
+    names = sorted(n for n, c in corpora.items() if c.literature)
+    return names[(names.index(name) + 1) % len(names)]
+
+
+def literature_paper_rows(run: Run, q: dict, negative: bool = False) -> list[tuple[list[float], int]]:
+    """The paper decision's rows for one survey or consensus question, as literature/select.py searches.
+    `negative`: the question is asked of a corpus that does not hold its papers, so every candidate is a 0."""
+    from assistant.answer.judge import papers as P
+    from assistant.answer.literature.select import CANDIDATES
+
+    gold = {run.by_title[t] for t in q["gold_titles"] if t in run.by_title}
+    optional = {run.by_title[t] for t in q.get("optional_titles") or [] if t in run.by_title}
+    if not gold and not negative:
+        return []
+    text, question = _literature_query(q)
+    named = run.planner.named_papers(question)
+    evidence, _ = run.retriever.search(text, k=CANDIDATES, boost=named)
+    evidence = [ev for ev in evidence if ev.paper_id not in optional]  # neither required nor penalised
+    rows = P.features(question, evidence, named, run.retriever.vocab)
+    return [(x, int(ev.paper_id in gold)) for x, ev in zip(rows, evidence)] + [
+        ([], 0) for _ in gold - {ev.paper_id for ev in evidence}
+    ]
+
+
+def literature_sentence_rows(run: Run, q: dict) -> list[list[tuple[list[float], int]]]:
+    """Per gold paper: its sentences, labelled by whether they hold one of its key points for the question."""
+    from assistant.answer.judge import sentence as S
+
+    text, question = _literature_query(q)
+    out = []
+    for point in q.get("key_points") or []:
+        pid = run.by_title.get(point.get("title", ""))
+        strings = [norm(a) for a in point.get("any") or []]
+        if pid is None or not strings:
+            continue
+        sentences = run.retriever.index.sentences.get(pid) or []
+        labels = [int(any(a in norm(s) for a in strings)) for s in sentences]
+        if not any(labels) or all(labels):
+            continue
+        sims = run.retriever.sentence_sims(text, pid)
+        title = run.retriever.index.papers[pid].title
+        out.append(list(zip(S.features(question, sentences, run.retriever.index.idf, title, sims), labels)))
+    return out
+
+
+def _fit_sentences(rows: dict[str, list], sha: str, write: bool, name: str = "sentence") -> None:
+    import numpy as np
+
+    from assistant.answer.judge import sentence as S
+
+    X = np.array([x for group in rows["train"] for x, _ in group])
+    y = np.array([lab for group in rows["train"] for _, lab in group])
+    mean, scale, coef, intercept = _fit_binary(X, y, balanced=False)
+
+    def top1(groups) -> float:
+        hits = 0
+        for group in groups:
+            z = [intercept + float(np.dot(coef, (np.array(x) - mean) / scale)) for x, _ in group]
+            hits += group[int(np.argmax(z))][1]
+        return hits / max(1, len(groups))
+
+    print(
+        f"{name}: top-1 holds the answer: train {top1(rows['train']):.3f} ({len(rows['train'])} papers), "
+        f"validation {top1(rows['val']):.3f} ({len(rows['val'])})"
+    )
+    _write(name, _logistic_payload(S.NAMES, mean, scale, coef, intercept, 0.5, sha, len(rows["train"]), {}), write)
+
+
+def _fit_papers(
+    groups: dict[str, list], sha: str, write: bool, name: str = "papers", min_precision: float | None = None
+) -> None:
+    """min_precision: pick the threshold with the best recall whose train precision reaches it (a literature
+    answer is judged on both, and recall suffers first); else the best F1. A group without gold papers is a
+    question the corpus does not cover: keeping nothing is right there (a literature answer then refuses), and
+    it counts as a precision of 1, else 0; lists always keep their best candidate."""
     import numpy as np
 
     from assistant.answer.judge import papers as P
@@ -236,19 +334,26 @@ def _fit_papers(groups: dict[str, list], sha: str, write: bool) -> None:
                 for x, lab in g
                 if x and 1 / (1 + np.exp(-(intercept + ((np.array(x) - mean) / scale) @ coef))) >= th
             ]
-            if not kept:  # the best one is always kept
+            if not kept and min_precision is None:  # a list keeps its best candidate
                 kept = [g[0][1]] if g and g[0][0] else []
             hits = sum(kept)
+            if n_gold == 0:
+                prec.append(0.0 if kept else 1.0)
+                continue
             rec.append(hits / max(1, n_gold))
-            prec.append(hits / max(1, len(kept)))
+            prec.append(hits / max(1, len(kept)) if kept else 0.0)
         r, p = float(np.mean(rec)), float(np.mean(prec))
         return r, p, 2 * r * p / max(1e-9, r + p)
 
-    threshold = max((t / 100 for t in range(5, 96, 5)), key=lambda t: prf("train", t)[2])
+    grid = [t / 100 for t in range(5, 96, 5)]
+    threshold = max(grid, key=lambda t: prf("train", t)[2])
+    if min_precision is not None:
+        ok = [t for t in grid if prf("train", t)[1] >= min_precision]
+        threshold = max(ok, key=lambda t: prf("train", t)[0]) if ok else threshold
     for part in ("train", "val"):
         r, p, f = prf(part, threshold)
-        print(f"papers/{part}: {len(groups[part])} list questions, recall {r:.3f}, precision {p:.3f}, F1 {f:.3f}")
-    _write("papers", _logistic_payload(P.NAMES, mean, scale, coef, intercept, threshold, sha, len(y), {}), write)
+        print(f"{name}/{part}: {len(groups[part])} questions, recall {r:.3f}, precision {p:.3f}, F1 {f:.3f}")
+    _write(name, _logistic_payload(P.NAMES, mean, scale, coef, intercept, threshold, sha, len(y), {}), write)
 
 
 def swapped(corpus: Corpus, run: Run) -> list[dict]:
@@ -357,7 +462,6 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work or Path(tempfile.mkdtemp(prefix="judge-train-"))
     from assistant.answer.judge import answerable as A
     from assistant.answer.judge import learned
-    from assistant.answer.judge import sentence as S
     from assistant.index.embedding import SentenceTransformerEmbedder
 
     t0 = time.perf_counter()
@@ -383,24 +487,7 @@ def main(argv: list[str] | None = None) -> int:
                     if got:
                         rows[part].append(got)
     # Pointwise: a pairwise (RankNet-style) fit on the same cues ranked no better on validation (0.663 vs 0.670).
-    X = np.array([x for group in rows["train"] for x, _ in group])
-    y = np.array([lab for group in rows["train"] for _, lab in group])
-    mean, scale, coef, intercept = _fit_binary(X, y, balanced=False)
-
-    def top1(groups) -> float:
-        hits = 0
-        for group in groups:
-            z = [intercept + float(np.dot(coef, (np.array(x) - mean) / scale)) for x, _ in group]
-            hits += group[int(np.argmax(z))][1]
-        return hits / max(1, len(groups))
-
-    print(
-        f"sentence: top-1 holds the answer: train {top1(rows['train']):.3f} ({len(rows['train'])} questions), "
-        f"validation {top1(rows['val']):.3f} ({len(rows['val'])})"
-    )
-    _write(
-        "sentence", _logistic_payload(S.NAMES, mean, scale, coef, intercept, 0.5, sha, len(rows["train"]), {}), write
-    )
+    _fit_sentences(rows, sha, write)
     learned.load.cache_clear()
 
     # 2. answer or refuse
@@ -464,7 +551,28 @@ def main(argv: list[str] | None = None) -> int:
     _fit_papers(prows, sha, write)
     learned.load.cache_clear()
 
-    # 4. verdicts
+    # 4. literature answers: which papers a survey or consensus answer keeps, and which sentence each quotes
+    lrows: dict[str, list] = defaultdict(list)
+    srows: dict[str, list] = defaultdict(list)
+    for name, c in corpora.items():
+        for q in c.literature:
+            part = split_of(q["id"])
+            if q["kind"] != "compare":
+                got = literature_paper_rows(runs[name], q)
+                if got:
+                    lrows[part].append(got)
+            srows[part] += literature_sentence_rows(runs[name], q)
+            if q["kind"] != "compare":
+                # The same question asked of a corpus in another field: nothing there should pass.
+                other = _other_corpus(name, corpora)
+                got = literature_paper_rows(runs[other], {**q, "gold_titles": [], "optional_titles": []}, negative=True)
+                if got:
+                    lrows[part].append(got)
+    _fit_papers(lrows, sha, write, name="literature_papers", min_precision=LITERATURE_MIN_PRECISION)
+    _fit_sentences(srows, sha, write, name="literature_sentence")
+    learned.load.cache_clear()
+
+    # 5. verdicts
     vrows: dict[str, list] = defaultdict(list)
     for name, c in corpora.items():
         for q in c.questions:
@@ -477,6 +585,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+LITERATURE_MIN_PRECISION = 0.8  # on train; the issue's target is 0.75 on unseen questions
 MAX_FALSE_REFUSALS = 0.05  # of answerable training questions; chosen on the sweep printed in BENCHMARKS.md
 
 

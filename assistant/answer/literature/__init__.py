@@ -1,0 +1,204 @@
+"""Literature answers: what several papers say, grouped, compared and checked.
+
+- survey:    every paper the fitted paper decision keeps (up to 12), one quoted sentence each, grouped by theme
+             (themes.py), after a one-line overview;
+- compare:   the papers the question names, side by side on problem, method, data and result (compare.py), and
+             what sets each apart;
+- consensus: the papers that speak to a general claim, grouped by stance (supports, mixed, against: the fitted
+             verdict on each paper's deciding sentence), after a one-line tally.
+Everything is quoted from the abstracts and cited; nothing is written by a model (the extractive floor, < 1 s).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from assistant.answer.extract import closing
+from assistant.answer.judge.injection import addressed_to_model
+from assistant.answer.judge.polar import is_polar
+from assistant.answer.judge.verdict import decide as decide_verdict
+from assistant.answer.judge.verdict_features import conclusion_for
+from assistant.answer.literature import compare as C
+from assistant.answer.literature import themes
+from assistant.answer.literature.kinds import LiteratureKind, compared_parts, topic_text
+from assistant.answer.literature.select import Picked, select
+from assistant.retrieve.hybrid import Retriever
+from assistant.retrieve.question import analyse
+from assistant.text import terms
+from assistant.types import Answer, Citation, Evidence, Finding, Group, Timings
+
+STANCES = (("yes", "supports"), ("maybe", "mixed or qualified"), ("no", "against"))
+REFUSAL = "The indexed abstracts do not cover this question."
+
+
+def literature_answer(
+    text: str,
+    kind: LiteratureKind,
+    retriever: Retriever,
+    named_papers,
+    timings: Timings,
+    model: str,
+    min_score: float,
+    where: dict | None = None,
+) -> Answer:
+    if kind == "compare":
+        parts = compared_parts(text)
+        if len(parts) >= 2:
+            return _compare(text, parts, retriever, named_papers, timings, model, where)
+    query = topic_text(text) if kind == "survey" else text
+    q = analyse(query)
+    q.polar = kind == "consensus" and is_polar(text)
+    picked = select(q, query, retriever, named_papers(q), where, refuse=min_score >= 0)
+    if not picked:
+        # No candidate passes the fitted relevance decision: nothing indexed speaks to the question.
+        reason = "no indexed paper passes the relevance decision for this question"
+        return Answer(
+            text,
+            REFUSAL,
+            [],
+            [],
+            abstained=True,
+            timings=timings,
+            model=model,
+            kind=kind,
+            made_by="refusal",
+            coverage=reason,
+            abstain_reason=reason,
+        )
+    if kind == "consensus":
+        groups, lead = _by_stance(text, picked)
+    else:
+        groups, lead = _by_theme(query, picked, retriever)
+    return _answer(
+        text, kind, lead, groups, picked, timings, model, f"{len(picked)} papers pass the relevance decision"
+    )
+
+
+def short_title(title: str) -> str:
+    """ "LIMO: Less is More for Reasoning" -> "LIMO"; a long title without a name -> its first six words."""
+    head = title.split(":", 1)[0].strip()
+    if ":" in title and len(head.split()) <= 5:
+        return head
+    words = title.split()
+    return " ".join(words[:6]) + ("…" if len(words) > 6 else "")
+
+
+def _findings(picked: list[Picked]) -> dict[str, Finding]:
+    return {
+        p.evidence.paper_id: Finding(n, p.evidence.paper_id, p.evidence.title, p.quote) for n, p in enumerate(picked, 1)
+    }
+
+
+def _by_theme(query: str, picked: list[Picked], retriever: Retriever) -> tuple[list[Group], str]:
+    findings = _findings(picked)
+    vectors = retriever.sentence_vectors([p.quote for p in picked])
+    labels = themes.cluster(vectors)
+    members: dict[int, list[Picked]] = defaultdict(list)
+    for p, g in zip(picked, labels):
+        members[g].append(p)
+    order = sorted(members)
+    avoid = set(terms(query))
+    names = themes.label(
+        [[f"{p.evidence.title}. {p.quote}" for p in members[g]] for g in order], retriever.index.idf, avoid
+    )
+    if len(order) == 1:
+        names = [""]  # one group: no theme to name
+    groups = [Group(name, tuple(findings[p.evidence.paper_id] for p in members[g])) for g, name in zip(order, names)]
+    n = len(picked)
+    lead = f"{n} indexed paper{'s speak' if n != 1 else ' speaks'} to this"
+    if len(groups) > 1:
+        lead += f", in {len(groups)} groups: " + "; ".join(g.label for g in groups)
+    return groups, lead + "."
+
+
+def _by_stance(question: str, picked: list[Picked]) -> tuple[list[Group], str]:
+    findings = _findings(picked)
+    by: dict[str, list[Finding]] = defaultdict(list)
+    for p in picked:
+        ending = [s for s in closing(list(p.sentences)) if not addressed_to_model(s)]
+        verdict = decide_verdict(question, p.quote, conclusion_for(question, p.quote, ending), "rule")
+        f = findings[p.evidence.paper_id]
+        by[verdict.label].append(Finding(f.number, f.paper_id, f.title, f.quote, dict(STANCES)[verdict.label]))
+    groups = [Group(name, tuple(by[label])) for label, name in STANCES if by.get(label)]
+    n = len(picked)
+    tally = ", ".join(f"{len(by[label])} {name}" for label, name in STANCES if by.get(label))
+    lead = f"Of {n} indexed paper{'s' if n != 1 else ''} that speak to this: {tally}."
+    return groups, lead
+
+
+def _answer(text, kind, lead, groups, picked, timings, model, reason, table=None) -> Answer:
+    lines = [lead]
+    for g in groups:
+        lines += [""] + ([g.label[:1].upper() + g.label[1:] + ":"] if g.label else [])
+        lines += [f'- {short_title(f.title)}: "{f.quote}" [{f.number}]' for f in g.findings]
+    citations = [
+        Citation(n, p.evidence.paper_id, p.evidence.title, p.quote, round(p.relevance, 3))
+        for n, p in enumerate(picked, 1)
+    ]
+    evidence = []
+    for n, p in enumerate(picked, 1):
+        p.evidence.number = n
+        evidence.append(p.evidence)
+    return Answer(
+        text,
+        "\n".join(lines),
+        citations,
+        evidence,
+        timings=timings,
+        model=model,
+        kind=kind,
+        made_by="extractive",
+        coverage=reason,
+        groups=groups,
+        table=table,
+    )
+
+
+def _compare(text, parts, retriever, named_papers, timings, model, where) -> Answer:
+    found = C.find_papers(parts, retriever, named_papers, where)
+    if len(found) < 2:
+        reason = f"found {len(found)} of the {len(parts)} things to compare"
+        return Answer(
+            text,
+            REFUSAL,
+            [],
+            found,
+            abstained=True,
+            timings=timings,
+            model=model,
+            kind="compare",
+            made_by="refusal",
+            coverage=reason,
+            abstain_reason=reason,
+        )
+    numbered = list(enumerate(found, 1))
+    table = C.table(numbered, retriever)
+    differs = themes.label(
+        [[ev.title, *(row[2])] for (_, ev), row in zip(numbered, table.rows)], retriever.index.idf, set()
+    )
+    table = type(table)(table.aspects, table.rows, tuple(differs))
+    lines = ["Compared: " + "; ".join(f"[{n}] {ev.title}" for n, ev in numbered)]
+    for a, aspect in enumerate(table.aspects):
+        lines += ["", aspect[:1].upper() + aspect[1:] + ":"]
+        lines += [f'- [{n}] "{cells[a]}"' for n, _, cells in table.rows if cells[a]]
+    lines += ["", "What sets each apart: " + "; ".join(f"[{n}] {d}" for (n, _), d in zip(numbered, differs))]
+    citations = [
+        Citation(n, ev.paper_id, ev.title, table.rows[n - 1][2][1] or table.rows[n - 1][2][0], 1.0)
+        for n, ev in numbered
+    ]
+    evidence: list[Evidence] = []
+    for n, ev in numbered:
+        ev.number = n
+        evidence.append(ev)
+    return Answer(
+        text,
+        "\n".join(lines),
+        citations,
+        evidence,
+        timings=timings,
+        model=model,
+        kind="compare",
+        made_by="extractive",
+        coverage="names the compared papers",
+        table=table,
+    )

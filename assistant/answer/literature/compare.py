@@ -1,0 +1,59 @@
+"""Compare answers: the named papers side by side on four aspects, each cell a quoted sentence.
+
+Each aspect is asked of each paper as a question of its own ("what problem does it address?" ...) and answered by
+the fitted sentence ranker with that question's MiniLM similarities; a sentence already in the row is not used
+twice. Which papers: those the question's parts name (a rare name, as single answers find them), else the best
+search hit for each part.
+"""
+
+from __future__ import annotations
+
+from assistant.answer.judge.injection import addressed_to_model
+from assistant.answer.judge.polar import is_polar
+from assistant.answer.judge.sentence import score_sentences
+from assistant.retrieve.hybrid import Retriever
+from assistant.retrieve.question import analyse
+from assistant.types import Comparison, Evidence
+
+ASPECTS = (
+    ("problem", "what problem or question does the paper address"),
+    ("method", "what method or approach does the paper propose"),
+    ("data", "what data, datasets, benchmarks or samples does the paper use"),
+    ("result", "what results or findings does the paper report"),
+)
+
+
+def find_papers(parts: list[str], retriever: Retriever, named_papers, where: dict | None) -> list[Evidence]:
+    """One paper per part: the one its name picks out, else its best search hit; no paper twice."""
+    out: list[Evidence] = []
+    for part in parts:
+        q = analyse(part)
+        named = named_papers(q)
+        hits, _ = retriever.search(part, k=5, where=where, boost=named)
+        for ev in hits:
+            if ev.paper_id not in {e.paper_id for e in out}:
+                out.append(ev)
+                break
+    return out
+
+
+def table(papers: list[tuple[int, Evidence]], retriever: Retriever) -> Comparison:
+    ids = [ev.paper_id for _, ev in papers]
+    sims = {name: retriever.sentence_sims_of(query, ids) for name, query in ASPECTS}
+    rows = []
+    for number, ev in papers:
+        sentences = list(retriever.index.sentences.get(ev.paper_id) or ev.sentences)
+        used: set[str] = set()
+        cells = []
+        for name, query in ASPECTS:
+            q = analyse(query)
+            q.polar = is_polar(query)
+            scores = score_sentences(q, sentences, retriever.index.idf, ev.title, sims[name].get(ev.paper_id))
+            order = sorted(range(len(sentences)), key=lambda i: -scores[i])
+            best = next(
+                (sentences[i] for i in order if sentences[i] not in used and not addressed_to_model(sentences[i])), ""
+            )
+            used.add(best)
+            cells.append(best)
+        rows.append((number, ev.title, tuple(cells)))
+    return Comparison(tuple(name for name, _ in ASPECTS), tuple(rows))

@@ -1,0 +1,116 @@
+"""Literature answers (survey, compare, consensus) on the bundled corpus with the real embedder and Chroma."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from assistant.answer.conversations import answer_from_dict
+from assistant.answer.literature.kinds import compared_parts, literature_kind, topic_text
+from assistant.answer.pipeline import Pipeline
+from assistant.config import Settings
+from tests.conftest import ScriptedGenerator
+
+
+@pytest.mark.parametrize(
+    "question, kind",
+    [
+        ("What have papers found about grokking?", "survey"),
+        ("summarize the work on prompt optimization", "survey"),
+        ("which benchmarks are used to evaluate video question answering?", "survey"),
+        ("compare LIMO and ReFT", "compare"),
+        ("lion vs adafactor", "compare"),
+        ("How do DeMamba and GenVideo differ?", "compare"),
+        ("Does chain-of-thought always help?", "consensus"),
+        ("is there evidence that larger models generalize better?", "consensus"),
+        ("What does LIMO stand for?", None),
+        ("Is Lion more memory-efficient than Adam?", None),
+        ("Which papers study concept bottleneck models?", None),  # a list question: one line per paper
+    ],
+)
+def test_literature_kinds(question, kind):
+    assert literature_kind(question) == kind
+
+
+def test_topics_and_compared_parts():
+    assert topic_text("What have papers found about simplicity bias?") == "simplicity bias"
+    assert topic_text("summarize the work on in-context learning") == "in-context learning"
+    assert compared_parts("compare LIMO and ReFT") == ["LIMO", "ReFT"]
+    assert compared_parts("How do DeMamba, GenVideo and OVQA differ?") == ["DeMamba", "GenVideo", "OVQA"]
+    assert compared_parts("lion vs adafactor?") == ["lion", "adafactor"]
+
+
+@pytest.fixture(scope="module")
+def pipe(seeded_dir, real_embedder):
+    from assistant.index.lexical import Index
+    from assistant.index.store import Store
+    from assistant.retrieve.hybrid import Retriever
+
+    settings = Settings(data_dir=seeded_dir)
+    return Pipeline(settings, Retriever(settings, real_embedder, Index.load(Store(settings))), ScriptedGenerator([]))
+
+
+def _sentences(pipe, pid):
+    return set(pipe.retriever.index.sentences[pid])
+
+
+@pytest.mark.e2e
+def test_a_survey_cites_several_papers_grouped_with_a_quote_each(pipe):
+    a = pipe.ask("Summarize the work on in-context learning")
+    assert a.kind == "survey" and not a.abstained and len(a.citations) >= 3 and a.groups
+    numbers = [f.number for g in a.groups for f in g.findings]
+    assert sorted(numbers) == list(range(1, len(a.citations) + 1))  # every cited paper in exactly one group
+    for g in a.groups:
+        for f in g.findings:
+            assert f.quote in _sentences(pipe, f.paper_id) and f'"{f.quote}" [{f.number}]' in a.text
+    assert a.text.splitlines()[0].startswith(f"{len(a.citations)} indexed papers speak to this")
+    back = answer_from_dict(json.loads(json.dumps(a.to_dict())))
+    assert back.groups == a.groups and back.kind == "survey"
+
+
+@pytest.mark.e2e
+def test_compare_puts_the_named_papers_side_by_side(pipe):
+    a = pipe.ask("compare LIMO and ReFT")
+    assert a.kind == "compare" and a.table is not None and not a.abstained
+    titles = [row[1] for row in a.table.rows]
+    assert titles[0].startswith("LIMO") and titles[1].startswith("ReFT")
+    assert a.table.aspects == ("problem", "method", "data", "result") and len(a.table.differs) == 2
+    for (_, _, cells), c in zip(a.table.rows, a.citations):
+        assert all(cell in _sentences(pipe, c.paper_id) for cell in cells if cell)
+        assert len(set(cells)) == len(cells)  # a sentence is not used for two aspects
+    assert answer_from_dict(json.loads(json.dumps(a.to_dict()))).table == a.table
+
+
+@pytest.mark.e2e
+def test_consensus_groups_papers_by_stance_with_a_tally(pipe):
+    a = pipe.ask("Does chain-of-thought always help?")
+    assert a.kind == "consensus" and a.groups and not a.abstained
+    stances = {f.stance for g in a.groups for f in g.findings}
+    assert stances <= {"supports", "mixed or qualified", "against"} and None not in stances
+    tally = a.text.splitlines()[0]
+    assert tally.startswith(f"Of {len(a.citations)} indexed paper")
+    assert all(f"{len(g.findings)} {g.label}" in tally for g in a.groups)
+
+
+@pytest.mark.e2e
+def test_a_question_about_one_named_paper_stays_a_single_answer(pipe):
+    a = pipe.ask("which methods does LIMO use?")
+    assert a.kind != "survey" and not a.groups
+
+
+@pytest.mark.e2e
+def test_an_off_corpus_survey_is_refused(pipe):
+    a = pipe.ask("What have papers found about protein folding with AlphaFold?")
+    assert a.abstained and a.abstain_reason and not a.groups
+
+
+@pytest.mark.e2e
+def test_follow_ups_on_the_set_of_cited_papers(pipe):
+    survey = pipe.ask("Summarize the work on in-context learning")
+    among = pipe.ask("which of them use meta-learning?", history=[survey])
+    cited = {c.paper_id for c in survey.citations}
+    assert among.kind == "list" and among.citations and {c.paper_id for c in among.citations} <= cited
+    third = survey.citations[2]
+    more = pipe.ask("tell me more about [3]", history=[survey])
+    assert more.followup_of == third.paper_id and more.citations[0].paper_id == third.paper_id
