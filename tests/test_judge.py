@@ -181,7 +181,7 @@ def test_text_addressed_to_an_assistant_is_never_shown_to_the_model_nor_quoted(s
 
 
 def test_ingest_reports_what_it_flagged_as_addressed_to_an_assistant(settings, fake_embedder, tmp_path, capsys):
-    from assistant.answer.judge.injection import addressed_to_model as flag
+    from assistant.answer.judge.injection import flagged as flag
 
     corpus = tmp_path / "mini.jsonl"
     corpus.write_text("\n".join(json.dumps(p) for p in PAPERS) + "\n")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from assistant.answer import compose, prompts
 from assistant.answer.extract import answer_type, closing, expansion, short_answer
 from assistant.answer.judge import answerable
-from assistant.answer.judge.injection import addressed_to_model
+from assistant.answer.judge.injection import addressed_to_model, unquotable
 from assistant.answer.judge.model_answer import Accepted
 from assistant.answer.judge.model_answer import accept as accept_model_answer
 from assistant.answer.judge.sentence import score_sentences
@@ -46,6 +46,7 @@ from assistant.types import Answer, Citation, Evidence, Timings
 
 log = logging.getLogger(__name__)
 REFUSAL = "The indexed abstracts do not cover this question."
+WITHHELD = "(title withheld: it addresses AI systems)"
 MAX_QUESTION_CHARS = 2000
 OnToken = Callable[[str], None]
 
@@ -77,7 +78,8 @@ def choose_sentence(plan: Plan, retriever: Retriever) -> Chosen:
     sentences = retriever.index.sentences.get(ev.paper_id) or ev.sentences
     sims = retriever.sentence_sims(plan.question.text, ev.paper_id) if plan.question.kind != "list" else None
     scores = score_sentences(plan.question, sentences, retriever.index.idf, ev.title, sims)
-    order = [i for i in sorted(range(len(sentences)), key=lambda i: -scores[i]) if not addressed_to_model(sentences[i])]
+    bad = unquotable(sentences)
+    order = [i for i in sorted(range(len(sentences)), key=lambda i: -scores[i]) if sentences[i] not in bad]
     if not order:
         order = [0]
     best = order[0]
@@ -127,7 +129,8 @@ class Pipeline:
         used: list[Evidence] = []
         for ev in evidence:
             # Abstracts are data: a sentence addressed to an assistant or model is never shown to the model.
-            keep = [i for i, s in enumerate(ev.sentences) if not addressed_to_model(s)]
+            bad = unquotable(self.retriever.index.sentences.get(ev.paper_id) or ev.sentences)
+            keep = [i for i, s in enumerate(ev.sentences) if s not in bad and not addressed_to_model(s)]
             ev.sentences = [ev.sentences[i] for i in keep]
             ev.sentence_scores = [ev.sentence_scores[i] for i in keep if i < len(ev.sentence_scores)]
             if used:
@@ -137,7 +140,8 @@ class Pipeline:
                 continue
             block = self.source.render(
                 number=len(used) + 1,
-                title=neutralise_special_tokens(ev.title),
+                # A title that addresses a model is withheld from it like such a sentence.
+                title=neutralise_special_tokens(WITHHELD if addressed_to_model(ev.title) else ev.title),
                 text=neutralise_special_tokens(" ".join(ev.sentences)),
             )
             cost = self.generator.count_tokens(block) + 1
@@ -375,7 +379,8 @@ class Pipeline:
     def _verdict(self, q, ev: Evidence, sentence: str, timings: Timings) -> Verdict:
         j0 = time.perf_counter()
         sentences = self.retriever.index.sentences.get(ev.paper_id) or [sentence]
-        ending = conclusion_for(q.text, sentence, [s for s in closing(sentences) if not addressed_to_model(s)])
+        bad = unquotable(sentences)
+        ending = conclusion_for(q.text, sentence, [s for s in closing(sentences) if s not in bad])
         mode = verdict_mode(getattr(self.generator, "n_params", None), self.settings.verdict)
         model = None
         choose = getattr(self.generator, "choose", None)

@@ -14,14 +14,15 @@ from assistant.text import printable
 def _ingest_summary(report, quiet: bool) -> None:
     # Warnings and notes print even with -q: a skipped file or a dropped abstract is data the index lacks.
     for line, f in zip(report.file_lines(), report.files):  # reference-manager files: entries, merges, skips
+        # Citation keys, CSL ids, excerpts and file names come from the user's files: shown, never executed.
         if not quiet:
-            print(f"read {line}", flush=True)
+            print(f"read {printable(line)}", flush=True)
         elif f["skips"]:
-            print(f"warning: {line}", file=sys.stderr)
+            print(f"warning: {printable(line)}", file=sys.stderr)
     for w in report.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+        print(f"warning: {printable(w)}", file=sys.stderr)
     for line in report.note_lines():
-        print(f"note: {line}", file=sys.stderr)
+        print(f"note: {printable(line)}", file=sys.stderr)
     if report.flagged:
         print(
             f"note: {len(report.flagged)} abstract sentence(s) read as instructions to an AI assistant; they are kept "
@@ -51,7 +52,7 @@ def cmd_ingest(args) -> int:
     from collections.abc import Callable
     from contextlib import AbstractContextManager, nullcontext
 
-    from assistant.answer.judge.injection import addressed_to_model
+    from assistant.answer.judge.injection import flagged
     from assistant.answer.session import make_embedder
     from assistant.ingest.build import ingest
     from assistant.ingest.memory import share_one_malloc_arena
@@ -78,7 +79,7 @@ def cmd_ingest(args) -> int:
             wait=args.wait,
             progress=cb,
             strict=args.strict,
-            flag=addressed_to_model,
+            flag=flagged,
         )
     _ingest_summary(report, args.quiet)
     return 0
@@ -113,7 +114,7 @@ def cmd_sources(args) -> int:
         if args.json:
             print(json.dumps(p.to_dict(), ensure_ascii=False))
         else:
-            print(f"{p.id}  {printable(p.title)}  [{', '.join(p.sources)}]")
+            print(f"{p.id}  {printable(p.title)}  [{printable(', '.join(p.sources))}]")
             meta = _meta_line(p)
             if meta:
                 print(f"{'':16}  {printable(meta)}")

@@ -12,6 +12,7 @@ from assistant import __version__
 from assistant.cli.common import SETTING_FLAGS, settings_from  # noqa: F401  (re-exported: older callers)
 from assistant.cli.filters import add_filter_flags
 from assistant.errors import AssistantError
+from assistant.text import printable
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _setup_logging(args: argparse.Namespace) -> None:
     level = logging.WARNING - 10 * min(getattr(args, "verbose", 0), 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Printable("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     for noisy in ("bm25s", "chromadb", "httpx", "sentence_transformers", "transformers"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
@@ -164,6 +167,14 @@ def _setup_logging(args: argparse.Namespace) -> None:
 # Read-only commands whose handlers start loading a model beside the index: with no index they must stop before
 # anything is loaded or written (the model's saved prompt state would otherwise create the data dir).
 CHECK_INDEX_FIRST = ("ask", "eval")
+
+
+class _Printable(logging.Formatter):
+    """Log lines carry file names, keys and titles from the user's data: control characters (ESC, OSC 52) are
+    dropped before they reach the terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     except AssistantError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM where a command turns it into one (batch: exit 143)
         print("interrupted; the index is unchanged unless the ingest had finished", file=sys.stderr)
@@ -195,7 +206,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence: one line, no traceback unless asked
         if args.debug:
             raise
-        print(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)", file=sys.stderr)
+        print(
+            f"error: unexpected {type(exc).__name__}: {printable(str(exc))} (run with --debug for details)",
+            file=sys.stderr,
+        )
         return 70
 
 

@@ -128,7 +128,7 @@ def ingest(
     wait: float = 0.0,
     progress: Progress | None = None,
     strict: bool = False,
-    flag: Callable[[str], bool] | None = None,
+    flag: Callable[[list[str]], list[int]] | None = None,
 ) -> IngestReport:
     """Index `paths` (files, or folders searched recursively). A file found in a folder that cannot be parsed is
     skipped and reported; `strict` makes it abort the run instead, leaving the index as it was. `flag` marks
@@ -145,7 +145,10 @@ def ingest(
         if flag is not None:
             for pid in sorted(set(new) - set(old)):
                 paper = new[pid]
-                flagged.extend(f"{paper.title}: {s}" for s in split_sentences(paper.abstract) if flag(s))
+                # The title counts as one more sentence (an instruction can hide there), checked with the abstract so
+                # that an instruction split over two sentences is caught whole.
+                texts = [paper.title, *split_sentences(paper.abstract)]
+                flagged.extend(f"{paper.title}: {'(title) ' if i == 0 else ''}{texts[i]}" for i in flag(texts))
         return new
 
     report = _run(settings, embedder, plan, wait, progress)

@@ -142,8 +142,27 @@ def split_authors(authors: str | None) -> list[str]:
         return []
     if ";" in authors:
         return [a.strip() for a in authors.split(";") if a.strip()]
+    # BibTeX's "Last, First and Last, First": each name keeps its one comma.
+    by_and = [p.strip() for p in re.split(r"\s+and\s+", authors) if p.strip()]
+    if all(_last_first(p) for p in by_and) or (len(by_and) > 1 and all("," not in p for p in by_and)):
+        return by_and
     parts = re.split(r",\s*|\s+and\s+", authors)
     return [p.strip() for p in parts if p.strip()]
+
+
+def _last_first(name: str) -> bool:
+    """ "Hinton, Geoffrey E." is one name (a surname, then given names or initials), not two authors."""
+    if name.count(",") != 1:
+        return False
+    last, first = (s.strip() for s in name.split(",", 1))
+    given = first.split()
+    initials = re.compile(r"^[A-Z]\.(?:-?[A-Z]\.)*$")
+    return (
+        0 < len(last.split()) <= 3
+        and not any(initials.match(w) for w in last.split())  # "A. Smith, B. Jones" is two names
+        and 0 < len(given) <= 3
+        and all(w[:1].isupper() for w in given)
+    )
 
 
 def last_name(name: str) -> str:

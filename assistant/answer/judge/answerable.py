@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from assistant.answer.extract import count_phrase_near, counted_terms
 from assistant.answer.judge import learned
+from assistant.answer.judge.injection import unquotable
 from assistant.retrieve.coverage import Vocabulary
 from assistant.retrieve.question import Question
 from assistant.text import terms
@@ -149,7 +150,13 @@ def features(
     """The feature vector for answering from evidence[0] with `sentence`, and the words a reason may quote."""
     ev = evidence[0]
     pid = ev.paper_id
-    have = vocab.paper_terms(pid)
+    sentences = vocab.index.sentences.get(pid) or []
+    bad = unquotable(sentences)
+    # What the paper says, without its text addressed to a model: an instruction never makes a question look
+    # answered ("Was it retracted?" of an abstract whose only "retracted" is in an injected sentence).
+    have = (
+        set(terms(ev.title + " " + " ".join(s for s in sentences if s not in bad))) if bad else vocab.paper_terms(pid)
+    )
     x = dict.fromkeys(NAMES, 0.0)
     x["dense"] = ev.dense
     x["dense_gap"] = ev.dense - (evidence[1].dense if len(evidence) > 1 else 0.0)

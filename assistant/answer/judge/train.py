@@ -397,7 +397,7 @@ def swapped(corpus: Corpus, run: Run) -> list[dict]:
 
 def verdict_rows(run: Run, q: dict) -> list[tuple[list[float], int]]:
     from assistant.answer.extract import closing
-    from assistant.answer.judge.injection import addressed_to_model
+    from assistant.answer.judge.injection import unquotable
     from assistant.answer.judge.verdict import LABELS
     from assistant.answer.judge.verdict_features import conclusion_for, features
     from assistant.answer.pipeline import choose_sentence
@@ -412,7 +412,7 @@ def verdict_rows(run: Run, q: dict) -> list[tuple[list[float], int]]:
     chosen = choose_sentence(plan, run.retriever)
     sentences = run.retriever.index.sentences.get(pid) or [chosen.sentence]
     ending = conclusion_for(
-        q["question"], chosen.sentence, [s for s in closing(sentences) if not addressed_to_model(s)]
+        q["question"], chosen.sentence, [s for s in closing(sentences) if s not in unquotable(sentences)]
     )
     return [(features(q["question"], chosen.sentence, ending), LABELS.index(verdict))]
 

@@ -20,7 +20,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from assistant.answer.judge.verdict_features import NAMES, features
+from assistant.answer.judge.verdict_features import NAMES, features, speaks_to
 
 log = logging.getLogger(__name__)
 LABELS = ("yes", "no", "maybe")
@@ -98,4 +98,8 @@ def decide(
         s = sum(mixed.values())
         probs, by = {k: v / s for k, v in mixed.items()}, "rule+model"
     label = max(LABELS, key=lambda k: probs[k])
+    if not speaks_to(question, deciding) and not any(speaks_to(question, s) for s in closing):
+        # Nothing quoted shares a content word with the question: whatever the cues say, these sentences do not
+        # settle it ("Was the study retracted?" of an abstract that never speaks of retraction).
+        label = "maybe"
     return Verdict(label, by, {k: round(v, 3) for k, v in probs.items()})

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from assistant.answer.extract import closing
-from assistant.answer.judge.injection import addressed_to_model
+from assistant.answer.judge.injection import unquotable
 from assistant.answer.judge.polar import is_polar
 from assistant.answer.judge.verdict import decide as decide_verdict
 from assistant.answer.judge.verdict_features import conclusion_for
@@ -115,7 +115,8 @@ def _by_stance(question: str, picked: list[Picked]) -> tuple[list[Group], str]:
     findings = _findings(picked)
     by: dict[str, list[Finding]] = defaultdict(list)
     for p in picked:
-        ending = [s for s in closing(list(p.sentences)) if not addressed_to_model(s)]
+        bad = unquotable(p.sentences)
+        ending = [s for s in closing(list(p.sentences)) if s not in bad]
         verdict = decide_verdict(question, p.quote, conclusion_for(question, p.quote, ending), "rule")
         f = findings[p.evidence.paper_id]
         by[verdict.label].append(Finding(f.number, f.paper_id, f.title, f.quote, dict(STANCES)[verdict.label]))

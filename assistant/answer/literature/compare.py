@@ -8,7 +8,7 @@ search hit for each part.
 
 from __future__ import annotations
 
-from assistant.answer.judge.injection import addressed_to_model
+from assistant.answer.judge.injection import unquotable
 from assistant.answer.judge.polar import is_polar
 from assistant.answer.judge.sentence import score_sentences
 from assistant.retrieve.hybrid import Retriever
@@ -43,16 +43,14 @@ def table(papers: list[tuple[int, Evidence]], retriever: Retriever) -> Compariso
     rows = []
     for number, ev in papers:
         sentences = list(retriever.index.sentences.get(ev.paper_id) or ev.sentences)
-        used: set[str] = set()
+        used: set[str] = unquotable(sentences)  # never quoted: text addressed to a model or a system
         cells = []
         for name, query in ASPECTS:
             q = analyse(query)
             q.polar = is_polar(query)
             scores = score_sentences(q, sentences, retriever.index.idf, ev.title, sims[name].get(ev.paper_id))
             order = sorted(range(len(sentences)), key=lambda i: -scores[i])
-            best = next(
-                (sentences[i] for i in order if sentences[i] not in used and not addressed_to_model(sentences[i])), ""
-            )
+            best = next((sentences[i] for i in order if sentences[i] not in used), "")
             used.add(best)
             cells.append(best)
         rows.append((number, ev.title, tuple(cells)))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from assistant.answer.judge import papers
-from assistant.answer.judge.injection import addressed_to_model
+from assistant.answer.judge.injection import unquotable
 from assistant.answer.judge.sentence import score_sentences
 from assistant.retrieve.hybrid import Retriever
 from assistant.retrieve.question import Question
@@ -33,7 +33,8 @@ def pick_quote(
 ) -> tuple[str, tuple[str, ...]]:
     sentences = tuple(retriever.index.sentences.get(ev.paper_id) or ev.sentences)
     scores = score_sentences(q, list(sentences), retriever.index.idf, ev.title, sims, name="literature_sentence")
-    order = [i for i in sorted(range(len(sentences)), key=lambda i: -scores[i]) if not addressed_to_model(sentences[i])]
+    bad = unquotable(sentences)
+    order = [i for i in sorted(range(len(sentences)), key=lambda i: -scores[i]) if sentences[i] not in bad]
     return (sentences[order[0]] if order else ""), sentences
 
 

@@ -1,7 +1,10 @@
 """BibTeX and BibLaTeX (.bib): Zotero, JabRef, Mendeley and Better BibTeX exports, through bibtexparser 2.
 
-@string macros are resolved, comments and @preamble ignored, LaTeX turned into Unicode (formats/common.py).
-bibtexparser keeps going after a block it cannot parse; each such block is reported as malformed with its line.
+@string macros are resolved here (strings.py-like, below): concatenation (`a # " b"`) and macros that use other
+macros, with the expanded size capped per field (MAX_FIELD) and per file (MAX_EXPANDED), so that a 1 MB @string
+used 3,000 times costs a skipped entry with its reason, not gigabytes. Comments and @preamble are ignored, LaTeX
+turned into Unicode (formats/common.py). bibtexparser keeps going after a block it cannot parse; each such block
+is reported as malformed with its line.
 """
 
 from __future__ import annotations
@@ -49,14 +52,93 @@ def _arxiv(entry) -> str:
     return eprint if eprint and (prefix == "arxiv" or not prefix) else ""
 
 
+MAX_FIELD = 256 * 1024  # characters of one field after its macros are expanded (an abstract is a few KB)
+MAX_EXPANDED = 32 * 1024 * 1024  # characters that macro expansion may add over one file
+MAX_DEPTH = 16  # macros that use macros
+
+
+class ExpansionTooLarge(ValueError):
+    pass
+
+
+def _pieces(value: str) -> list[str]:
+    """`a # "b" # {c}` -> ["a", '"b"', "{c}"]: split on # outside braces and quotes."""
+    out, depth, quoted, start = [], 0, False, 0
+    for i, ch in enumerate(value):
+        if ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth = max(0, depth - 1)
+        elif ch == '"' and depth == 0:
+            quoted = not quoted
+        elif ch == "#" and depth == 0 and not quoted:
+            out.append(value[start:i].strip())
+            start = i + 1
+    out.append(value[start:].strip())
+    return [p for p in out if p]
+
+
+class _Strings:
+    """@string macros, expanded on demand with the size caps; a macro's value is computed once."""
+
+    def __init__(self, strings: dict[str, str]):
+        self.raw = {k.lower(): v for k, v in strings.items()}
+        self.done: dict[str, str] = {}
+        self.failed: dict[str, str] = {}
+        self.expanded = 0
+
+    def value(self, raw: str, depth: int = 0) -> str:
+        if depth > MAX_DEPTH:
+            raise ExpansionTooLarge(f"@string macros nest more than {MAX_DEPTH} deep")
+        parts = []
+        size = 0
+        for piece in _pieces(raw):
+            if piece[:1] in '{"' and len(piece) >= 2:
+                text = piece[1:-1]
+            elif piece.lower() in self.raw:
+                text = self.macro(piece.lower(), depth + 1)
+                self.expanded += len(text)
+                if self.expanded > MAX_EXPANDED:
+                    raise ExpansionTooLarge(f"@string expansion over {MAX_EXPANDED // (1024 * 1024)} MB in this file")
+            else:
+                text = piece  # a number, a month name or an undefined macro: as written
+            size += len(text)
+            if size > MAX_FIELD:
+                raise ExpansionTooLarge(f"a field over {MAX_FIELD // 1024} KB once its @string macros are expanded")
+            parts.append(text)
+        return "".join(parts)
+
+    def macro(self, key: str, depth: int) -> str:
+        if key in self.failed:  # known too large: not expanded again for every entry that uses it
+            raise ExpansionTooLarge(self.failed[key])
+        if key not in self.done:
+            try:
+                self.done[key] = self.value(self.raw[key], depth)
+            except ExpansionTooLarge as exc:
+                self.failed[key] = str(exc)
+                raise
+        return self.done[key]
+
+
 def parse_bibtex(text: str, source: str) -> ParseResult:
     import bibtexparser
     from bibtexparser import middlewares as mw
 
     # bibtexparser logs each failed block itself; they are reported in the file's summary instead.
     logging.getLogger("bibtexparser").setLevel(logging.CRITICAL)
-    library = bibtexparser.parse_string(text, append_middleware=[mw.SeparateCoAuthors(), mw.SplitNameParts()])
+    # Parsed raw (no middleware): the macros are expanded here with their caps, then names are split.
+    library = bibtexparser.parse_string(text, parse_stack=[])
+    strings = _Strings({s.key: s.value for s in library.strings})
     result = ParseResult(format="BibTeX")
+    for entry in list(library.entries):
+        try:
+            for f in entry.fields:
+                f.value = strings.value(f.value) if isinstance(f.value, str) else f.value
+        except ExpansionTooLarge as exc:
+            library.remove(entry)
+            result.entries += 1
+            result.malformed.append(f"line {(entry.start_line or 0) + 1} ({entry.key[:40]}: {exc})")
+    library = mw.SplitNameParts().transform(mw.SeparateCoAuthors().transform(library))
     for block in library.failed_blocks:
         result.entries += 1
         first = (block.raw or "").strip().splitlines()[:1]
