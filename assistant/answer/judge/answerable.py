@@ -164,7 +164,7 @@ def features(
     x["dense_plus_coverage"] = max(e.dense + vocab.coverage(q, e.paper_id) for e in evidence[:3])
     matched = vocab.rare_matches(q, pid)
     x["rare_match"] = float(bool(matched))
-    x["names"] = min(len(q.names), 3) / 3
+    x["names"] = float(len(q.names))  # counts as they are: the fit standardises every feature
     name_terms = [t for t in q.name_terms if not t.isdigit()]
     unknown = [t for t in name_terms if not vocab.name_known(t)]
     x["names_unknown"] = len(unknown) / len(name_terms) if name_terms else 0.0
@@ -192,7 +192,7 @@ def features(
     x["is_definition"] = float(q.kind in ("definition", "acronym"))
     x["is_polar"] = float(q.polar)
     x["is_followup"] = float(followup)
-    x["topic_terms"] = min(len(q.topic), 12) / 12
+    x["topic_terms"] = float(len(q.topic))
     topic = q.topic or terms(q.text)
     mass = sum(vocab.weight(t) for t in topic) or 1.0
     never = [t for t in topic if not vocab.known(t)]

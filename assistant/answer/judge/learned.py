@@ -29,6 +29,7 @@ class Logistic:
     intercept: float
     threshold: float
     data_sha256: str
+    floor: float = 0.0  # papers decision: below this even the best candidate is not kept (the answer refuses)
 
     def logit(self, x: list[float]) -> float:
         return self.intercept + sum(c * (v - m) / s for c, v, m, s in zip(self.coef, x, self.mean, self.scale))
@@ -58,4 +59,5 @@ def load(name: str, names: tuple[str, ...]) -> Logistic:
         float(data["intercept"]),
         float(data.get("threshold", 0.5)),
         str(data.get("data_sha256", "")),
+        float(data.get("floor", 0.0)),
     )

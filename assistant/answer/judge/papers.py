@@ -66,4 +66,9 @@ def keep(
     m = model(name)
     scored = [(ev, m.probability(x)) for ev, x in zip(evidence, features(q, evidence, named, vocab))]
     kept = [(ev, p) for ev, p in scored if p >= m.threshold]
-    return sorted(kept or (scored[:1] if fallback else []), key=lambda t: -t[1])
+    if not kept and scored:
+        best = max(scored, key=lambda t: t[1])
+        # Nothing passes: a list keeps its best candidate; a literature answer keeps it only above the floor
+        # fitted so that few answerable questions are refused, else it refuses.
+        kept = [best] if fallback or best[1] >= m.floor else []
+    return sorted(kept, key=lambda t: -t[1])

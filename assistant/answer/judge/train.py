@@ -325,6 +325,19 @@ def _fit_papers(
     y = np.array([lab for g in groups["train"] for x, lab in g if x])
     mean, scale, coef, intercept = _fit_binary(X, y, balanced=True)
 
+    def prob(x) -> float:
+        return float(1 / (1 + np.exp(-(intercept + ((np.array(x) - mean) / scale) @ coef))))
+
+    def best(g) -> float:
+        return max((prob(x) for x, _ in g if x), default=0.0)
+
+    # The floor under which a literature answer refuses: at most MAX_FALSE_REFUSALS of the train questions that
+    # have gold papers fall below it, as for single answers.
+    floor = 0.0
+    if min_precision is not None:
+        tops = sorted(best(g) for g in groups["train"] if any(lab for _, lab in g) or any(not x for x, _ in g))
+        floor = tops[int(MAX_FALSE_REFUSALS * len(tops))] if tops else 0.0
+
     def prf(part: str, th: float) -> tuple[float, float, float]:
         rec, prec = [], []
         for g in groups[part]:
@@ -334,8 +347,9 @@ def _fit_papers(
                 for x, lab in g
                 if x and 1 / (1 + np.exp(-(intercept + ((np.array(x) - mean) / scale) @ coef))) >= th
             ]
-            if not kept and min_precision is None:  # a list keeps its best candidate
-                kept = [g[0][1]] if g and g[0][0] else []
+            if not kept and (min_precision is None or best(g) >= floor):  # the best candidate, as papers.keep
+                top = max((x for x, _ in g if x), key=prob, default=None)
+                kept = [next(lab for x, lab in g if x is top)] if top is not None else []
             hits = sum(kept)
             if n_gold == 0:
                 prec.append(0.0 if kept else 1.0)
@@ -353,7 +367,13 @@ def _fit_papers(
     for part in ("train", "val"):
         r, p, f = prf(part, threshold)
         print(f"{name}/{part}: {len(groups[part])} questions, recall {r:.3f}, precision {p:.3f}, F1 {f:.3f}")
-    _write(name, _logistic_payload(P.NAMES, mean, scale, coef, intercept, threshold, sha, len(y), {}), write)
+    refused = [
+        sum(1 for g in groups[part] if any(lab for _, lab in g) and best(g) < floor) for part in ("train", "val")
+    ]
+    if min_precision is not None:
+        print(f"{name}: floor {floor:.3f} refuses train {refused[0]}, val {refused[1]} questions with gold papers")
+    extra = {"floor": round(floor, 4)} if min_precision is not None else {}
+    _write(name, _logistic_payload(P.NAMES, mean, scale, coef, intercept, threshold, sha, len(y), extra), write)
 
 
 def swapped(corpus: Corpus, run: Run) -> list[dict]:
