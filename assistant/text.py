@@ -63,3 +63,8 @@ def split_sentences(text: str) -> list[str]:
             if piece:
                 out.append(piece)
     return out
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """ "1 paper", "2 papers", "1,000 chunks"."""
+    return f"{n:,} {word if n == 1 else many or word + 's'}"

@@ -178,6 +178,7 @@ def test_second_batch_on_the_same_output_fails_at_once(tmp_path, titles, capsys,
         holder.communicate("")
     rc, _, _, gen = batch([str(q), "-o", str(out)])  # released: the next run goes ahead
     assert rc == 0 and len(gen.calls) == 2 and len(jsonl(out.read_text())) == 2
+    assert not lock_path(out).exists()  # no empty OUTPUT.lock left beside the answers
 
 
 def test_lock_held_for_the_whole_run(tmp_path, titles):

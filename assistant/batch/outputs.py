@@ -9,7 +9,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -308,6 +308,10 @@ def output_lock(output: Path) -> Iterator[None]:
     try:
         yield
     finally:
+        # Removed while still held, so no empty OUTPUT.lock is left beside the answers; a run that opened the
+        # old file meanwhile finds it locked and fails at once (timeout 0), as it would have anyway.
+        with suppress(OSError):
+            path.unlink()
         lock.release()
 
 

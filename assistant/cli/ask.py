@@ -12,7 +12,7 @@ from assistant.answer.render import as_json, as_text, references, why_not
 from assistant.cli.filters import where_from
 from assistant.config import Settings
 from assistant.errors import ConfigError, StoreError
-from assistant.text import printable
+from assistant.text import plural, printable
 from assistant.types import Answer
 
 
@@ -110,5 +110,5 @@ def cmd_conversations(args, settings: Settings) -> int:
         return 0
     for c in convs:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(c.updated))
-        print(f"{c.id}  {when}  {c.turns:>3} turns  {printable(c.title)[:70]}")
+        print(f"{c.id}  {when}  {plural(c.turns, 'turn'):>9}  {printable(c.title)[:70]}")
     return 0

@@ -8,7 +8,7 @@ from typing import Any
 
 from assistant.cli.common import progress_bar, settings_from
 from assistant.config import default_corpus
-from assistant.text import printable
+from assistant.text import plural, printable
 
 
 def _ingest_summary(report, quiet: bool) -> None:
@@ -36,14 +36,19 @@ def _ingest_summary(report, quiet: bool) -> None:
     if quiet:
         return
     if report.unchanged:
-        print(f"index up to date: {report.papers} papers, {report.chunks} chunks ({report.total_s:.2f} s)")
+        print(
+            f"index up to date: {plural(report.papers, 'paper')}, {plural(report.chunks, 'chunk')} "
+            f"({report.total_s:.2f} s)"
+        )
         return
     rate = report.embedded / report.embed_s if report.embed_s else 0
     resumed = f", resumed {report.resumed} from an interrupted run" if report.resumed else ""
     skipped = f"; {len(report.skipped)} file(s) skipped" if report.skipped else ""
     print(
-        f"indexed {report.papers} papers in {report.chunks} chunks: +{len(report.added)} papers, "
-        f"-{len(report.removed)} papers; embedded {report.embedded} chunks ({rate:.0f}/s), reused {report.reused}"
+        f"indexed {plural(report.papers, 'paper')} in {plural(report.chunks, 'chunk')}: +{len(report.added)}, "
+        f"-{len(report.removed)} papers; embedded {plural(report.embedded, 'new chunk')}"
+        # A rate over a few chunks says nothing (3 chunks read as "7/s" after a progress line of 1201/s).
+        f"{f' ({rate:.0f}/s)' if report.embedded >= 100 else ''}, reused {plural(report.reused, 'unchanged chunk')}"
         f"{resumed}{' (settings changed: full rebuild)' if report.rebuilt else ''}{skipped}; {report.total_s:.1f} s"
     )
 
@@ -119,7 +124,7 @@ def cmd_sources(args) -> int:
             if meta:
                 print(f"{'':16}  {printable(meta)}")
     if not args.json and not args.quiet:
-        print(f"{len(papers)} papers", file=sys.stderr)
+        print(plural(len(papers), "paper"), file=sys.stderr)
     return 0
 
 

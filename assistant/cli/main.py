@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "ingest",
-        help="index corpus files (Daily-Papers pages, JSONL, CSV)",
+        help="index corpus files (Daily-Papers pages, JSONL, CSV, BibTeX, RIS, CSL-JSON, arXiv metadata)",
         description=(
             "Index corpus files. A folder is searched recursively: its subfolders too (hidden ones skipped; a "
             "symlinked folder is followed once, so a link loop ends). Files found in a folder are tracked by their "
