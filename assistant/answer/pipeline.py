@@ -240,9 +240,10 @@ class Pipeline:
                 self.settings.abstain_threshold,
                 where,
             )
-            answer.timings.total_s = answer.timings.retrieval_s = time.perf_counter() - t0
-            _stream(answer.text, on_token)
-            return answer
+            if answer is not None:
+                answer.timings.total_s = answer.timings.retrieval_s = time.perf_counter() - t0
+                _stream(answer.text, on_token)
+                return answer
         plan = self.plan(question, history, where, k)
         q = plan.question
         timings = Timings(retrieval_s=plan.retrieval_s)

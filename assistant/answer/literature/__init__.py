@@ -40,11 +40,15 @@ def literature_answer(
     model: str,
     min_score: float,
     where: dict | None = None,
-) -> Answer:
+) -> Answer | None:
+    """The literature answer; None for a compare question whose parts one paper holds (answered as a single
+    question by the caller)."""
     if kind == "compare":
         parts = compared_parts(text)
-        if len(parts) >= 2:
-            return _compare(text, parts, retriever, named_papers, timings, model, where)
+        compared = _compare(text, parts, retriever, named_papers, timings, model, where) if len(parts) >= 2 else None
+        if compared is not None:
+            return compared
+        return None
     query = topic_text(text) if kind == "survey" else text
     q = analyse(query)
     q.polar = kind == "consensus" and is_polar(text)
@@ -155,23 +159,10 @@ def _answer(text, kind, lead, groups, picked, timings, model, reason, table=None
     )
 
 
-def _compare(text, parts, retriever, named_papers, timings, model, where) -> Answer:
+def _compare(text, parts, retriever, named_papers, timings, model, where) -> Answer | None:
     found = C.find_papers(parts, retriever, named_papers, where)
     if len(found) < 2:
-        reason = f"found {len(found)} of the {len(parts)} things to compare"
-        return Answer(
-            text,
-            REFUSAL,
-            [],
-            found,
-            abstained=True,
-            timings=timings,
-            model=model,
-            kind="compare",
-            made_by="refusal",
-            coverage=reason,
-            abstain_reason=reason,
-        )
+        return None  # one paper holds both: a question about that paper, answered as one
     numbered = list(enumerate(found, 1))
     table = C.table(numbered, retriever)
     differs = themes.label(

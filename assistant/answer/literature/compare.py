@@ -24,16 +24,15 @@ ASPECTS = (
 
 
 def find_papers(parts: list[str], retriever: Retriever, named_papers, where: dict | None) -> list[Evidence]:
-    """One paper per part: the one its name picks out, else its best search hit; no paper twice."""
+    """One paper per part: the one its name picks out, else its best search hit. Two parts whose best hit is the
+    same paper are compared inside that paper, not across it and the next hit (that would be an unrelated paper)."""
     out: list[Evidence] = []
     for part in parts:
         q = analyse(part)
         named = named_papers(q)
-        hits, _ = retriever.search(part, k=5, where=where, boost=named)
-        for ev in hits:
-            if ev.paper_id not in {e.paper_id for e in out}:
-                out.append(ev)
-                break
+        hits, _ = retriever.search(part, k=1, where=where, boost=named)
+        if hits and hits[0].paper_id not in {e.paper_id for e in out}:
+            out.append(hits[0])
     return out
 
 
