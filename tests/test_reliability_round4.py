@@ -210,3 +210,17 @@ def test_escapes_from_user_files_never_reach_the_terminal(tmp_path, monkeypatch,
     assert main(["sources"]) == 0
     out, err = capsys.readouterr()
     assert "\x1b" not in out + err and "\x07" not in out + err
+
+
+def test_an_ris_record_without_its_er_line_does_not_swallow_the_next():
+    from assistant.ingest.formats.ris import parse_ris
+
+    text = (
+        "TY  - JOUR\nTI  - First paper\nAU  - Hinton, Geoffrey E.\nAB  - We study one. It works.\nER  - \n\n"
+        "TY  - JOUR\nTI  - Second paper\nAB  - We study two. It works too.\n\n"
+        "TY  - JOUR\nTI  - Third paper\nAB  - We study three. It also works.\nER  - \n"
+    )
+    res = parse_ris(text, "t.ris")
+    assert res.entries == 3 and [p.title for p in res.papers] == ["First paper", "Second paper", "Third paper"]
+    assert len(res.warnings) == 1 and "line 11" in res.warnings[0] and "no 'ER  -' line" in res.warnings[0]
+    assert res.papers[0].authors == "Hinton, Geoffrey E."

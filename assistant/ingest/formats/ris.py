@@ -12,6 +12,7 @@ from assistant.ingest.formats.common import ParseResult, add_record, markup_to_t
 
 _END = re.compile(r"^ER  -.*$", re.MULTILINE)
 _TAG = re.compile(r"^[A-Z][A-Z0-9]  -", re.MULTILINE)
+_BOUNDARY = re.compile(r"^(?:ER  -.*|TY  -)", re.MULTILINE)
 
 
 def _first(rec: dict, *keys: str) -> str:
@@ -29,11 +30,24 @@ def parse_ris(text: str, source: str) -> ParseResult:
 
     result = ParseResult(format="RIS")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # A record ends at its ER line, or where the next record's TY line starts: a record that lost its ER line
+    # would otherwise swallow the next one (counted 2 of 3, silently).
     spans: list[tuple[int, int]] = []
     start = 0
-    for m in _END.finditer(text):
-        spans.append((start, m.end()))
-        start = m.end() + 1
+    open_record = False
+    for m in _BOUNDARY.finditer(text):
+        if m.group().startswith("ER"):
+            spans.append((start, m.end()))
+            start, open_record = m.end() + 1, False
+        elif open_record:
+            spans.append((start, m.start()))
+            result.warnings.append(
+                f"{source}: line {text.count(chr(10), 0, m.start()) + 1}: the record before has no 'ER  -' line; "
+                "read up to this 'TY  -'"
+            )
+            start = m.start()
+        else:
+            open_record = True
     if text[start:].strip():  # a last record without its ER line
         spans.append((start, len(text)))
     pos, lineno = 0, 1
