@@ -8,6 +8,9 @@ LLAMA  := $(shell grep -o 'llama-cpp-python==[0-9.]*' pyproject.toml | head -1)
 # llama.cpp builds for the CPU it is built on (-march=native). On a CPU that has AMX but a VM or kernel
 # that does not enable it, ggml's AMX kernels crash (general protection fault in ldtilecfg), so AMX is
 # left out; the 135M default model gains nothing from it. Override for a GPU: LLAMA_CMAKE_ARGS=-DGGML_CUDA=on
+# llama-cpp-python builds llama.cpp's multimodal library (mtmd, for LLaVA-style chat handlers) by default; we
+# never load it, and leaving it out cuts the compile from 193 objects to 140 (217 s -> 167 s on 2 cores).
+LLAMA_BASE_ARGS := -DLLAVA_BUILD=OFF
 ifeq ($(shell uname -m),x86_64)
 NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 LLAMA_CMAKE_ARGS ?= -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
@@ -19,12 +22,12 @@ $(STAMP): pyproject.toml
 	@echo "==> 1/4 virtual environment in $(VENV)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip wheel
-	# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
+	@# torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
 	@echo "==> 2/4 torch (CPU build)"
 	$(BIN)/pip install "torch==2.13.0"
-	# Built here with our flags; --no-cache-dir so that a wheel cached from other flags is not reused.
-	@echo "==> 3/4 llama-cpp-python: compiles llama.cpp from source, 5-10 minutes on 2 cores (-v shows the compiler)"
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --no-cache-dir -v "$(LLAMA)" 2>&1 | \
+	@# Built here with our flags; --no-cache-dir so that a wheel cached from other flags is not reused.
+	@echo "==> 3/4 llama-cpp-python: compiles llama.cpp (140 files) from source, about 3 minutes on 2 cores"
+	CMAKE_ARGS="$(LLAMA_BASE_ARGS) $(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --no-cache-dir -v "$(LLAMA)" 2>&1 | \
 		grep --line-buffered -E "\[ *[0-9]+(%|/[0-9]+)\]|Successfully|ERROR|error:" | \
 		sed -u -E 's/^ *(\[ *[0-9]+(%|\/[0-9]+)\]).*/  compiling llama.cpp \1/' || true
 	$(BIN)/python -c "import llama_cpp" || { echo "llama-cpp-python did not install; rerun without the filter: $(BIN)/pip install -v $(LLAMA)"; exit 1; }
