@@ -25,7 +25,7 @@ from assistant.answer.literature.select import Picked, select
 from assistant.retrieve.hybrid import Retriever
 from assistant.retrieve.question import analyse
 from assistant.text import terms
-from assistant.types import Answer, Citation, Evidence, Finding, Group, Timings
+from assistant.types import Answer, Citation, Finding, Group, Timings
 
 STANCES = (("yes", "supports"), ("maybe", "mixed or qualified"), ("no", "against"))
 REFUSAL = "The indexed abstracts do not cover this question."
@@ -140,21 +140,24 @@ def _answer(text, kind, lead, groups, picked, timings, model, reason, table=None
         Citation(n, p.evidence.paper_id, p.evidence.title, p.quote, round(p.relevance, 3))
         for n, p in enumerate(picked, 1)
     ]
-    evidence = []
-    for n, p in enumerate(picked, 1):
-        p.evidence.number = n
-        evidence.append(p.evidence)
+    return _made(text, kind, lines, citations, [p.evidence for p in picked], timings, model, reason, groups=groups)
+
+
+def _made(text, kind, lines, citations, evidence, timings, model, reason, groups=(), table=None) -> Answer:
+    """The one layout of a literature answer: evidence numbered as cited, every part quoted from the abstracts."""
+    for n, ev in enumerate(evidence, 1):
+        ev.number = n
     return Answer(
         text,
         "\n".join(lines),
         citations,
-        evidence,
+        list(evidence),
         timings=timings,
         model=model,
         kind=kind,
         made_by="extractive",
         coverage=reason,
-        groups=groups,
+        groups=list(groups),
         table=table,
     )
 
@@ -178,19 +181,14 @@ def _compare(text, parts, retriever, named_papers, timings, model, where) -> Ans
         Citation(n, ev.paper_id, ev.title, table.rows[n - 1][2][1] or table.rows[n - 1][2][0], 1.0)
         for n, ev in numbered
     ]
-    evidence: list[Evidence] = []
-    for n, ev in numbered:
-        ev.number = n
-        evidence.append(ev)
-    return Answer(
+    return _made(
         text,
-        "\n".join(lines),
+        "compare",
+        lines,
         citations,
-        evidence,
-        timings=timings,
-        model=model,
-        kind="compare",
-        made_by="extractive",
-        coverage="names the compared papers",
+        [ev for _, ev in numbered],
+        timings,
+        model,
+        "names the compared papers",
         table=table,
     )
