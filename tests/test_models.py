@@ -336,6 +336,28 @@ def test_remove_takes_only_a_listed_name_never_a_path(loopback, settings, capsys
     assert main(["models", "remove", NAME.upper()]) == 0 and not pulled_file(settings).parent.exists()
 
 
+def test_pull_rejects_bad_names_a_non_gguf_file_and_a_same_named_model_of_another_repo(
+    loopback, settings, capsys, tmp_path
+):
+    """Item 10 of round four: exit 70 on a spec with spaces; a hub page whose sha256 matched was installed; a
+    same-named file of another repo silently replaced the installed model."""
+    for bad in ["a b/c d/e f.gguf", "org/repo/../../x.gguf", "org/re po/m.gguf"]:
+        assert main(["models", "pull", bad]) == 2, bad
+        assert len(one_error_line(capsys.readouterr().err).splitlines()) == 1
+    page = tmp_path / "page.gguf"
+    page.write_text("<html>not a model</html>")
+    loopback.add("test-org/html", "page.gguf", page)
+    assert main(["models", "pull", "test-org/html/page.gguf"]) == 9
+    assert "not a GGUF model file" in one_error_line(capsys.readouterr().err)
+    assert not (models_dir(settings) / "page").exists()
+    assert main(["models", "pull", SPEC]) == 0
+    loopback.add("other-org/SmolLM2-135M-Instruct-GGUF", FILE, BUNDLED)
+    capsys.readouterr()
+    assert main(["models", "pull", f"other-org/SmolLM2-135M-Instruct-GGUF/{FILE}"]) == 2
+    assert "is installed from test-org/" in one_error_line(capsys.readouterr().err)
+    assert json.loads((pulled_file(settings).parent / "pulled.json").read_text())["repo"] == REPO
+
+
 # -- doctor's GPU advice ---------------------------------------------------------------------------------------
 def test_layer_advice_and_what_fits():
     gib = advice.GiB

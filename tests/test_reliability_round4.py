@@ -224,3 +224,11 @@ def test_an_ris_record_without_its_er_line_does_not_swallow_the_next():
     assert res.entries == 3 and [p.title for p in res.papers] == ["First paper", "Second paper", "Third paper"]
     assert len(res.warnings) == 1 and "line 11" in res.warnings[0] and "no 'ER  -' line" in res.warnings[0]
     assert res.papers[0].authors == "Hinton, Geoffrey E."
+
+
+@pytest.mark.parametrize("name", ["CACHE_DIR", "DATA_DIR"])
+def test_a_dir_setting_that_is_a_file_is_a_usage_error(monkeypatch, capsys, name):
+    """cache_dir = "/dev/null" ended in exit 70."""
+    monkeypatch.setenv(f"ASSISTANT_{name}", "/dev/null")
+    assert main(["models", "list"]) == 2
+    assert "/dev/null is not a folder" in _one_line_error(capsys.readouterr().err)

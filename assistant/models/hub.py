@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -26,9 +27,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from assistant.config import Settings
-from assistant.errors import DownloadError
+from assistant.errors import ConfigError, DownloadError
 from assistant.models.catalogue import SHA256_RE, Entry
 from assistant.models.installed import PARTIAL, RECORD, Installed, models_dir, pulled_models
+from assistant.text import printable
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
@@ -239,15 +241,36 @@ def _write_record(folder: Path, entry: Entry, remote: Remote) -> dict:
     return record
 
 
+_REPO = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
+_FILE = re.compile(r"[A-Za-z0-9._/-]+\.gguf", re.IGNORECASE)
+
+
+def _check_names(entry: Entry) -> None:
+    """The hub's own grammar for repo ids, and a plain .gguf path: a bad spec is a usage error, not a crash."""
+    if not _REPO.fullmatch(entry.repo or ""):
+        raise ConfigError(
+            f"{printable(entry.repo)!r} is not a hub repository (OWNER/NAME: letters, digits, '-', '_', '.'); "
+            "give a catalogue name (assistant models list --available) or OWNER/NAME/FILE.gguf"
+        )
+    if not _FILE.fullmatch(entry.file or "") or ".." in entry.file.split("/"):
+        raise ConfigError(f"{printable(entry.file)!r} is not a .gguf file name in {entry.repo}")
+
+
 def pull(settings: Settings, entry: Entry, progress: Progress | None = None, force: bool = False) -> PullResult:
     """Download `entry` into the model folder (see the module docstring). An installed model whose recorded
     sha256 the hub still gives is left alone (no download) unless `force`."""
     from filelock import FileLock, Timeout
 
+    _check_names(entry)
     root = models_dir(settings)
     final_dir = root / entry.name
     final = final_dir / entry.file.rsplit("/", 1)[-1]
     existing = next((m for m in pulled_models(settings) if m.name == entry.name), None)
+    if existing is not None and existing.record.get("repo") not in (None, entry.repo) and not force:
+        raise ConfigError(
+            f"{entry.name} is installed from {existing.record.get('repo')}, not {entry.repo}; "
+            "pull with --force to replace it, or remove it first: assistant models remove " + entry.name
+        )
     if existing is not None and not force and hub_offline():
         return PullResult(existing, 0, 0, already=True)  # nothing to ask the hub; it is there
     remote = remote_file(entry)
@@ -297,6 +320,10 @@ def _download(entry: Entry, remote: Remote, partial: Path, final: Path, progress
             "the corrupt download was deleted and nothing was installed; pull again"
         )
     with open(part, "rb+") as fh:
+        if fh.read(4) != b"GGUF":  # the published hash of a web page matches too: it is still no model
+            fh.close()
+            part.unlink()
+            raise DownloadError(f"{entry.file} from {entry.repo} is not a GGUF model file; nothing was installed")
         os.fsync(fh.fileno())  # the bytes are on disk before the name says the file is complete
     final_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     for old in final_dir.glob("*.gguf"):
