@@ -171,12 +171,13 @@ class Settings(BaseSettings):
     n_batch: int = Field(512, ge=8, le=65_536, description="Prompt-processing batch size.")
     n_gpu_layers: int = Field(0, ge=-1, le=10_000, description="Layers offloaded to the GPU (-1: all).")
 
-    @field_validator("data_dir", "cache_dir")
+    @field_validator("cache_dir")
     @classmethod
     def _a_folder(cls, value: Path) -> Path:
+        # data_dir has its own check where it is opened (index/store.py: "... is a file, not a folder").
         path = Path(value).expanduser()
         if path.exists() and not path.is_dir():
-            raise ValueError(f"{path} is not a folder; give a folder of yours (it is created when missing)")
+            raise ValueError(f"{path} is a file, not a folder; give a folder of yours (it is created when missing)")
         return path
 
     @field_validator("n_threads")

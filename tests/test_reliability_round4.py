@@ -226,9 +226,22 @@ def test_an_ris_record_without_its_er_line_does_not_swallow_the_next():
     assert res.papers[0].authors == "Hinton, Geoffrey E."
 
 
-@pytest.mark.parametrize("name", ["CACHE_DIR", "DATA_DIR"])
-def test_a_dir_setting_that_is_a_file_is_a_usage_error(monkeypatch, capsys, name):
+def test_a_cache_dir_that_is_a_file_is_a_usage_error(monkeypatch, capsys):
     """cache_dir = "/dev/null" ended in exit 70."""
-    monkeypatch.setenv(f"ASSISTANT_{name}", "/dev/null")
+    monkeypatch.setenv("ASSISTANT_CACHE_DIR", "/dev/null")
     assert main(["models", "list"]) == 2
-    assert "/dev/null is not a folder" in _one_line_error(capsys.readouterr().err)
+    assert "/dev/null is a file, not a folder" in _one_line_error(capsys.readouterr().err)
+
+
+def test_filters_bound_their_length_and_keep_a_one_character_cjk_surname():
+    """--venue with a 69 KB value took 28.6 s (quadratic); a one-character CJK surname was refused as initials."""
+    from assistant.errors import ConfigError
+    from assistant.ingest.metadata import name_tokens, short_venue
+    from assistant.retrieve.filters import build_where
+
+    with pytest.raises(ConfigError, match="characters; give a few words"):
+        build_where(venue=" ".join(f"word{i}" for i in range(8000)))
+    assert build_where(venue="Proceedings of the Annual Meeting " * 10) is not None
+    assert name_tokens("王") == ["王"] and build_where(author="王") == {"au:王": True}
+    assert name_tokens("A. Vaswani") == ["vaswani"]
+    assert short_venue("Transactions of the Association for Computational Linguistics") == "TACL"

@@ -34,6 +34,8 @@ VENUE_ALIASES = (
     ("neural information processing systems", "NeurIPS", ("neurips", "nips")),
     ("international conference on machine learning", "ICML", ("icml",)),
     ("international conference on learning representations", "ICLR", ("iclr",)),
+    # A journal before the conference whose name it contains: "Transactions of the Association for ..." is TACL.
+    ("transactions of the association for computational linguistics", "TACL", ("tacl",)),
     ("association for computational linguistics", "ACL", ("acl",)),
     ("empirical methods in natural language processing", "EMNLP", ("emnlp",)),
     ("computer vision and pattern recognition", "CVPR", ("cvpr",)),
@@ -123,7 +125,8 @@ def venue_tokens(text: str) -> list[str]:
 # on its first filtered search (2 s uncached).
 @functools.lru_cache(maxsize=100_000)
 def _name_tokens(text: str) -> tuple[str, ...]:
-    return tuple(t for t in _WORD.findall(fold(text)) if len(t) > 1 and not t.isdigit())
+    # One letter is an initial ('A.'), but one CJK character is a whole surname (王, 李).
+    return tuple(t for t in _WORD.findall(fold(text)) if (len(t) > 1 or not t.isascii()) and not t.isdigit())
 
 
 @functools.lru_cache(maxsize=10_000)

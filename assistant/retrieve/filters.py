@@ -61,14 +61,21 @@ def build_where(
             clauses.append({"year": {"$gte": lo}})
         if hi is not None:
             clauses.append({"year": {"$lte": hi}})
+    for flag, value in (("--author", author), ("--venue", venue)):
+        if value is not None and len(value) > MAX_FILTER_CHARS:
+            raise ConfigError(f"{flag}: {len(value):,} characters; give a few words (at most {MAX_FILTER_CHARS})")
     if venue is not None:
-        words = [w for w in venue_tokens(venue) if w not in _alias_words(venue)]
+        aliases = _alias_words(venue)  # once: per word it made a 69 KB value take 28 s
+        words = [w for w in venue_tokens(venue) if w not in aliases]
         if not words:
             raise ConfigError(f"--venue {venue!r}: give a word of the venue's name (e.g. --venue NeurIPS)")
         clauses += [{f"ve:{w}": True} for w in words]
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+MAX_FILTER_CHARS = 500  # a venue or an author name is a line, not a document
 
 
 def _alias_words(text: str) -> set[str]:

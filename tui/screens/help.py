@@ -14,27 +14,22 @@ HELP = """\
 Ask questions about the indexed research-paper abstracts. Answers cite their sources as **[n]**;
 everything runs on this machine.
 
-| Key | Action |
-|---|---|
-| Enter | send the question |
-| ↑ / ↓ | earlier questions (in the input) |
-| Esc | stop the answer being written (the partial answer is kept) |
-| Tab / Shift+Tab | move between the input and the sources list |
-| Enter or 1-9 (sources list) | open a paper: abstract, highlighted evidence, source files |
-| Ctrl+↑ / Ctrl+↓ | select an earlier / later answer (the sources pane follows) |
-| PageUp / PageDown | scroll the conversation |
-| Ctrl+N | new conversation |
-| Ctrl+O | reopen a saved conversation |
-| Ctrl+S | export the conversation to Markdown (with references) |
-| Ctrl+Y | copy the last answer |
-| Ctrl+T | light / dark theme |
-| Ctrl+R | reload the index and the model |
-| Ctrl+P | command palette |
-| F1 or ? | this help |
-| Ctrl+Q | quit |
+| Key | Action | Key | Action |
+|---|---|---|---|
+| Enter | send the question | ↑ / ↓ | earlier questions |
+| Esc | stop the answer (kept) | Tab | input ↔ sources list |
+| Enter, 1-9 (sources) | open a paper | Ctrl+↑ / ↓ | earlier / later answer |
+| PageUp / Down | scroll | Ctrl+N | new conversation |
+| Ctrl+O | reopen a conversation | Ctrl+S | export to Markdown |
+| Ctrl+Y | copy the last answer | Ctrl+T | light / dark |
+| Ctrl+R | reload index and model | Ctrl+P | command palette |
+| F1 or ? | this help | Ctrl+Q | quit |
 
-Follow-up questions ("what data did they use?") see the previous turn: the previous question is part of
-the search and the papers it cited are preferred.
+A question is a follow-up only when it needs the previous turn: it points back ("what data did they use?",
+"and on MATH?"), or the corpus does not cover it alone but the previous paper does; it is then answered from
+that paper. "tell me more about [3]" means the third paper the last answer cited; "which of them ..." lists
+among those papers. Literature questions ("what have papers found about X", "compare A and B", "does X always
+help?") get grouped answers from several papers. A refusal says why under the answer.
 
 Conversations are saved in the data directory (`conversations/`, private to your user);
 exports go to `exports/` there.

@@ -44,7 +44,9 @@ class PaperScreen(ModalScreen[None]):
         number = f"[{ev.number}] " if ev.number else ""
         meta = []
         if paper and paper.date:
-            meta.append(f"Date: {paper.date}")
+            # Daily-Papers pages give "Jul 30" without a year: add the year when the metadata knows it.
+            year = str(paper.year or "")
+            meta.append(f"Date: {paper.date}{' ' + year if year and year not in paper.date else ''}")
         if paper and paper.authors:
             meta.append(f"Authors: {paper.authors}")
         if paper and (paper.year or paper.venue):
@@ -55,7 +57,7 @@ class PaperScreen(ModalScreen[None]):
             meta.append(f"arXiv: {paper.arxiv_id}")
         if paper and paper.url:
             meta.append(f"URL: {paper.url}")
-        meta.append(f"Retrieval score {ev.score:.3f} · similarity {ev.dense:.2f} · id {ev.paper_id}")
+        meta.append(f"Closeness to the question: {ev.dense:.2f} in meaning (0 to 1) · paper id {ev.paper_id}")
         sources = list(paper.sources) if paper else ev.sources
         if paper is not None:
             body = highlighted_abstract(paper.abstract, self.support)
