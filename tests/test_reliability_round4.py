@@ -245,3 +245,30 @@ def test_filters_bound_their_length_and_keep_a_one_character_cjk_surname():
     assert name_tokens("王") == ["王"] and build_where(author="王") == {"au:王": True}
     assert name_tokens("A. Vaswani") == ["vaswani"]
     assert short_venue("Transactions of the Association for Computational Linguistics") == "TACL"
+
+
+def test_a_piped_chat_takes_its_size_from_the_controlling_terminal(monkeypatch):
+    """`make chat 2>&1 | tee log` drew the app at 80x24 inside a larger terminal."""
+    import fcntl
+    import io
+    import struct
+    import termios
+
+    from assistant.cli import commands
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 51, 133, 0, 0))
+    monkeypatch.setattr(sys, "stdout", io.StringIO())  # a pipe, as under tee
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
+    real_open = os.open
+    monkeypatch.setattr(
+        os, "open", lambda path, *a, **k: os.dup(slave) if path == "/dev/tty" else real_open(path, *a, **k)
+    )
+    try:
+        commands._size_from_the_terminal()
+        assert (os.environ["COLUMNS"], os.environ["LINES"]) == ("133", "51")
+        assert shutil.get_terminal_size() == (133, 51)
+    finally:
+        os.close(master)
+        os.close(slave)

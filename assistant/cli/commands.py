@@ -224,4 +224,26 @@ def cmd_chat(args) -> int:
         raise AssistantError(f"the chat app cannot start ({exc}); run: pip install textual") from exc
     from assistant.cli.filters import where_from
 
+    _size_from_the_terminal()
     return run_app(settings_from(args), where=where_from(args)) or 0
+
+
+def _size_from_the_terminal() -> None:
+    """`make chat 2>&1 | tee log`: stdout is a pipe, so Textual (through shutil.get_terminal_size) would draw at
+    80x24 inside a larger terminal. The controlling terminal still knows its size: hand it over in COLUMNS and
+    LINES, which shutil reads first. (A resize while piped is then not seen: Troubleshooting says so.)"""
+    import os
+
+    if sys.stdout.isatty() or "COLUMNS" in os.environ:
+        return
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
+    except OSError:
+        return  # no controlling terminal (a service, CI): Textual's own fallback
+    try:
+        size = os.get_terminal_size(fd)
+    except OSError:
+        return
+    finally:
+        os.close(fd)
+    os.environ["COLUMNS"], os.environ["LINES"] = str(size.columns), str(size.lines)
