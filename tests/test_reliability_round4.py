@@ -272,3 +272,19 @@ def test_a_piped_chat_takes_its_size_from_the_controlling_terminal(monkeypatch):
     finally:
         os.close(master)
         os.close(slave)
+
+
+def test_latex_in_daily_papers_text_is_decoded_and_the_paper_keeps_its_id():
+    """The paper view showed "Lion (Evo\\textbf{Lved Sign Momentum})" from the bundled pages."""
+    from assistant.ingest.corpus import parse_page
+    from assistant.ingest.identity import paper_id
+
+    title = "Symbolic Discovery of Optimization Algorithms"
+    page = (
+        f"Daily Papers\n\nJul 30\n\n{title}\n\nWe discover Lion (Evo\\textbf{{Lved Sign Momentum}}). It is more "
+        "memory-efficient than Adam. It keeps only the momentum, about ~2x less state, at $5 million scale.\n"
+    )
+    (paper,) = parse_page(page, "p.txt").papers
+    assert "Lion (EvoLved Sign Momentum)" in paper.abstract and "\\textbf" not in paper.abstract
+    assert "~2x" in paper.abstract and "$5 million" in paper.abstract  # plain text is left as written
+    assert paper.id == paper_id(title)

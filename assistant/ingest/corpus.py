@@ -15,7 +15,7 @@ from pathlib import Path
 
 from assistant.errors import CorpusError
 from assistant.ingest.formats import REFERENCE_SUFFIXES, is_arxiv_record, parse_reference
-from assistant.ingest.formats.common import ParseResult
+from assistant.ingest.formats.common import ParseResult, markup_to_text
 from assistant.ingest.identity import MergeNote, merge, normalise_title, paper_id
 from assistant.ingest.metadata import normalise_arxiv, normalise_doi, year_of
 from assistant.text import one_spaced_line
@@ -66,6 +66,15 @@ def _looks_like_abstract(line: str) -> bool:
     return len(line) >= 100 and len(_SENTENCE_END.findall(line)) >= 2
 
 
+_SENTENCE_GAP = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+
+def _decode_clear_latex(abstract: str) -> str:
+    """Decode LaTeX sentence by sentence, and only where it is unmistakable (formats/common.py _CLEAR_LATEX): in
+    the other sentences of a page "~2x" means about twice and "$5 million" is money, not markup."""
+    return " ".join(markup_to_text(s) for s in _SENTENCE_GAP.split(abstract))
+
+
 def parse_page(text: str, source: str) -> ParseResult:
     """A Daily-Papers page: header lines, then alternating title / abstract lines."""
     lines = [clean_text(l) for l in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
@@ -85,7 +94,9 @@ def parse_page(text: str, source: str) -> ParseResult:
                     result.warnings.append(f"{source}: title without abstract, skipped: {orphan[:80]!r}")
             pending.clear()
             seen_pair = True
-            result.papers.append(Paper(paper_id(title), title, line, (source,), date))
+            # Daily-Papers text keeps arXiv's LaTeX ("Lion (Evo\\textbf{Lved Sign Momentum})"): clear markup is
+            # decoded in the abstract; the title, which the paper's id is made from, stays as written.
+            result.papers.append(Paper(paper_id(title), title, _decode_clear_latex(line), (source,), date))
         else:
             pending.append((lineno, line))
     if seen_pair:
@@ -97,7 +108,7 @@ def parse_page(text: str, source: str) -> ParseResult:
 def _record_to_paper(rec: dict, source: str, where: str, result: ParseResult) -> None:
     norm = {str(k).strip().lower(): v for k, v in rec.items() if k is not None}
     title = clean_text(str(norm.get("title") or ""))
-    abstract = clean_text(str(norm.get("abstract") or ""))
+    abstract = _decode_clear_latex(clean_text(str(norm.get("abstract") or "")))
     if not title or not abstract:
         result.warnings.append(f"{source}: {where} has no {'title' if not title else 'abstract'}, skipped")
         return
