@@ -108,7 +108,8 @@ def parse_page(text: str, source: str) -> ParseResult:
 def _record_to_paper(rec: dict, source: str, where: str, result: ParseResult) -> None:
     norm = {str(k).strip().lower(): v for k, v in rec.items() if k is not None}
     title = clean_text(str(norm.get("title") or ""))
-    abstract = _decode_clear_latex(clean_text(str(norm.get("abstract") or "")))
+    # A JSONL/CSV record is the user's own text: shown as written (arXiv's JSON lines are decoded by their parser).
+    abstract = clean_text(str(norm.get("abstract") or ""))
     if not title or not abstract:
         result.warnings.append(f"{source}: {where} has no {'title' if not title else 'abstract'}, skipped")
         return
