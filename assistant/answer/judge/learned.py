@@ -30,6 +30,7 @@ class Logistic:
     threshold: float
     data_sha256: str
     floor: float = 0.0  # papers decision: below this even the best candidate is not kept (the answer refuses)
+    runner_up: float = 1.0  # sentence ranker: quote the second sentence too when it is this close to the best
 
     def logit(self, x: list[float]) -> float:
         return self.intercept + sum(c * (v - m) / s for c, v, m, s in zip(self.coef, x, self.mean, self.scale))
@@ -60,4 +61,5 @@ def load(name: str, names: tuple[str, ...]) -> Logistic:
         float(data.get("threshold", 0.5)),
         str(data.get("data_sha256", "")),
         float(data.get("floor", 0.0)),
+        float(data.get("runner_up", 1.0)),
     )
