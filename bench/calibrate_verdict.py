@@ -8,7 +8,7 @@ the answering paper and its deciding sentence; the rule's features are read from
 closing sentences. A multinomial logistic model is fitted on them (5-fold cross-validated accuracy printed), and
 the model's constrained yes/no/maybe choice is scored on the same questions, alone and combined with the rule.
 
-    python bench/calibrate_verdict.py --data-dir /tmp/pubmedqa-index [--model X.gguf] [--limit 200] [--write]
+    python bench/calibrate_verdict.py --data-dir /tmp/pubmedqa-index [--model X.gguf] [--limit 200]
 
 The data dir must hold an index of the PubMedQA corpus (assistant --data-dir DIR ingest corpus.jsonl).
 """
