@@ -45,6 +45,9 @@ NAMES = (
     "topic_terms",
     "unknown_topic_mass",
     "title_share",
+    "unknown_topic_terms",
+    "absent_known_mass",
+    "second_dense",
 )
 
 # A name that many papers use (MRI, ICU, GPU, LLM) is a common word of the field: it does not say which paper is
@@ -127,6 +130,8 @@ REASONS = {
     "topic_terms": "the question says too little to match an abstract",
     "unknown_topic_mass": "the corpus never uses {unknown_terms}",
     "title_share": "the closest paper's title shares little with the question",
+    "unknown_topic_terms": "the corpus never uses {unknown_terms}",
+    "absent_known_mass": "the closest paper lacks {absent_terms}, which other indexed papers use",
 }
 
 
@@ -199,11 +204,18 @@ def features(
     x["unknown_topic_mass"] = sum(vocab.weight(t) for t in never) / mass
     title = vocab.title_terms(pid)
     x["title_share"] = sum(t in title for t in topic) / len(topic) if topic else 0.0
+    x["unknown_topic_terms"] = float(len(never))
+    # What the corpus knows but this paper lacks: the question is about something else the corpus holds.
+    x_absent = [t for t in topic if vocab.known(t) and not vocab.has(t, have) and t not in q.name_terms]
+    x["absent_known_mass"] = sum(vocab.weight(t) for t in x_absent) / mass
+    x["second_dense"] = evidence[1].dense if len(evidence) > 1 else 0.0
+    # Empty where there is nothing to name: a reason is only given when it can say what it is about.
     words = {
-        "unknown": ", ".join(sorted({n for n in q.names if any(t in unknown for t in terms(n))})) or "its names",
-        "absent": ", ".join(absent) or "the question's names",
+        "unknown": ", ".join(sorted({n for n in q.names if any(t in unknown for t in terms(n))})),
+        "absent": ", ".join(absent),
         "asked": ", ".join(asked[:4]),
-        "unknown_terms": ", ".join(never[:4]) or "some of its words",
+        "unknown_terms": ", ".join(never[:4]),
+        "absent_terms": ", ".join(sorted(set(x_absent), key=lambda t: -vocab.weight(t))[:4]),
     }
     words["about"] = "yes" if _about(q, matched, ev, vocab) else ""
     return [x[k] for k in NAMES], words
@@ -234,5 +246,16 @@ def decide(x: list[float], words: dict[str, str]) -> Decision:
     named = bool(words.get("about"))
     if p >= m.threshold:
         return Decision(True, p, f"answerable (p={p:.2f})", named)
-    worst = next((name for value, name in m.contributions(x) if value < 0 and name in REASONS), "dense")
+    worst = next(
+        (
+            name
+            for value, name in m.contributions(x)
+            if value < 0 and name in REASONS and all(words.get(k) for k in _placeholders(REASONS[name]))
+        ),
+        "dense",
+    )
     return Decision(False, p, f"{REASONS[worst].format(**words)} (p={p:.2f})", named)
+
+
+def _placeholders(text: str) -> list[str]:
+    return re.findall(r"\{(\w+)\}", text)
