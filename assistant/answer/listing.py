@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from assistant.answer import compose
 from assistant.answer.judge import papers
-from assistant.answer.judge.injection import unquotable
-from assistant.answer.judge.sentence import score_sentences
+from assistant.answer.judge.sentence import ranked, score_sentences
 from assistant.answer.plan import Plan
 from assistant.retrieve.hybrid import Retriever
 from assistant.types import Answer, Evidence, Timings
@@ -22,9 +21,8 @@ def list_answer(plan: Plan, retriever: Retriever, timings: Timings, model: str) 
     for ev in keep:
         sentences = retriever.index.sentences.get(ev.paper_id) or ev.sentences
         scores = score_sentences(q, sentences, retriever.index.idf, "", None)
-        order = sorted(range(len(sentences)), key=lambda i: -scores[i])
-        bad = unquotable(sentences)
-        quote = next((sentences[i] for i in order if sentences[i] not in bad), "")
+        order = ranked(sentences, scores)
+        quote = sentences[order[0]] if order else ""
         if not quote:
             continue  # every sentence of it addresses a model: nothing to quote
         ev.number = len(items) + 1

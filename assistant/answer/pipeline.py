@@ -20,18 +20,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.answer import compose, prompts
-from assistant.answer.extract import answer_type, closing, expansion, short_answer
+from assistant.answer.extract import answer_type, expansion, short_answer
 from assistant.answer.judge import answerable
 from assistant.answer.judge.injection import addressed_to_model, unquotable
 from assistant.answer.judge.model_answer import Accepted
 from assistant.answer.judge.model_answer import accept as accept_model_answer
 from assistant.answer.judge.sentence import model as sentence_model
-from assistant.answer.judge.sentence import score_sentences
+from assistant.answer.judge.sentence import ranked, score_sentences
 from assistant.answer.judge.styles import model_writes
-from assistant.answer.judge.verdict import Verdict, model_probs
+from assistant.answer.judge.verdict import Verdict, deciding_ending, model_probs
 from assistant.answer.judge.verdict import decide as decide_verdict
 from assistant.answer.judge.verdict import mode_for as verdict_mode
-from assistant.answer.judge.verdict_features import conclusion_for
 from assistant.answer.listing import list_answer
 from assistant.answer.literature import literature_answer
 from assistant.answer.literature.kinds import LiteratureKind, literature_kind
@@ -79,8 +78,7 @@ def choose_sentence(plan: Plan, retriever: Retriever) -> Chosen:
     sentences = retriever.index.sentences.get(ev.paper_id) or ev.sentences
     sims = retriever.sentence_sims(plan.question.text, ev.paper_id) if plan.question.kind != "list" else None
     scores = score_sentences(plan.question, sentences, retriever.index.idf, ev.title, sims)
-    bad = unquotable(sentences)
-    order = [i for i in sorted(range(len(sentences)), key=lambda i: -scores[i]) if sentences[i] not in bad]
+    order = ranked(sentences, scores)
     if not order:
         order = [0]
     best = order[0]
@@ -381,8 +379,7 @@ class Pipeline:
     def _verdict(self, q, ev: Evidence, sentence: str, timings: Timings) -> Verdict:
         j0 = time.perf_counter()
         sentences = self.retriever.index.sentences.get(ev.paper_id) or [sentence]
-        bad = unquotable(sentences)
-        ending = conclusion_for(q.text, sentence, [s for s in closing(sentences) if s not in bad])
+        ending = deciding_ending(q.text, sentence, sentences)
         mode = verdict_mode(getattr(self.generator, "n_params", None), self.settings.verdict)
         model = None
         choose = getattr(self.generator, "choose", None)

@@ -29,6 +29,7 @@ from assistant.answer.extract import (
     with_units,
 )
 from assistant.answer.judge import learned
+from assistant.answer.judge.injection import unquotable
 from assistant.answer.judge.verdict_features import speaks_to
 from assistant.retrieve.question import Question
 from assistant.text import terms
@@ -136,6 +137,12 @@ def features(
         for x in rows:
             x[f"{key}_below_best"] = best - x[key]
     return [[x[k] for k in NAMES] for x in rows]
+
+
+def ranked(sentences: list[str] | tuple[str, ...], scores: list[float]) -> list[int]:
+    """Indices of the sentences best first, without those that may never be quoted (judge/injection.py)."""
+    bad = unquotable(sentences)
+    return [i for i in sorted(range(len(sentences)), key=lambda i: -scores[i]) if sentences[i] not in bad]
 
 
 def model(name: str = "sentence") -> learned.Logistic:

@@ -438,10 +438,8 @@ def swapped(corpus: Corpus, run: Run) -> list[dict]:
 
 
 def verdict_rows(run: Run, q: dict) -> list[tuple[list[float], int]]:
-    from assistant.answer.extract import closing
-    from assistant.answer.judge.injection import unquotable
-    from assistant.answer.judge.verdict import LABELS
-    from assistant.answer.judge.verdict_features import conclusion_for, features
+    from assistant.answer.judge.verdict import LABELS, deciding_ending
+    from assistant.answer.judge.verdict_features import features
     from assistant.answer.pipeline import choose_sentence
 
     verdict = (q.get("verdict") or q.get("decision") or "").lower()
@@ -453,9 +451,7 @@ def verdict_rows(run: Run, q: dict) -> list[tuple[list[float], int]]:
         return []  # a verdict is only given from the right paper; the rest is the answerable decision's
     chosen = choose_sentence(plan, run.retriever)
     sentences = run.retriever.index.sentences.get(pid) or [chosen.sentence]
-    ending = conclusion_for(
-        q["question"], chosen.sentence, [s for s in closing(sentences) if s not in unquotable(sentences)]
-    )
+    ending = deciding_ending(q["question"], chosen.sentence, sentences)
     return [(features(q["question"], chosen.sentence, ending), LABELS.index(verdict))]
 
 

@@ -20,7 +20,9 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from assistant.answer.judge.verdict_features import NAMES, features, speaks_to
+from assistant.answer.extract import closing
+from assistant.answer.judge.injection import unquotable
+from assistant.answer.judge.verdict_features import NAMES, conclusion_for, features, speaks_to
 
 log = logging.getLogger(__name__)
 LABELS = ("yes", "no", "maybe")
@@ -47,6 +49,13 @@ def calibration() -> dict[str, Any]:
     if data["features"] != NAMES:
         raise RuntimeError("calibration/verdict.json was fitted on other features; run bench/calibrate_verdict.py")
     return data
+
+
+def deciding_ending(question: str, deciding: str, sentences: list[str] | tuple[str, ...]) -> list[str]:
+    """The closing sentences whose cues decide with `deciding` (verdict_features.conclusion_for), never one
+    addressed to a model: the single answer, the consensus stance and the fit script all read them so."""
+    bad = unquotable(sentences)
+    return conclusion_for(question, deciding, [s for s in closing(list(sentences)) if s not in bad])
 
 
 def _softmax(z: list[float]) -> list[float]:

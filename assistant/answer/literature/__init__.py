@@ -13,11 +13,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from assistant.answer.extract import closing
-from assistant.answer.judge.injection import unquotable
 from assistant.answer.judge.polar import is_polar
 from assistant.answer.judge.verdict import decide as decide_verdict
-from assistant.answer.judge.verdict_features import conclusion_for
+from assistant.answer.judge.verdict import deciding_ending
 from assistant.answer.literature import compare as C
 from assistant.answer.literature import themes
 from assistant.answer.literature.kinds import LiteratureKind, compared_parts, topic_text
@@ -119,9 +117,7 @@ def _by_stance(question: str, picked: list[Picked]) -> tuple[list[Group], str]:
     findings = _findings(picked)
     by: dict[str, list[Finding]] = defaultdict(list)
     for p in picked:
-        bad = unquotable(p.sentences)
-        ending = [s for s in closing(list(p.sentences)) if s not in bad]
-        verdict = decide_verdict(question, p.quote, conclusion_for(question, p.quote, ending), "rule")
+        verdict = decide_verdict(question, p.quote, deciding_ending(question, p.quote, p.sentences), "rule")
         f = findings[p.evidence.paper_id]
         by[verdict.label].append(Finding(f.number, f.paper_id, f.title, f.quote, dict(STANCES)[verdict.label]))
     groups = [Group(name, tuple(by[label])) for label, name in STANCES if by.get(label)]

@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from assistant.answer.judge import papers
-from assistant.answer.judge.injection import unquotable
-from assistant.answer.judge.sentence import score_sentences
+from assistant.answer.judge.sentence import ranked, score_sentences
 from assistant.retrieve.hybrid import Retriever
 from assistant.retrieve.question import Question
 from assistant.types import Evidence
@@ -33,8 +32,7 @@ def pick_quote(
 ) -> tuple[str, tuple[str, ...]]:
     sentences = tuple(retriever.index.sentences.get(ev.paper_id) or ev.sentences)
     scores = score_sentences(q, list(sentences), retriever.index.idf, ev.title, sims, name="literature_sentence")
-    bad = unquotable(sentences)
-    order = [i for i in sorted(range(len(sentences)), key=lambda i: -scores[i]) if sentences[i] not in bad]
+    order = ranked(sentences, scores)
     return (sentences[order[0]] if order else ""), sentences
 
 
