@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 
@@ -46,9 +46,10 @@ class Chunk:
     sentences: tuple[int, ...]  # indices into the paper's sentence list
 
 
-@dataclass
+@dataclass(frozen=True)
 class Evidence:
-    """One retrieved paper with the sentences that best answer the question."""
+    """One retrieved paper with the sentences that best answer the question. Frozen: a stage that numbers or trims
+    evidence makes a copy (`numbered`, dataclasses.replace), so an answer never holds evidence another stage cut."""
 
     paper_id: str
     title: str
@@ -59,6 +60,18 @@ class Evidence:
     sources: list[str] = field(default_factory=list)
     number: int = 0  # [n] used in the prompt, 1-based
     meta: dict[str, Any] = field(default_factory=dict)  # authors, year, venue, doi, arxiv_id, url (those known)
+
+    def numbered(self, number: int) -> Evidence:
+        return replace(self, number=number)
+
+    def quoting(self, sentences: list[str], scores: list[float] | None = None) -> Evidence:
+        """This paper with only these sentences (what an answer quotes from it)."""
+        return replace(self, sentences=list(sentences), sentence_scores=list(scores or [1.0] * len(sentences)))
+
+
+def renumbered(evidence: list[Evidence], start: int = 1) -> list[Evidence]:
+    """Copies numbered in order: [1], [2], ..."""
+    return [ev.numbered(n) for n, ev in enumerate(evidence, start)]
 
 
 @dataclass

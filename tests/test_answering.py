@@ -129,6 +129,19 @@ def test_context_budget_is_never_exceeded(settings, fake_retriever):
     assert 0 < len(used) < 10 and [e.number for e in used] == list(range(1, len(used) + 1))
 
 
+def test_the_prompt_trims_copies_and_the_evidence_it_was_given_keeps_its_sentences(settings, fake_retriever):
+    """A model answer that is rejected falls back to the extractive one, whose evidence must be whole: building
+    the prompt (which trims the other papers to a few sentences and numbers them) must not cut it."""
+    settings.other_sentences = 1
+    pipe = Pipeline(settings, fake_retriever, ScriptedGenerator(["x"]))
+    evidence, _ = fake_retriever.search(LION_Q, k=5)
+    before = [(e.number, list(e.sentences)) for e in evidence]
+    assert any(len(s) > 1 for _, s in before[1:])  # else the trim below would not be seen
+    _, used = pipe.build_messages(LION_Q, evidence)
+    assert [(e.number, list(e.sentences)) for e in evidence] == before
+    assert all(len(e.sentences) <= 1 for e in used[1:])
+
+
 def test_bad_questions(settings, fake_retriever):
     pipe = Pipeline(settings, fake_retriever, ScriptedGenerator())
     with pytest.raises(GenerationError, match="empty"):

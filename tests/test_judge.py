@@ -4,6 +4,7 @@ abstract text addressed to an AI, when a model-written answer may replace the ex
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from conftest import ScriptedGenerator
@@ -198,8 +199,7 @@ def _ev(sentences):
 
 def test_a_model_answer_replaces_the_extractive_one_only_when_all_checked_and_it_answers():
     ev = _ev(["Quokka reaches 81.5% accuracy on GLUE with 12 experts.", "Quokka is a sparse routing method."])
-    q = analyse("What accuracy does Quokka reach on GLUE?")
-    q.topic = ["accuracy", "quokka", "reach", "glue"]
+    q = replace(analyse("What accuracy does Quokka reach on GLUE?"), topic=["accuracy", "quokka", "reach", "glue"])
     good = accept("Quokka reaches 81.5% accuracy on GLUE [1].", ev, q, "81.5% accuracy", REFUSAL)
     assert good is not None and good.citations[0].paper_id == "p1"
     assert accept("Quokka reaches 90% accuracy on GLUE [1].", ev, q, "81.5% accuracy", REFUSAL) is None  # invented

@@ -25,9 +25,7 @@ def list_answer(plan: Plan, retriever: Retriever, timings: Timings, model: str) 
         quote = sentences[order[0]] if order else ""
         if not quote:
             continue  # every sentence of it addresses a model: nothing to quote
-        ev.number = len(items) + 1
-        ev.sentences, ev.sentence_scores = [quote], [1.0]
-        items.append((ev, quote))
+        items.append((ev.quoting([quote]).numbered(len(items) + 1), quote))
     text, citations = compose.listing(items)
     cited = [ev for ev, _ in items]
     return Answer(q.text, text, citations, cited, timings=timings, model=model, made_by="list")

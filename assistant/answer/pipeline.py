@@ -42,7 +42,7 @@ from assistant.generate.base import Generator
 from assistant.retrieve.hybrid import Retriever
 from assistant.retrieve.question import analyse
 from assistant.text import one_spaced_line, terms
-from assistant.types import Answer, Citation, Evidence, Timings
+from assistant.types import Answer, Citation, Evidence, Timings, renumbered
 
 log = logging.getLogger(__name__)
 REFUSAL = "The indexed abstracts do not cover this question."
@@ -130,13 +130,14 @@ class Pipeline:
             # Abstracts are data: a sentence addressed to an assistant or model is never shown to the model.
             bad = unquotable(self.retriever.index.sentences.get(ev.paper_id) or ev.sentences)
             keep = [i for i, s in enumerate(ev.sentences) if s not in bad and not addressed_to_model(s)]
-            ev.sentences = [ev.sentences[i] for i in keep]
-            ev.sentence_scores = [ev.sentence_scores[i] for i in keep if i < len(ev.sentence_scores)]
             if used:
-                ev.sentences = ev.sentences[: self.settings.other_sentences]
-                ev.sentence_scores = ev.sentence_scores[: self.settings.other_sentences]
-            if not ev.sentences:
+                keep = keep[: self.settings.other_sentences]
+            if not keep:
                 continue
+            # A trimmed copy: the caller's evidence (the extractive floor's) keeps every sentence it had.
+            ev = ev.quoting(
+                [ev.sentences[i] for i in keep], [ev.sentence_scores[i] for i in keep if i < len(ev.sentence_scores)]
+            )
             block = self.source.render(
                 number=len(used) + 1,
                 # A title that addresses a model is withheld from it like such a sentence.
@@ -147,9 +148,8 @@ class Pipeline:
             if fixed + cost > budget:
                 continue
             fixed += cost
-            ev.number = len(used) + 1
             blocks.append(block)
-            used.append(ev)
+            used.append(ev.numbered(len(used) + 1))
         user = self.user.render(sources="\n".join(blocks), question=question)
         return [{"role": "system", "content": system}, {"role": "user", "content": user}], used
 
@@ -293,10 +293,9 @@ class Pipeline:
         """The decision is not to answer. When the question names the paper, or follows up on one, that paper's
         abstract is said not to state it, with its closest sentence; otherwise the plain refusal."""
         if plan.followup_of or decision.named:
-            ev.number = 1
+            ev = ev.quoting([sentence], [decision.probability]).numbered(1)
             text = f'The abstract of [1] ({ev.title}) does not state this. Closest: "{sentence}" [1]'
             cites = [Citation(1, ev.paper_id, ev.title, sentence, 0.0)]
-            ev.sentences, ev.sentence_scores = [sentence], [decision.probability]
             return Answer(
                 plan.question.text,
                 text,
@@ -333,7 +332,6 @@ class Pipeline:
         if decision is not None and not decision.answer:
             log.debug("refused: %s", decision.reason)
             return self._refuse(plan, timings, decision, ev, sentence)
-        ev.number = 1
         lead = short_answer(q, sentence, ev.title)
         model_words = False
         if (
@@ -349,12 +347,9 @@ class Pipeline:
             model_words = lead is not None
         verdict = self._verdict(q, ev, sentence, timings) if q.polar else None
         quotes = [sentence] if lead or second is None else [sentence, second]
+        ev = ev.quoting(quotes).numbered(1)
         text, citations = compose.single(lead, quotes, ev, verdict.lead if verdict else None)
-        ev.sentences, ev.sentence_scores = quotes, [1.0] * len(quotes)
-        others = [e for e in plan.evidence[1 : self.settings.top_k]]
-        for n, e in enumerate(others, 2):
-            e.number = n
-        evidence = [ev, *others]
+        evidence = [ev, *renumbered(plan.evidence[1 : self.settings.top_k], start=2)]
         made_by = "extractive"
         if self.model_writes and not (cancel and cancel.is_set()):
             written = self._model_answer(q, plan, ev, sentence, second, lead, timings, cancel)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from assistant.answer.judge.polar import is_polar
 from assistant.config import Settings
@@ -24,10 +24,16 @@ from assistant.retrieve.coverage import RARE_DF, Coverage, judge
 from assistant.retrieve.hybrid import Retriever
 from assistant.retrieve.question import Question, analyse
 from assistant.text import terms
-from assistant.types import Answer, Evidence
+from assistant.types import Answer, Evidence, renumbered
 
 LIST_CANDIDATES = 15
 LIST_NAMED = 10  # papers a list question's name may pick out
+
+
+def read_question(text: str) -> Question:
+    """What the question asks (retrieve/question.py) and whether it wants a yes or no (judge/polar.py)."""
+    q = analyse(text)
+    return replace(q, polar=q.kind != "list" and is_polar(text))
 
 
 @dataclass
@@ -100,28 +106,23 @@ class Planner:
 
     def plan(self, text: str, history: list[Answer], where: dict | None = None, k: int | None = None) -> Plan:
         t0 = time.perf_counter()
-        q = analyse(text)
-        q.polar = q.kind != "list" and is_polar(text)
+        q = read_question(text)
         k = k or self.settings.top_k
         cited = cited_paper(text, history)
         if cited is not None and cited in self.retriever.index.papers:
             # "tell me more about [3]": the third paper the previous answer cited.
-            q.refers_back = True
+            q = replace(q, refers_back=True)
             prior = next(t.question for t in reversed(history) if not t.abstained and t.citations)
             evidence, _ = self.retriever.search(f"{prior} {text}", k=k, where=where, boost=[cited])
-            evidence.sort(key=lambda e: e.paper_id != cited)
-            for n, ev in enumerate(evidence, 1):
-                ev.number = n
+            evidence = renumbered(sorted(evidence, key=lambda e: e.paper_id != cited))
             coverage = Coverage(True, "follow-up on a cited paper", paper_id=cited)
             return Plan(q, evidence, coverage, time.perf_counter() - t0, cited, [cited])
         among = cited_set(text, history)
         if among:
             # "which of them use RL?": a list over the papers the previous answer cited, and those only.
-            q.kind = "list"
+            q = replace(q, kind="list")
             evidence, _ = self.retriever.search(text, k=max(k, LIST_CANDIDATES * 2), where=where, boost=among)
-            evidence = [ev for ev in evidence if ev.paper_id in among]
-            for n, ev in enumerate(evidence, 1):
-                ev.number = n
+            evidence = renumbered([ev for ev in evidence if ev.paper_id in among])
             covered = Coverage(bool(evidence), "a question about the papers of the previous answer")
             return Plan(q, evidence, covered, time.perf_counter() - t0, None, among)
         if q.kind == "list":
@@ -136,9 +137,8 @@ class Planner:
             and self._is_followup(q, coverage, prev_pid)
         ):
             evidence, _ = self.retriever.search(f"{prev_q} {text}", k=k, where=where, boost=[prev_pid])
-            evidence.sort(key=lambda e: e.paper_id != prev_pid)  # the paper the turn refers to comes first
-            for n, ev in enumerate(evidence, 1):
-                ev.number = n
+            # the paper the turn refers to comes first
+            evidence = renumbered(sorted(evidence, key=lambda e: e.paper_id != prev_pid))
             coverage = Coverage(True, "follow-up on the previous paper", paper_id=prev_pid)
             return Plan(q, evidence, coverage, time.perf_counter() - t0, prev_pid, [prev_pid])
         return Plan(q, evidence, coverage, time.perf_counter() - t0, None, boost)

@@ -61,7 +61,7 @@ _ANAPHORA = re.compile(
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class Question:
     text: str
     kind: Kind

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -142,8 +142,7 @@ def _answers(q: dict) -> list[str]:
 
 def sentence_rows(run: Run, q: dict) -> list[tuple[list[float], int]]:
     from assistant.answer.judge import sentence as S
-    from assistant.answer.judge.polar import is_polar
-    from assistant.retrieve.question import analyse
+    from assistant.answer.plan import read_question
 
     pid = run.by_title.get(q.get("gold_title") or "")
     answers = [norm(a) for a in _answers(q)]
@@ -153,8 +152,7 @@ def sentence_rows(run: Run, q: dict) -> list[tuple[list[float], int]]:
     labels = [int(any(a in norm(s) for a in answers)) for s in sentences]
     if not any(labels) or all(labels):
         return []
-    question = analyse(q["question"])
-    question.polar = question.kind != "list" and is_polar(q["question"])
+    question = read_question(q["question"])
     sims = run.retriever.sentence_sims(q["question"], pid)
     title = run.retriever.index.papers[pid].title
     return list(zip(S.features(question, sentences, run.retriever.index.idf, title, sims), labels))
@@ -235,8 +233,7 @@ def _literature_query(q: dict):
     from assistant.retrieve.question import analyse
 
     text = topic_text(q["question"]) if q["kind"] == "survey" else q["question"]
-    question = analyse(text)
-    question.polar = q["kind"] == "consensus" and is_polar(q["question"])
+    question = replace(analyse(text), polar=q["kind"] == "consensus" and is_polar(q["question"]))
     return text, question
 
 
@@ -681,15 +678,13 @@ def probe(run: Run, q: dict) -> dict | None:
     so that a change to a feature's code without a refit fails there."""
     from assistant.answer.judge import answerable as A
     from assistant.answer.judge import sentence as S
-    from assistant.answer.judge.polar import is_polar
     from assistant.answer.pipeline import choose_sentence
-    from assistant.retrieve.question import analyse
+    from assistant.answer.plan import read_question
 
     pid = run.by_title.get(q.get("gold_title") or "")
     if pid is None:
         return None
-    question = analyse(q["question"])
-    question.polar = question.kind != "list" and is_polar(q["question"])
+    question = read_question(q["question"])
     sentences = run.retriever.index.sentences.get(pid) or []
     sims = run.retriever.sentence_sims(q["question"], pid)
     rows = S.features(question, sentences, run.retriever.index.idf, run.retriever.index.papers[pid].title, sims)

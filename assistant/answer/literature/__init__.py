@@ -12,6 +12,7 @@ Everything is quoted from the abstracts and cited; nothing is written by a model
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 from assistant.answer.judge.polar import is_polar
 from assistant.answer.judge.verdict import decide as decide_verdict
@@ -23,7 +24,7 @@ from assistant.answer.literature.select import Picked, select
 from assistant.retrieve.hybrid import Retriever
 from assistant.retrieve.question import analyse
 from assistant.text import terms
-from assistant.types import Answer, Citation, Finding, Group, Timings
+from assistant.types import Answer, Citation, Finding, Group, Timings, renumbered
 
 STANCES = (("yes", "supports"), ("maybe", "mixed or qualified"), ("no", "against"))
 REFUSAL = "The indexed abstracts do not cover this question."
@@ -48,8 +49,7 @@ def literature_answer(
             return compared
         return None
     query = topic_text(text) if kind == "survey" else text
-    q = analyse(query)
-    q.polar = kind == "consensus" and is_polar(text)
+    q = replace(analyse(query), polar=kind == "consensus" and is_polar(text))
     picked = select(q, query, retriever, named_papers(q), where, refuse=min_score >= 0)
     if not picked:
         # No candidate passes the fitted relevance decision: nothing indexed speaks to the question.
@@ -141,13 +141,12 @@ def _answer(text, kind, lead, groups, picked, timings, model, reason, table=None
 
 def _made(text, kind, lines, citations, evidence, timings, model, reason, groups=(), table=None) -> Answer:
     """The one layout of a literature answer: evidence numbered as cited, every part quoted from the abstracts."""
-    for n, ev in enumerate(evidence, 1):
-        ev.number = n
+    evidence = renumbered(list(evidence))
     return Answer(
         text,
         "\n".join(lines),
         citations,
-        list(evidence),
+        evidence,
         timings=timings,
         model=model,
         kind=kind,

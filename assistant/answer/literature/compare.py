@@ -8,6 +8,8 @@ search hit for each part.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from assistant.answer.judge.injection import unquotable
 from assistant.answer.judge.polar import is_polar
 from assistant.answer.judge.sentence import score_sentences
@@ -45,8 +47,7 @@ def table(papers: list[tuple[int, Evidence]], retriever: Retriever) -> Compariso
         used: set[str] = unquotable(sentences)  # never quoted: text addressed to a model or a system
         cells = []
         for name, query in ASPECTS:
-            q = analyse(query)
-            q.polar = is_polar(query)
+            q = replace(analyse(query), polar=is_polar(query))
             scores = score_sentences(q, sentences, retriever.index.idf, ev.title, sims[name].get(ev.paper_id))
             order = sorted(range(len(sentences)), key=lambda i: -scores[i])
             best = next((sentences[i] for i in order if sentences[i] not in used), "")
