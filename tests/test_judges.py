@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from assistant.answer.judge import answerable as A
+from assistant.answer.judge import followup as F
 from assistant.answer.judge import learned
 from assistant.answer.judge import sentence as S
 from assistant.answer.judge import train as T
@@ -21,7 +22,7 @@ CAL = Path(A.__file__).parent / "calibration"
 
 def test_weights_were_fitted_on_these_features_and_on_the_committed_data():
     _, sha = T.load_data()
-    for name, names in (("sentence", S.NAMES), ("answerable", A.NAMES)):
+    for name, names in (("sentence", S.NAMES), ("answerable", A.NAMES), ("followup", F.NAMES)):
         m = learned.load(name, names)
         assert m.data_sha256 == sha, f"{name}.json was fitted on other data: python -m assistant.answer.judge.train"
         assert len(m.coef) == len(names) == len(m.mean) == len(m.scale)
@@ -120,3 +121,26 @@ def test_decisions_are_frozen_values():
     with pytest.raises(FrozenInstanceError):
         d.answer = False  # type: ignore[misc]
     assert replace(d, answer=False).answer is False
+
+
+def test_a_conversation_continues_the_paper_it_points_back_to_and_leaves_it_for_another(seeded_dir, real_embedder):
+    """The fitted follow-up decision, as the chat app uses it: a short question that points back stays on the
+    previous answer's paper; a question about another paper, or about nothing indexed, does not."""
+    from assistant.answer.pipeline import Pipeline
+    from assistant.index.lexical import Index
+    from assistant.index.store import Store
+    from assistant.retrieve.hybrid import Retriever
+    from tests.conftest import ScriptedGenerator
+
+    settings = Settings(data_dir=seeded_dir)
+    retriever = Retriever(settings, real_embedder, Index.load(Store(settings)))
+    pipe = Pipeline(settings, retriever, ScriptedGenerator([]))
+    first = pipe.ask("What does LIMO stand for?")
+    limo = first.citations[0].paper_id
+    assert first.citations[0].title.startswith("LIMO")
+    more = pipe.ask("how many training examples do they use?", history=[first])
+    assert more.followup_of == limo and more.citations[0].paper_id == limo
+    other = pipe.ask("What does the Lion optimizer keep in memory?", history=[first, more])
+    assert other.followup_of is None and not other.citations[0].title.startswith("LIMO")
+    outside = pipe.ask("What learning-rate warmup does the original BERT pretraining recipe use?", history=[first])
+    assert outside.followup_of is None

@@ -18,6 +18,7 @@ import re
 import time
 from dataclasses import dataclass, field, replace
 
+from assistant.answer.judge import followup
 from assistant.answer.judge.polar import is_polar
 from assistant.config import Settings
 from assistant.retrieve.coverage import RARE_DF, Coverage, judge
@@ -83,7 +84,7 @@ class Planner:
         out = []
         for name in q.names:
             name_terms = [t for t in q.name_terms if t in set(terms(name))]
-            if all(_in(t, have) for t in name_terms):
+            if all(followup.uses(t, have) for t in name_terms):
                 continue  # the previous paper uses it
             hits = vocab.papers_naming(name)
             # A name the corpus never uses, or one that picks out one or two other papers; a generic acronym
@@ -91,18 +92,6 @@ class Planner:
             if not any(vocab.known(t) for t in name_terms) or 0 < len(hits) <= 2:
                 out.append(name)
         return out
-
-    def _rare_elsewhere(self, q: Question, standalone: Coverage, prev_pid: str) -> bool:
-        """A rare term of the question that the standalone top paper has and the previous paper lacks:
-        "What is the Let it Wag! benchmark?" is about another paper, whatever its "it" says."""
-        vocab = self.retriever.vocab
-        pid = standalone.paper_id
-        if pid is None or pid == prev_pid:
-            return False
-        have, prev = vocab.paper_terms(pid), vocab.paper_terms(prev_pid)
-        return any(
-            0 < vocab.df(t) <= RARE_DF and t in have and not _in(t, prev) for t in q.topic if t not in q.name_terms
-        )
 
     def plan(self, text: str, history: list[Answer], where: dict | None = None, k: int | None = None) -> Plan:
         t0 = time.perf_counter()
@@ -127,14 +116,13 @@ class Planner:
             return Plan(q, evidence, covered, time.perf_counter() - t0, None, among)
         if q.kind == "list":
             k = max(k, LIST_CANDIDATES)
-        boost = self.named_papers(q)
-        evidence, _ = self.retriever.search(text, k=k, where=where, boost=boost)
-        coverage = judge(q, evidence, self.retriever.vocab, min_score=self.settings.abstain_threshold)
+        evidence, coverage, boost = self.standalone(q, where, k)
         prev_pid, prev_q = topic_paper(history)
         if (
             prev_pid is not None
             and prev_pid in self.retriever.index.papers
-            and self._is_followup(q, coverage, prev_pid)
+            and q.kind != "list"
+            and followup.continues(self.followup_x(q, coverage, evidence, prev_pid))
         ):
             evidence, _ = self.retriever.search(f"{prev_q} {text}", k=k, where=where, boost=[prev_pid])
             # the paper the turn refers to comes first
@@ -143,31 +131,23 @@ class Planner:
             return Plan(q, evidence, coverage, time.perf_counter() - t0, prev_pid, [prev_pid])
         return Plan(q, evidence, coverage, time.perf_counter() - t0, None, boost)
 
-    def _is_followup(self, q: Question, standalone: Coverage, prev_pid: str) -> bool:
-        if q.kind == "list":
-            return False
-        new = self._new_names(q, prev_pid)
-        if new:
-            # A name the previous paper lacks starts a new topic, unless the question points back and the rest
-            # of it fits the previous paper better than the paper that name picks out ("a CNN policy ... in it").
-            vocab = self.retriever.vocab
-            unknown = any(not vocab.known(t) for n in new for t in terms(n))
-            if unknown and q.refers_back and not standalone.matched:
-                # "How many GPUs did they use?": about the earlier paper, which does not say (the answer's fit
-                # check tells), rather than a new topic that no paper covers.
-                return True
-            if unknown or not q.refers_back or standalone.paper_id in (None, prev_pid):
-                return False
-            rest = Question(q.text, q.kind, [], [t for t in q.topic if t not in q.name_terms])
-            return vocab.coverage(rest, prev_pid) >= vocab.coverage(rest, standalone.paper_id)
-        names_other = bool(standalone.matched) and standalone.paper_id != prev_pid
-        if q.refers_back:
-            return not names_other and not self._rare_elsewhere(q, standalone, prev_pid)
-        if standalone.covered:
-            return False
-        # Stands on its own but is not covered: does the previous paper cover it in context?
-        vocab = self.retriever.vocab
-        return vocab.coverage(q, prev_pid) >= 0.5
+    def standalone(self, q: Question, where: dict | None, k: int) -> tuple[list[Evidence], Coverage, list[str]]:
+        """The question on its own: its evidence (papers it names boosted), coverage, and the named papers."""
+        boost = self.named_papers(q)
+        evidence, _ = self.retriever.search(q.text, k=k, where=where, boost=boost)
+        return evidence, judge(q, evidence, self.retriever.vocab, min_score=self.settings.abstain_threshold), boost
+
+    def followup_x(self, q: Question, standalone: Coverage, evidence: list[Evidence], previous: str) -> list[float]:
+        """The follow-up decision's features for this question after an answer from paper `previous`."""
+        sims = self.retriever.sentence_sims(q.text, previous)
+        context = followup.Context(
+            previous,
+            standalone,
+            evidence[0].dense if evidence else 0.0,
+            max(sims, default=0.0),
+            self._new_names(q, previous),
+        )
+        return followup.features(q, self.retriever.vocab, context)
 
 
 _CITED = re.compile(r"\[(\d{1,2})\]")
@@ -193,8 +173,3 @@ def cited_set(text: str, history: list[Answer]) -> list[str]:
     if last is None or len(last.citations) < 2 or not _AMONG.search(text):
         return []
     return list(dict.fromkeys(c.paper_id for c in last.citations))
-
-
-def _in(term: str, have: set[str]) -> bool:
-    """The paper uses the term, or a longer form of it ("qwen" in "qwen2.5")."""
-    return term in have or any(h.startswith(term) for h in have)

@@ -3,8 +3,11 @@
     python -m assistant.answer.judge.train [--work DIR] [--no-write]
 
 1. sentence:   which sentence of a paper answers (judge/sentence.py), on the gold papers' sentences;
-2. answerable: answer or refuse (judge/answerable.py), on the pipeline's own plan for every question;
-3. verdict:    yes / no / maybe (judge/verdict.py), on the yes/no questions' deciding sentences.
+2. followup:   in a conversation, continue the previous paper or not (judge/followup.py), on the turns;
+3. answerable: answer or refuse (judge/answerable.py), on the pipeline's own plan for every question;
+4. papers:     which papers a list answer keeps (judge/papers.py), and 5. the literature answer's papers and
+               sentences;
+6. verdict:    yes / no / maybe (judge/verdict.py), on the yes/no questions' deciding sentences.
 
 Data: bench/data/qa/<corpus>/{corpus,questions}.jsonl (bench/data/qa/README.md). Papers are split by a hash of
 their title: HIDDEN of them are left out of the index (their questions become off-corpus questions that share the
@@ -209,6 +212,46 @@ def decision_rows(run: Run, q: dict) -> list[tuple[list[float], int, dict]]:
         return out
     row = decision_row(run, q["question"], q.get("gold_title") or "", [])
     return [row] if row is not None else []
+
+
+def followup_rows(run: Run, q: dict) -> list[tuple[list[float], int, str]]:
+    """Each turn after an answered one: the follow-up features, 1 when the turn continues the previous paper."""
+    from assistant.answer.plan import read_question, topic_paper
+
+    out: list[tuple[list[float], int, str]] = []
+    history: list = []
+    for turn in q["turns"]:
+        previous, _ = topic_paper(history)
+        if previous is not None and previous in run.retriever.index.papers:
+            question = read_question(turn["question"])
+            if question.kind != "list":
+                evidence, coverage, _ = run.planner.standalone(question, None, run.settings.top_k)
+                x = run.planner.followup_x(question, coverage, evidence, previous)
+                out.append((x, int(turn["role"] == "followup"), turn["role"]))
+        history.append(_history(run, turn, answered=bool(turn.get("gold_title"))))
+    return out
+
+
+def _fit_followup(rows: dict[str, list], sha: str, write: bool) -> None:
+    import numpy as np
+
+    from assistant.answer.judge import followup as F
+
+    X = np.array([x for x, _, _ in rows["train"]])
+    y = np.array([lab for _, lab, _ in rows["train"]])
+    mean, scale, coef, intercept = _fit_binary(X, y, balanced=True)
+    for part in ("train", "val"):
+        Xp = np.array([x for x, _, _ in rows[part]])
+        p = 1 / (1 + np.exp(-(intercept + ((Xp - mean) / scale) @ coef)))
+        said = p >= 0.5
+        for role in ("followup", "switch", "outside"):
+            sel = np.array([r == role for _, _, r in rows[part]])
+            if sel.any():
+                right = said[sel] if role == "followup" else ~said[sel]
+                print(f"followup/{part}: {role:<9} n={sel.sum():3d} decided right {right.mean():.3f}")
+    order = np.argsort(-np.abs(coef))
+    print("followup weights: " + ", ".join(f"{F.NAMES[i]} {coef[i]:+.2f}" for i in order))
+    _write("followup", _logistic_payload(F.NAMES, mean, scale, coef, intercept, 0.5, sha, len(y), {}), write)
 
 
 def paper_rows(run: Run, q: dict) -> list[tuple[list[float], int]]:
@@ -525,7 +568,16 @@ def main(argv: list[str] | None = None) -> int:
     _fit_sentences(rows, sha, write)
     learned.load.cache_clear()
 
-    # 2. answer or refuse
+    # 2. follow-up or new topic, in a conversation (the answer-or-refuse rows below are planned with it)
+    frows: dict[str, list] = defaultdict(list)
+    for name, c in corpora.items():
+        for q in c.questions:
+            if q["kind"] == "conversation":
+                frows[question_split(q)] += followup_rows(runs[name], q)
+    _fit_followup(frows, sha, write)
+    learned.load.cache_clear()
+
+    # 3. answer or refuse
     drows: dict[str, list] = defaultdict(list)
     for name, c in corpora.items():
         for q in c.questions:
@@ -575,7 +627,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     learned.load.cache_clear()
 
-    # 3. papers of a list answer
+    # 4. papers of a list answer
     prows: dict[str, list] = defaultdict(list)
     for name, c in corpora.items():
         for q in c.questions:
@@ -586,7 +638,7 @@ def main(argv: list[str] | None = None) -> int:
     _fit_papers(prows, sha, write)
     learned.load.cache_clear()
 
-    # 4. literature answers: which papers a survey or consensus answer keeps, and which sentence each quotes
+    # 5. literature answers: which papers a survey or consensus answer keeps, and which sentence each quotes
     lrows: dict[str, list] = defaultdict(list)
     srows: dict[str, list] = defaultdict(list)
     for name, c in corpora.items():
@@ -607,7 +659,7 @@ def main(argv: list[str] | None = None) -> int:
     _fit_sentences(srows, sha, write, name="literature_sentence")
     learned.load.cache_clear()
 
-    # 5. verdicts
+    # 6. verdicts
     vrows: dict[str, list] = defaultdict(list)
     for name, c in corpora.items():
         for q in c.questions:
