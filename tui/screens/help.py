@@ -25,8 +25,8 @@ everything runs on this machine.
 | Ctrl+R | reload index and model | Ctrl+P | command palette |
 | F1 or ? | this help | Ctrl+Q | quit |
 
-A question is a follow-up only when it needs the previous turn: it points back ("what data did they use?",
-"and on MATH?"), or the corpus does not cover it alone but the previous paper does; it is then answered from
+A question is a follow-up when a fitted decision says it continues the previous answer's paper: it points back
+("what data did they use?", "and on MATH?") or fits that paper better than any other; it is then answered from
 that paper. "tell me more about [3]" means the third paper the last answer cited; "which of them ..." lists
 among those papers. Literature questions ("what have papers found about X", "compare A and B", "does X always
 help?") get grouped answers from several papers. A refusal says why under the answer.
