@@ -66,7 +66,8 @@ class Evidence:
 
     def quoting(self, sentences: list[str], scores: list[float] | None = None) -> Evidence:
         """This paper with only these sentences (what an answer quotes from it)."""
-        return replace(self, sentences=list(sentences), sentence_scores=list(scores or [1.0] * len(sentences)))
+        kept = [1.0] * len(sentences) if scores is None else list(scores)
+        return replace(self, sentences=list(sentences), sentence_scores=kept)
 
 
 def renumbered(evidence: list[Evidence], start: int = 1) -> list[Evidence]:

@@ -20,6 +20,7 @@ from assistant.text import terms
 from assistant.types import Evidence
 
 log = logging.getLogger(__name__)
+QUERY_CACHE = 64  # query vectors kept: the turns of a conversation and a literature answer's aspect queries
 
 
 class Retriever:
@@ -28,6 +29,7 @@ class Retriever:
         self.embedder = embedder
         self.index = index
         self._sentence_cache: dict[str, np.ndarray] = {}
+        self._query_cache: dict[str, np.ndarray] = {}
         self.last_evidence_s = 0.0
         self._filtered = False
         # A standing filter (chat --year 2024.., batch --author X) that every search adds to its own `where`.
@@ -51,15 +53,28 @@ class Retriever:
             self._vocab = Vocabulary(self.index)
         return self._vocab
 
+    def query_vector(self, query: str) -> np.ndarray:
+        """The query's unit vector. One question is searched, its sentences ranked and its follow-up decided, each
+        with this vector: it is embedded once (a few recent queries are kept)."""
+        with self._lock:
+            vec = self._query_cache.get(query)
+        if vec is None:
+            vec = self.embedder.embed([query])[0]
+            with self._lock:
+                if len(self._query_cache) >= QUERY_CACHE:
+                    self._query_cache.clear()
+                self._query_cache[query] = vec
+        return vec
+
     def sentence_sims(self, query: str, pid: str) -> list[float]:
         """Cosine of the query with each sentence of one paper (sentences embedded once, then cached)."""
-        qvec = self.embedder.embed([query])[0]
+        qvec = self.query_vector(query)
         with self._lock:
             return self._sentence_sims(qvec, [pid])[pid]
 
     def sentence_sims_of(self, query: str, pids: list[str]) -> dict[str, list[float]]:
         """sentence_sims for several papers with one query embedding (a literature answer quotes up to 12)."""
-        qvec = self.embedder.embed([query])[0]
+        qvec = self.query_vector(query)
         with self._lock:
             return self._sentence_sims(qvec, pids)
 
@@ -116,7 +131,7 @@ class Retriever:
         t0 = time.perf_counter()
         k = k or self.settings.top_k
         where = combine(self.scope, where)
-        qvec = self.embedder.embed([query])[0]
+        qvec = self.query_vector(query)
         with self._lock:
             deadline = time.monotonic() + FLIP_RETRY_S
             while True:

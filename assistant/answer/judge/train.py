@@ -495,6 +495,16 @@ def verdict_rows(run: Run, q: dict) -> list[tuple[list[float], int]]:
     return [(features(q["question"], chosen.sentence, ending), LABELS.index(verdict))]
 
 
+def _rows_of_kind(kind: str, rows_of, corpora: dict[str, Corpus], runs: dict[str, Run]) -> dict[str, list]:
+    """rows_of(run, question) for every question of this kind, gathered by split (train / val)."""
+    out: dict[str, list] = defaultdict(list)
+    for name, c in corpora.items():
+        for q in c.questions:
+            if q["kind"] == kind:
+                out[question_split(q)] += rows_of(runs[name], q)
+    return out
+
+
 def _fit_binary(X, y, balanced: bool):
     import numpy as np
     from sklearn.linear_model import LogisticRegression
@@ -569,12 +579,7 @@ def main(argv: list[str] | None = None) -> int:
     learned.load.cache_clear()
 
     # 2. follow-up or new topic, in a conversation (the answer-or-refuse rows below are planned with it)
-    frows: dict[str, list] = defaultdict(list)
-    for name, c in corpora.items():
-        for q in c.questions:
-            if q["kind"] == "conversation":
-                frows[question_split(q)] += followup_rows(runs[name], q)
-    _fit_followup(frows, sha, write)
+    _fit_followup(_rows_of_kind("conversation", followup_rows, corpora, runs), sha, write)
     learned.load.cache_clear()
 
     # 3. answer or refuse
@@ -660,12 +665,7 @@ def main(argv: list[str] | None = None) -> int:
     learned.load.cache_clear()
 
     # 6. verdicts
-    vrows: dict[str, list] = defaultdict(list)
-    for name, c in corpora.items():
-        for q in c.questions:
-            if q["kind"] == "yesno":
-                vrows[question_split(q)] += verdict_rows(runs[name], q)
-    _fit_verdict(vrows, sha, write, args.pubmedqa_dev, work, embedder)
+    _fit_verdict(_rows_of_kind("yesno", verdict_rows, corpora, runs), sha, write, args.pubmedqa_dev, work, embedder)
     if write:
         _write_probes(corpora["seeds"], work, embedder, sha)
     print(f"done in {time.perf_counter() - t0:.0f} s")
