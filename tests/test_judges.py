@@ -25,9 +25,33 @@ def test_weights_were_fitted_on_these_features_and_on_the_committed_data():
     for name, names in (("sentence", S.NAMES), ("answerable", A.NAMES), ("followup", F.NAMES)):
         m = learned.load(name, names)
         assert m.data_sha256 == sha, f"{name}.json was fitted on other data: python -m assistant.answer.judge.train"
-        assert len(m.coef) == len(names) == len(m.mean) == len(m.scale)
+        if isinstance(m, learned.Trees):
+            splits = [int(node[0]) for tree in m.trees for node in tree if len(node) == 4]
+            assert splits and max(splits) < len(names)
+        else:
+            assert len(m.coef) == len(names) == len(m.mean) == len(m.scale)
     assert verdict_calibration()["data_sha256"] == sha
     assert json.loads((CAL / "probes.json").read_text())["data_sha256"] == sha
+
+
+def test_exported_trees_score_as_the_fitted_model():
+    """The sentence ranker's trees, exported to JSON and walked in pure Python, give scikit-learn's scores."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X = rng.random((400, 3))
+    y = (X[:, 0] + 0.5 * X[:, 1] * (X[:, 2] > 0.5) + 0.1 * rng.random(400) > 0.8).astype(int)
+    clf, exported = T._fit_trees(X, y)
+    m = learned.Trees(
+        ("a", "b", "c"),
+        tuple(map(tuple, map(lambda t: map(tuple, t), exported["trees"]))),
+        exported["baseline"],
+        0.5,
+        "",
+    )
+    assert len(m.trees) == T.TREES
+    assert np.allclose([m.logit(list(x)) for x in X], clf.decision_function(X), atol=1e-5)
+    assert [m.probability(list(x)) > 0.5 for x in X] == list(clf.predict(X) == 1)
 
 
 def test_a_renamed_feature_fails_loudly_rather_than_scoring_with_shifted_weights():
@@ -114,6 +138,10 @@ def test_refusals_explain_themselves_and_a_named_paper_is_not_refused_bare(seede
     assert "does not state this" in named.text and "GPUs" in named.abstain_reason
     answered = pipe.ask("What does LIMO stand for?")
     assert not answered.abstained and not answered.abstain_reason
+    # The same in a conversation: a follow-up that the previous paper's abstract does not answer says so.
+    followup = pipe.ask("How many GPUs did they use?", history=[answered])
+    assert followup.abstained and "does not state this" in followup.text
+    assert followup.followup_of == answered.citations[0].paper_id
 
 
 def test_decisions_are_frozen_values():

@@ -1,8 +1,10 @@
 """The fitted decisions' weights: one JSON file each in calibration/, written by judge/train.py.
 
-Each file holds the feature names it was fitted on, the standardisation (mean, scale), the logistic weights, the
-decision threshold and the sha256 of the training data. Loading checks the names against the code's: a feature
-added, dropped or renamed without a refit fails loudly rather than scoring with shifted weights.
+Each file holds the feature names it was fitted on, the model, the decision threshold and the sha256 of the
+training data. The model is logistic (standardisation and weights) or, where the cues interact (the sentence
+ranker: a number matters for "how many", not for "what is"), boosted trees ("model": "trees": each tree a list of
+nodes, a split [feature, threshold, left, right] or a leaf [value]). Loading checks the names against the code's: a
+feature added, dropped or renamed without a refit fails loudly rather than scoring with shifted weights.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from assistant.errors import AssistantError
 
 class StaleWeights(AssistantError):
     """The code's features differ from those the weights were fitted on."""
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
 
 
 @dataclass(frozen=True)
@@ -36,21 +42,53 @@ class Logistic:
         return self.intercept + sum(c * (v - m) / s for c, v, m, s in zip(self.coef, x, self.mean, self.scale))
 
     def probability(self, x: list[float]) -> float:
-        z = max(-40.0, min(40.0, self.logit(x)))
-        return 1.0 / (1.0 + math.exp(-z))
+        return _sigmoid(self.logit(x))
 
     def contributions(self, x: list[float]) -> list[tuple[float, str]]:
         """Each feature's share of the logit, most negative first: what speaks against the decision."""
         return sorted((c * (v - m) / s, n) for n, c, v, m, s in zip(self.names, self.coef, x, self.mean, self.scale))
 
 
+@dataclass(frozen=True)
+class Trees:
+    """A sum of regression trees on the log-odds (scikit-learn's HistGradientBoostingClassifier, exported)."""
+
+    names: tuple[str, ...]
+    trees: tuple[tuple[tuple[float, ...], ...], ...]
+    baseline: float
+    threshold: float
+    data_sha256: str
+    runner_up: float = 1.0
+
+    def logit(self, x: list[float]) -> float:
+        z = self.baseline
+        for tree in self.trees:
+            node = tree[0]
+            while len(node) == 4:  # a split: left when the feature is at most the threshold (as scikit-learn)
+                node = tree[int(node[2] if x[int(node[0])] <= node[1] else node[3])]
+            z += node[0]
+        return z
+
+    def probability(self, x: list[float]) -> float:
+        return _sigmoid(self.logit(x))
+
+
 @lru_cache(maxsize=8)
-def load(name: str, names: tuple[str, ...]) -> Logistic:
+def load(name: str, names: tuple[str, ...]) -> Logistic | Trees:
     path = resources.files("assistant.answer.judge").joinpath(f"calibration/{name}.json")
     data = json.loads(path.read_text(encoding="utf-8"))
     if tuple(data["features"]) != names:
         raise StaleWeights(
             f"calibration/{name}.json was fitted on other features; refit: python -m assistant.answer.judge.train"
+        )
+    if data.get("model") == "trees":
+        return Trees(
+            tuple(data["features"]),
+            tuple(tuple(tuple(node) for node in tree) for tree in data["trees"]),
+            float(data["baseline"]),
+            float(data.get("threshold", 0.5)),
+            str(data.get("data_sha256", "")),
+            float(data.get("runner_up", 1.0)),
         )
     return Logistic(
         tuple(data["features"]),
