@@ -7,6 +7,7 @@ group is named by the words its quotes and titles use more than the other groups
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
 
@@ -35,9 +36,18 @@ def cluster(vectors: np.ndarray) -> list[int]:
 
 
 def label(texts_by_group: list[list[str]], idf: dict[str, float], avoid: set[str], n: int = 3) -> list[str]:
-    """Each group's distinctive words, as written: frequent in it, rare in the others and in the corpus."""
+    """Each group's distinctive words, as written: frequent in it, rare in the others and in the corpus.
+
+    A word weighs the lesser of its corpus IDF (over abstract sentences) and its IDF among the texts being
+    labelled: a word that every title uses (each title of a PubMed export starts "PubMed <id>") is rare in the
+    abstracts but names no group."""
     counts = []
     surface: dict[str, Counter] = {}
+    seen: Counter = Counter()  # in how many of the texts being labelled each stem occurs
+    for texts in texts_by_group:
+        for t in texts:
+            seen.update({stem(w.lower()) for w in _WORD.findall(t)})
+    total = max(1, sum(len(g) for g in texts_by_group))
     for texts in texts_by_group:
         c: Counter = Counter()
         for t in texts:
@@ -48,7 +58,6 @@ def label(texts_by_group: list[list[str]], idf: dict[str, float], avoid: set[str
                 c[s] += 1
                 surface.setdefault(s, Counter())[w if w.isupper() else w.lower()] += 1
         counts.append(c)
-    top = max(idf.values(), default=1.0)
     out = []
     for i, c in enumerate(counts):
         others: Counter = Counter()
@@ -56,10 +65,14 @@ def label(texts_by_group: list[list[str]], idf: dict[str, float], avoid: set[str
             if j != i:
                 others.update(o)
         size = max(1, len(texts_by_group[i]))
+        rest = max(1, total - size)
+        # Distinctive: more of this group's texts use it than of the others'. Words in two of its texts first;
+        # a group whose shared words all are as common elsewhere is named by words of one text.
+        distinct = [s for s in c if c[s] / size > others[s] / rest]
+        shared = [s for s in distinct if c[s] >= min(2, size)] or distinct
         scored = sorted(
-            ((c[s] / size - 0.5 * others[s] / max(1, sum(len(g) for g in texts_by_group) - size)) * idf.get(s, top), s)
-            for s in c
-            if c[s] >= min(2, size)
+            ((c[s] / size - 0.5 * others[s] / rest) * min(idf.get(s, math.inf), math.log(1 + total / seen[s])), s)
+            for s in shared
         )
         words = [surface[s].most_common(1)[0][0] for _, s in reversed(scored[-n:])]
         out.append(", ".join(words) or "other")
