@@ -99,12 +99,11 @@ def analyse(text: str) -> Question:
         subject = (m.group("x") or m.group("y") or "").strip() or None
     else:
         kind = "fact"
-    first_word = re.match(r"\s*(\w+)", text)
     names = []
+    # The first word counts too: people type keywords that start with the name ("GenCLIP inference strategy"),
+    # and a sentence's opening capital alone never matches _NAME (it needs a second capital or a digit).
     for n in _NAME.findall(text):
         n = n.strip("-")
-        if first_word and n == first_word.group(1) and not n.isupper():
-            continue
         if re.fullmatch(r"\d+(?:\.\d+)?[KMBT]|top-\d+|\d+[a-z]*", n, re.I):
             continue  # a model size ("3B") or a rank ("top-1") names nothing
         if n and n not in names:
