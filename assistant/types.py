@@ -118,7 +118,8 @@ class Group:
 
     label: str
     findings: tuple[Finding, ...]
-    made_by: str = "extractive"
+    made_by: str = "extractive"  # "model" when `summary` was written by the model and passed the check
+    summary: str = ""  # model-written: every sentence cites this group's papers and rests on their quotes
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from assistant.answer.conversations import answer_from_dict
 from assistant.answer.literature.kinds import compared_parts, literature_kind, topic_text
+from assistant.answer.literature.synthesis import checked
 from assistant.answer.pipeline import Pipeline
 from assistant.config import Settings
 from tests.conftest import ScriptedGenerator
@@ -114,3 +116,62 @@ def test_follow_ups_on_the_set_of_cited_papers(pipe):
     third = survey.citations[2]
     more = pipe.ask("tell me more about [3]", history=[survey])
     assert more.followup_of == third.paper_id and more.citations[0].paper_id == third.paper_id
+
+
+class EchoingModel(ScriptedGenerator):
+    """Answers a synthesis prompt with its first quote's words, cited, then a claim no quote holds."""
+
+    name = "echo"
+    n_params = 10**9
+
+    def stream(self, messages, max_tokens, cancel=None):
+        self.calls.append(messages)
+        lines = [ln for ln in messages[-1]["content"].splitlines() if re.match(r"\[\d+\] ", ln)]
+        n, quote = lines[0].split("] ", 1)
+        yield f"{quote.rstrip('.')} {n}]. All of them were retracted for fabricated results {n}]."
+
+
+def test_a_group_summary_keeps_only_sentences_its_cited_quotes_support():
+    quotes = {
+        3: "Grokking can be achieved even without weight decay at an appropriate pruning rate.",
+        5: "Grokking appears during one-pass pretraining of a 7B model.",
+    }
+    raw = (
+        "Grokking can be achieved without weight decay [3]. "  # supported by its quote: kept
+        "Grokking appears during pretraining of a 7B model and without weight decay [3, 5]. "  # both quotes: kept
+        "Grokking appears in 12B models [5]. "  # a number no quote holds
+        "Grokking was achieved without weight decay [4]. "  # a paper outside the group
+        "Grokking is universal. "  # uncited
+        "Grokking can be achieved at an [3]."  # a fragment
+    )
+    assert checked(raw, quotes) == (
+        "Grokking can be achieved without weight decay [3]. "
+        "Grokking appears during pretraining of a 7B model and without weight decay [3, 5]."
+    )
+    assert (
+        checked("Grokking appears during one-pass pretraining of a 7B model [3, 5].", quotes) == ""
+    )  # [3] is decoration
+
+
+@pytest.mark.e2e
+def test_a_capable_model_summarises_each_group_and_what_fails_the_check_is_left_out(seeded_dir, real_embedder):
+    from assistant.index.lexical import Index
+    from assistant.index.store import Store
+    from assistant.retrieve.hybrid import Retriever
+
+    settings = Settings(data_dir=seeded_dir, answer_style="generative")
+    model = EchoingModel()
+    pipe = Pipeline(settings, Retriever(settings, real_embedder, Index.load(Store(settings))), model)
+    a = pipe.ask("Summarize the work on in-context learning")
+    written = [g for g in a.groups if g.summary]
+    assert written and model.calls and a.made_by == "model" and a.model_words
+    for g in written:
+        first = g.findings[0]
+        assert g.made_by == "model" and g.summary == f"{first.quote.rstrip('.')} [{first.number}]."
+        assert "retracted" not in a.text and g.summary in a.text
+    for g in a.groups:  # every group keeps its quotes: the summary adds to the floor, never replaces it
+        assert all(f'"{f.quote}" [{f.number}]' in a.text for f in g.findings)
+    assert answer_from_dict(json.loads(json.dumps(a.to_dict()))).groups == a.groups
+    # The bundled 135M model is not capable (judge/styles.py): no summary is asked for.
+    plain = Pipeline(Settings(data_dir=seeded_dir), pipe.retriever, ScriptedGenerator([]))
+    assert not any(g.summary for g in plain.ask("Summarize the work on in-context learning").groups)

@@ -72,7 +72,7 @@ def answer_from_dict(d: dict[str, Any]) -> Answer:
 
 def _group(g: dict[str, Any]) -> Group:
     findings = tuple(Finding(**_fields(Finding, f)) for f in g.get("findings") or [] if isinstance(f, dict))
-    return Group(str(g.get("label", "")), findings, str(g.get("made_by") or "extractive"))
+    return Group(str(g.get("label", "")), findings, str(g.get("made_by") or "extractive"), str(g.get("summary") or ""))
 
 
 def _table(t: Any) -> Comparison | None:

@@ -34,6 +34,7 @@ from assistant.answer.judge.verdict import mode_for as verdict_mode
 from assistant.answer.listing import list_answer
 from assistant.answer.literature import literature_answer
 from assistant.answer.literature.kinds import LiteratureKind, literature_kind
+from assistant.answer.literature.synthesis import synthesise
 from assistant.answer.plan import Plan, Planner
 from assistant.answer.prompts import neutralise_special_tokens
 from assistant.config import Settings
@@ -100,6 +101,7 @@ class Pipeline:
         self.source = prompts.load("source", settings.prompt_dir)
         self.phrase = prompts.load("phrase", settings.prompt_dir)
         self.verdict_prompt = prompts.load("verdict", settings.prompt_dir)
+        self.synthesis_prompt = prompts.load("synthesis", settings.prompt_dir)
         size = getattr(generator, "n_params", None)
         self.model_writes = model_writes(settings, size)
         self.use_phrase = settings.model_phrase == "on" or (
@@ -238,6 +240,7 @@ class Pipeline:
                 self.generator.name,
                 self.settings.abstain_threshold,
                 where,
+                self._synthesiser(timings, cancel) if self.model_writes else None,
             )
             if answer is not None:
                 answer.timings.total_s = answer.timings.retrieval_s = time.perf_counter() - t0
@@ -433,6 +436,28 @@ class Pipeline:
             return None
         accepted.evidence = used
         return accepted
+
+    def _synthesiser(self, timings: Timings, cancel: threading.Event | None):
+        """Verified summaries for a literature answer's groups (literature/synthesis.py), generation timed into
+        `timings` across the groups."""
+
+        def write(messages: list[dict[str, str]], max_tokens: int) -> str:
+            if cancel and cancel.is_set():
+                return ""
+            one = Timings()
+            try:
+                raw = self._generate(messages, max_tokens, one, cancel)
+            except GenerationError as exc:
+                log.warning("the model could not write a group summary (%s); the quotes stand", exc)
+                return ""
+            if not timings.completion_tokens:
+                timings.first_token_s = one.first_token_s
+            timings.prompt_tokens += one.prompt_tokens
+            timings.completion_tokens += one.completion_tokens
+            timings.generation_s += one.generation_s
+            return raw
+
+        return lambda question, groups: synthesise(question, groups, write, self.synthesis_prompt)
 
     def _generate(
         self, messages: list[dict[str, str]], max_tokens: int, timings: Timings, cancel: threading.Event | None

@@ -6,12 +6,15 @@
              what sets each apart;
 - consensus: the papers that speak to a general claim, grouped by stance (supports, mixed, against: the fitted
              verdict on each paper's deciding sentence), after a one-line tally.
-Everything is quoted from the abstracts and cited; nothing is written by a model (the extractive floor, < 1 s).
+Everything is quoted from the abstracts and cited (the extractive floor, < 1 s). With a capable model, each group
+of survey and consensus answers may also get a model-written summary whose every sentence is checked against the
+quotes it cites (synthesis.py); a group whose summary fails keeps its quotes alone.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import replace
 
 from assistant.answer.judge.polar import is_polar
@@ -29,6 +32,8 @@ from assistant.types import Answer, Citation, Finding, Group, Timings, renumbere
 STANCES = (("yes", "supports"), ("maybe", "mixed or qualified"), ("no", "against"))
 REFUSAL = "The indexed abstracts do not cover this question."
 
+Synthesise = Callable[[str, list[Group]], list[Group]]  # question, groups -> groups with verified summaries
+
 
 def literature_answer(
     text: str,
@@ -39,9 +44,10 @@ def literature_answer(
     model: str,
     min_score: float,
     where: dict | None = None,
+    synthesise: Synthesise | None = None,
 ) -> Answer | None:
     """The literature answer; None for a compare question whose parts one paper holds (answered as a single
-    question by the caller)."""
+    question by the caller). `synthesise`: a capable model's verified summaries per group (synthesis.py)."""
     if kind == "compare":
         parts = compared_parts(text)
         compared = _compare(text, parts, retriever, named_papers, timings, model, where) if len(parts) >= 2 else None
@@ -71,6 +77,8 @@ def literature_answer(
         groups, lead = _by_stance(text, picked)
     else:
         groups, lead = _by_theme(query, picked, retriever)
+    if synthesise is not None:
+        groups = synthesise(text, groups)
     return _answer(
         text, kind, lead, groups, picked, timings, model, f"{len(picked)} papers pass the relevance decision"
     )
@@ -131,6 +139,7 @@ def _answer(text, kind, lead, groups, picked, timings, model, reason, table=None
     lines = [lead]
     for g in groups:
         lines += [""] + ([g.label[:1].upper() + g.label[1:] + ":"] if g.label else [])
+        lines += [g.summary, ""] if g.summary else []
         lines += [f'- {short_title(f.title)}: "{f.quote}" [{f.number}]' for f in g.findings]
     citations = [
         Citation(n, p.evidence.paper_id, p.evidence.title, p.quote, round(p.relevance, 3))
@@ -140,8 +149,10 @@ def _answer(text, kind, lead, groups, picked, timings, model, reason, table=None
 
 
 def _made(text, kind, lines, citations, evidence, timings, model, reason, groups=(), table=None) -> Answer:
-    """The one layout of a literature answer: evidence numbered as cited, every part quoted from the abstracts."""
+    """The one layout of a literature answer: evidence numbered as cited, every part quoted from the abstracts or
+    written by the model and checked against those quotes."""
     evidence = renumbered(list(evidence))
+    written = any(g.summary for g in groups)
     return Answer(
         text,
         "\n".join(lines),
@@ -150,7 +161,8 @@ def _made(text, kind, lines, citations, evidence, timings, model, reason, groups
         timings=timings,
         model=model,
         kind=kind,
-        made_by="extractive",
+        model_words=written,
+        made_by="model" if written else "extractive",
         coverage=reason,
         groups=list(groups),
         table=table,
