@@ -153,6 +153,7 @@ class Answer:
     abstain_reason: str = ""  # one line: why the question was not answered (empty when it was)
     groups: list[Group] = field(default_factory=list)  # literature answers (survey, consensus): papers by theme
     table: Comparison | None = None  # compare answers
+    summary: str = ""  # literature answers: a model-written overview across the papers, every sentence verified
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -141,12 +141,14 @@ def test_a_group_summary_keeps_only_sentences_its_cited_quotes_support():
         "Grokking appears during pretraining of a 7B model and without weight decay [3, 5]. "  # both quotes: kept
         "Grokking appears in 12B models [5]. "  # a number no quote holds
         "Grokking was achieved without weight decay [4]. "  # a paper outside the group
-        "Grokking is universal. "  # uncited
+        "Grokking is universal. "  # uncited, and no quote holds it
+        "Grokking appears during one-pass pretraining. "  # uncited, but one quote holds it: cited to it
         "Grokking can be achieved at an [3]."  # a fragment
     )
     assert checked(raw, quotes) == (
         "Grokking can be achieved without weight decay [3]. "
-        "Grokking appears during pretraining of a 7B model and without weight decay [3, 5]."
+        "Grokking appears during pretraining of a 7B model and without weight decay [3, 5]. "
+        "Grokking appears during one-pass pretraining [5]."
     )
     assert (
         checked("Grokking appears during one-pass pretraining of a 7B model [3, 5].", quotes) == ""
@@ -172,6 +174,10 @@ def test_a_capable_model_summarises_each_group_and_what_fails_the_check_is_left_
     for g in a.groups:  # every group keeps its quotes: the summary adds to the floor, never replaces it
         assert all(f'"{f.quote}" [{f.number}]' in a.text for f in g.findings)
     assert answer_from_dict(json.loads(json.dumps(a.to_dict()))).groups == a.groups
+    # A comparison has no groups of several papers: one overview across the compared papers, checked the same way.
+    c = pipe.ask("compare LIMO and ReFT")
+    assert c.kind == "compare" and c.summary and c.made_by == "model" and c.summary in c.text
+    assert "retracted" not in c.text and answer_from_dict(json.loads(json.dumps(c.to_dict()))).summary == c.summary
     # The bundled 135M model is not capable (judge/styles.py): no summary is asked for.
     plain = Pipeline(Settings(data_dir=seeded_dir), pipe.retriever, ScriptedGenerator([]))
     assert not any(g.summary for g in plain.ask("Summarize the work on in-context learning").groups)

@@ -67,6 +67,7 @@ def answer_from_dict(d: dict[str, Any]) -> Answer:
         abstain_reason=str(d.get("abstain_reason") or ""),
         groups=[_group(g) for g in d.get("groups") or [] if isinstance(g, dict)],
         table=_table(d.get("table")),
+        summary=str(d.get("summary") or ""),
     )
 
 

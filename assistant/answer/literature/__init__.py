@@ -32,7 +32,8 @@ from assistant.types import Answer, Citation, Finding, Group, Timings, renumbere
 STANCES = (("yes", "supports"), ("maybe", "mixed or qualified"), ("no", "against"))
 REFUSAL = "The indexed abstracts do not cover this question."
 
-Synthesise = Callable[[str, list[Group]], list[Group]]  # question, groups -> groups with verified summaries
+# question, groups -> (groups with verified summaries, a verified overview across the papers or "")
+Synthesise = Callable[[str, list[Group]], tuple[list[Group], str]]
 
 
 def literature_answer(
@@ -50,7 +51,11 @@ def literature_answer(
     question by the caller). `synthesise`: a capable model's verified summaries per group (synthesis.py)."""
     if kind == "compare":
         parts = compared_parts(text)
-        compared = _compare(text, parts, retriever, named_papers, timings, model, where) if len(parts) >= 2 else None
+        compared = (
+            _compare(text, parts, retriever, named_papers, timings, model, where, synthesise)
+            if len(parts) >= 2
+            else None
+        )
         if compared is not None:
             return compared
         return None
@@ -77,10 +82,11 @@ def literature_answer(
         groups, lead = _by_stance(text, picked)
     else:
         groups, lead = _by_theme(query, picked, retriever)
+    overview = ""
     if synthesise is not None:
-        groups = synthesise(text, groups)
+        groups, overview = synthesise(text, groups)
     return _answer(
-        text, kind, lead, groups, picked, timings, model, f"{len(picked)} papers pass the relevance decision"
+        text, kind, lead, groups, picked, timings, model, f"{len(picked)} papers pass the relevance decision", overview
     )
 
 
@@ -135,8 +141,8 @@ def _by_stance(question: str, picked: list[Picked]) -> tuple[list[Group], str]:
     return groups, lead
 
 
-def _answer(text, kind, lead, groups, picked, timings, model, reason, table=None) -> Answer:
-    lines = [lead]
+def _answer(text, kind, lead, groups, picked, timings, model, reason, overview="") -> Answer:
+    lines = [lead, "", overview] if overview else [lead]
     for g in groups:
         lines += [""] + ([g.label[:1].upper() + g.label[1:] + ":"] if g.label else [])
         lines += [g.summary, ""] if g.summary else []
@@ -145,14 +151,15 @@ def _answer(text, kind, lead, groups, picked, timings, model, reason, table=None
         Citation(n, p.evidence.paper_id, p.evidence.title, p.quote, round(p.relevance, 3))
         for n, p in enumerate(picked, 1)
     ]
-    return _made(text, kind, lines, citations, [p.evidence for p in picked], timings, model, reason, groups=groups)
+    evidence = [p.evidence for p in picked]
+    return _made(text, kind, lines, citations, evidence, timings, model, reason, groups=groups, summary=overview)
 
 
-def _made(text, kind, lines, citations, evidence, timings, model, reason, groups=(), table=None) -> Answer:
+def _made(text, kind, lines, citations, evidence, timings, model, reason, groups=(), table=None, summary="") -> Answer:
     """The one layout of a literature answer: evidence numbered as cited, every part quoted from the abstracts or
     written by the model and checked against those quotes."""
     evidence = renumbered(list(evidence))
-    written = any(g.summary for g in groups)
+    written = bool(summary) or any(g.summary for g in groups)
     return Answer(
         text,
         "\n".join(lines),
@@ -166,10 +173,11 @@ def _made(text, kind, lines, citations, evidence, timings, model, reason, groups
         coverage=reason,
         groups=list(groups),
         table=table,
+        summary=summary,
     )
 
 
-def _compare(text, parts, retriever, named_papers, timings, model, where) -> Answer | None:
+def _compare(text, parts, retriever, named_papers, timings, model, where, synthesise=None) -> Answer | None:
     found = C.find_papers(parts, retriever, named_papers, where)
     if len(found) < 2:
         return None  # one paper holds both: a question about that paper, answered as one
@@ -179,7 +187,15 @@ def _compare(text, parts, retriever, named_papers, timings, model, where) -> Ans
         [[ev.title, *(row[2])] for (_, ev), row in zip(numbered, table.rows)], retriever.index.idf, set()
     )
     table = type(table)(table.aspects, table.rows, tuple(differs))
+    overview = ""
+    if synthesise is not None:  # what the model may say rests on each paper's cells, joined
+        rows = [
+            Group("", (Finding(n, ev.paper_id, ev.title, " ".join(c for c in cells if c)),))
+            for (n, ev), (_, _, cells) in zip(numbered, table.rows)
+        ]
+        _, overview = synthesise(text, rows)
     lines = ["Compared: " + "; ".join(f"[{n}] {ev.title}" for n, ev in numbered)]
+    lines += ["", overview] if overview else []
     for a, aspect in enumerate(table.aspects):
         lines += ["", aspect[:1].upper() + aspect[1:] + ":"]
         lines += [f'- [{n}] "{cells[a]}"' for n, _, cells in table.rows if cells[a]]
@@ -198,4 +214,5 @@ def _compare(text, parts, retriever, named_papers, timings, model, where) -> Ans
         model,
         "names the compared papers",
         table=table,
+        summary=overview,
     )

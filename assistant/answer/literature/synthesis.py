@@ -1,8 +1,9 @@
 """Model-written synthesis of a literature answer's groups, verified sentence by sentence.
 
 For each group of two or more papers, a capable model (the single answers' calibration, judge/styles.py) writes a
-sentence or two from the group's quotes. A sentence is kept only when it cites papers of this group, ends as a
-sentence (not on "it" or "the"), and the quotes it cites support it: together they hold most of its content words
+sentence or two from the group's quotes; when no group has one (single-paper stance groups, a comparison), one
+overview across all the papers instead. A sentence is kept only when it cites papers of this group (an uncited
+sentence is given the one quote that holds it, if any), ends as a sentence (not on "it" or "the"), and the quotes it cites support it: together they hold most of its content words
 (citations.MIN_SUPPORT, with its checks of numbers and names), and each cited quote holds a share of them
 (MIN_SHARE), so a citation is never decoration.
 A group whose sentences all fail keeps the floor: its quotes alone (made_by "extractive").
@@ -35,8 +36,12 @@ def checked(raw: str, quotes: dict[int, str]) -> str:
     kept = []
     for claim in parse_claims(raw):
         cited = list(dict.fromkeys(claim.cited))
+        if not cited:
+            # Uncited: the one quote that holds it is its source, as the single answers' check repairs markers.
+            best = max(quotes, key=lambda n: support(claim.text, quotes[n]))
+            cited = [best] if support(claim.text, quotes[best]) >= MIN_SUPPORT else []
         if not cited or any(n not in quotes for n in cited):
-            continue  # uncited, or citing a paper this group does not hold
+            continue  # no quote holds it, or it cites a paper this group does not hold
         words = re.findall(r"[A-Za-z]+", claim.text)
         if not words or words[-1].lower() in STOPWORDS:
             continue  # a fragment ("... is inefficient because it [3].") is all quoted words and says nothing
@@ -53,19 +58,27 @@ def checked(raw: str, quotes: dict[int, str]) -> str:
     return " ".join(kept)
 
 
-def synthesise(question: str, groups: list[Group], write: Write, prompt: Template) -> list[Group]:
-    """The groups with a verified `summary` where the model wrote one that passes; the others unchanged."""
+def _summary(question: str, quotes: dict[int, str], write: Write, prompt: Template) -> str:
+    sources = "\n".join(f"[{n}] {neutralise_special_tokens(q)}" for n, q in quotes.items())
+    content = prompt.render(sources=sources, question=neutralise_special_tokens(question))
+    raw = write([{"role": "user", "content": content}], MAX_TOKENS)
+    summary = checked(raw, quotes)
+    log.debug("summary of %s: model %r -> %s", sorted(quotes), raw, "kept" if summary else "quotes only")
+    return summary
+
+
+def synthesise(question: str, groups: list[Group], write: Write, prompt: Template) -> tuple[list[Group], str]:
+    """The groups with a verified `summary` where the model wrote one that passes, and an overview across all the
+    papers when no group has one (every group a single paper, as in most consensus answers and in a comparison,
+    or every group's summary failed): "" when that fails too."""
     out = []
     for g in groups:
         if len(g.findings) < 2:
             out.append(g)  # one paper: its quote says it best
             continue
-        sources = "\n".join(f"[{f.number}] {neutralise_special_tokens(f.quote)}" for f in g.findings)
-        messages = [
-            {"role": "user", "content": prompt.render(sources=sources, question=neutralise_special_tokens(question))}
-        ]
-        raw = write(messages, MAX_TOKENS)
-        summary = checked(raw, {f.number: f.quote for f in g.findings})
-        log.debug("group %r: model %r -> %s", g.label, raw, "kept" if summary else "quotes only")
+        summary = _summary(question, {f.number: f.quote for f in g.findings}, write, prompt)
         out.append(replace(g, summary=summary, made_by="model") if summary else g)
-    return out
+    findings = {f.number: f.quote for g in groups for f in g.findings}
+    if any(g.summary for g in out) or len(findings) < 2:
+        return out, ""
+    return out, _summary(question, findings, write, prompt)
