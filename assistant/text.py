@@ -31,6 +31,14 @@ def terms(text: str) -> list[str]:
     return [stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
 
 
+def as_written(stems: list[str], text: str) -> list[str]:
+    """The words of `text` behind each term: terms are stems for matching ("clas", "nam"), not for showing."""
+    written: dict[str, str] = {}
+    for w in _WORD.findall(text.lower()):
+        written.setdefault(stem(w), w)
+    return [written.get(t, t) for t in stems]
+
+
 def printable(text: str) -> str:
     """Drop control characters (ANSI escapes, BEL, NUL) so text can only ever be shown, never executed."""
     return "".join(ch if ch.isprintable() or ch in "\n\t" else "\ufffd" if ch == "\x1b" else "" for ch in text)

@@ -134,6 +134,8 @@ def _cell(group: list[dict]) -> dict:
         cell["key_points"] = round(sum(points) / len(points), 3)
     if outside:
         cell["refused_ok"] = round(sum(r["refused_ok"] for r in outside) / len(outside), 3)
+    if any(r.get("made_by") == "model" for r in group):
+        cell["model_written"] = round(sum(r.get("made_by") == "model" for r in group) / len(group), 3)
     judged = [r for r in group if "verdict_ok" in r]
     if judged:
         cell["verdict"] = round(sum(r["verdict_ok"] for r in judged) / len(judged), 3)
@@ -147,6 +149,7 @@ def main() -> int:
     ap.add_argument("--corpus", default="")
     ap.add_argument("--code", type=Path, help="a checkout whose assistant package answers (default: this one)")
     ap.add_argument("--model", default=None)
+    ap.add_argument("--kinds", default="", help="only these kinds, e.g. survey,compare,consensus (a model run)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     sys.path.insert(0, str(args.code.resolve() if args.code else ROOT))
@@ -157,6 +160,7 @@ def main() -> int:
     corpora, sha = T.load_data()
     wanted = [c for c in args.corpus.split(",") if c] or list(corpora)
     splits = args.split.split(",")
+    kinds = {k for k in args.kinds.split(",") if k}
     embedder = SentenceTransformerEmbedder(Settings())
     results: dict[str, dict] = {}
     t0 = time.perf_counter()
@@ -173,7 +177,7 @@ def main() -> int:
                     if q["split"] == part
                 ]
                 records += [_literature(q, T) for q in c.literature if T.split_of(q["id"]) == part]
-                records = [r for r in records if r is not None]
+                records = [r for r in records if r is not None and (not kinds or r["kind"] in kinds)]
                 results[f"{part}/{name}"] = summary(_evaluate(records, data_dir, args.model))
                 print(f"{part}/{name}: {json.dumps(results[f'{part}/{name}'])}", flush=True)
     if "dev" in splits:

@@ -21,7 +21,7 @@ from assistant.answer.judge import learned
 from assistant.answer.judge.injection import unquotable
 from assistant.retrieve.coverage import Vocabulary
 from assistant.retrieve.question import Question
-from assistant.text import terms
+from assistant.text import as_written, terms
 from assistant.types import Evidence
 
 NAMES = (
@@ -213,9 +213,9 @@ def features(
     words = {
         "unknown": ", ".join(sorted({n for n in q.names if any(t in unknown for t in terms(n))})),
         "absent": ", ".join(absent),
-        "asked": ", ".join(asked[:4]),
-        "unknown_terms": ", ".join(never[:4]),
-        "absent_terms": ", ".join(sorted(set(x_absent), key=lambda t: -vocab.weight(t))[:4]),
+        "asked": ", ".join(as_written(asked[:4], q.text)),
+        "unknown_terms": ", ".join(as_written(never[:4], q.text)),
+        "absent_terms": ", ".join(as_written(sorted(set(x_absent), key=lambda t: -vocab.weight(t))[:4], q.text)),
     }
     words["about"] = "yes" if _about(q, matched, ev, vocab) else ""
     return [x[k] for k in NAMES], words
