@@ -178,6 +178,8 @@ def main() -> int:
                 ]
                 records += [_literature(q, T) for q in c.literature if T.split_of(q["id"]) == part]
                 records = [r for r in records if r is not None and (not kinds or r["kind"] in kinds)]
+                if not records:
+                    continue
                 results[f"{part}/{name}"] = summary(_evaluate(records, data_dir, args.model))
                 print(f"{part}/{name}: {json.dumps(results[f'{part}/{name}'])}", flush=True)
     if "dev" in splits:
