@@ -235,7 +235,7 @@ def _about(q: Question, matched: list[str], ev: Evidence, vocab: Vocabulary) -> 
 
 
 def model() -> learned.Logistic:
-    return learned.load("answerable", NAMES)
+    return learned.logistic("answerable", NAMES)
 
 
 def decide(x: list[float], words: dict[str, str]) -> Decision:

@@ -94,7 +94,7 @@ def features(q: Question, vocab: Vocabulary, c: Context) -> list[float]:
 
 
 def model() -> learned.Logistic:
-    return learned.load("followup", NAMES)
+    return learned.logistic("followup", NAMES)
 
 
 def continues(x: list[float]) -> bool:

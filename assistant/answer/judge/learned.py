@@ -73,6 +73,14 @@ class Trees:
         return _sigmoid(self.logit(x))
 
 
+def logistic(name: str, names: tuple[str, ...]) -> Logistic:
+    """A decision that must be logistic: its reasons come from each feature's share of the logit."""
+    m = load(name, names)
+    if not isinstance(m, Logistic):
+        raise StaleWeights(f"calibration/{name}.json holds trees; this decision needs a logistic fit")
+    return m
+
+
 @lru_cache(maxsize=8)
 def load(name: str, names: tuple[str, ...]) -> Logistic | Trees:
     path = resources.files("assistant.answer.judge").joinpath(f"calibration/{name}.json")

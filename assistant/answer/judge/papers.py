@@ -50,7 +50,7 @@ def features(q: Question, evidence: list[Evidence], named: list[str], vocab: Voc
 
 def model(name: str = "papers") -> learned.Logistic:
     """`papers` for list answers; `literature_papers` for survey and consensus answers (fitted on those)."""
-    return learned.load(name, NAMES)
+    return learned.logistic(name, NAMES)
 
 
 def keep(

@@ -48,17 +48,15 @@ def features(question: str, vocabulary: frozenset[str]) -> dict[str, float]:
     words = tokens(question)
     wh = next((i for i, t in enumerate(words) if t in _WH_WORDS), None)
     aux = next((i for i, t in enumerate(words) if t in _AUX_WORDS), None)
-    f: Counter[str] = Counter()
-    for n in (1, 2, 3):
-        for i in range(len(seq) - n + 1):
-            f["g:" + " ".join(seq[i : i + n])] += 1
+    grams = Counter("g:" + " ".join(seq[i : i + n]) for n in (1, 2, 3) for i in range(len(seq) - n + 1))
+    f: dict[str, float] = {k: float(v) for k, v in grams.items()}
     for i, t in enumerate(seq[1:4]):
-        f[f"first{i}:{t}"] = 1
+        f[f"first{i}:{t}"] = 1.0
     for i, t in enumerate(seq[-4:-1]):
-        f[f"last{i}:{t}"] = 1
+        f[f"last{i}:{t}"] = 1.0
     f["wh_before_aux"] = float(wh is not None and (aux is None or wh < aux))
     f["pattern"] = float(pattern_says(question))
-    return dict(f)
+    return f
 
 
 @dataclass(frozen=True)

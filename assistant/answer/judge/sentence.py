@@ -145,7 +145,7 @@ def ranked(sentences: list[str] | tuple[str, ...], scores: list[float]) -> list[
     return [i for i in sorted(range(len(sentences)), key=lambda i: -scores[i]) if sentences[i] not in bad]
 
 
-def model(name: str = "sentence") -> learned.Logistic:
+def model(name: str = "sentence") -> learned.Logistic | learned.Trees:
     """`sentence` for single answers; `literature_sentence` for a paper's quote in a literature answer (fitted on
     the key points of the training data's literature questions)."""
     return learned.load(name, NAMES)
