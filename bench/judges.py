@@ -102,7 +102,7 @@ def summary(rows: list[dict]) -> dict[str, dict]:
     for kind in sorted({r["kind"] for r in rows}):
         group = [r for r in rows if r["kind"] == kind]
         if kind == "conversation":
-            for role in ("first", "followup", "switch", "outside"):
+            for role in ("first", "followup", "switch", "outside", "offtopic"):
                 sub = [r for r in group if r["role"] == role]
                 if sub:
                     out[f"conv/{role}"] = _cell(sub)
@@ -177,6 +177,8 @@ def main() -> int:
                     if q["split"] == part
                 ]
                 records += [_literature(q, T) for q in c.literature if T.split_of(q["id"]) == part]
+                # A chat that leaves the corpus: an answered turn, then an off-corpus or everyday question.
+                records += [_record(q, T) for q in T.off_topic_turns(c, list(corpora)) if q["split"] == part]
                 records = [r for r in records if r is not None and (not kinds or r["kind"] in kinds)]
                 if not records:
                     continue

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[3]
 DATA = ROOT / "bench" / "data" / "qa"
 OUT = Path(__file__).resolve().parent / "calibration"
 FORMS = "forms/questions.jsonl"
+OFFTOPIC = "offtopic/questions.jsonl"
 HIDDEN, VALIDATION = 3, 4  # of 20 buckets: 15 % of papers held out of the index, 20 % for validation
 
 
@@ -96,15 +97,28 @@ def load_data(root: Path = DATA) -> tuple[dict[str, Corpus], str]:
             if line.strip():
                 q = json.loads(line)
                 corpora[q["corpus"]].literature.append(q)
-    if (root / FORMS).is_file():
-        digest.update((root / FORMS).read_bytes())
+    for extra in (FORMS, OFFTOPIC):
+        if (root / extra).is_file():
+            digest.update((root / extra).read_bytes())
     return corpora, digest.hexdigest()
+
+
+def _lines(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def forms(root: Path = DATA) -> list[dict]:
     """Questions labelled only by their form (yes/no or not), over no corpus: bench/data/qa/forms/."""
-    path = root / FORMS
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return _lines(root / FORMS)
+
+
+def offtopic(corpus: str, names: list[str], root: Path = DATA) -> list[dict]:
+    """This corpus's share of the questions about nothing any corpus holds (bench/data/qa/offtopic/): each goes
+    to one corpus, by a hash of its text, so that no corpus's conversations are swamped by them."""
+    rows = _lines(root / OFFTOPIC)
+    return [q for q in rows if names[bucket(q["question"]) % len(names)] == corpus]
 
 
 def question_split(q: dict) -> str:
@@ -254,7 +268,7 @@ def _fit_followup(rows: dict[str, list], sha: str, write: bool) -> None:
         Xp = np.array([x for x, _, _ in rows[part]])
         p = 1 / (1 + np.exp(-(intercept + ((Xp - mean) / scale) @ coef)))
         said = p >= 0.5
-        for role in ("followup", "switch", "outside"):
+        for role in ("followup", "switch", "outside", "offtopic"):
             sel = np.array([r == role for _, _, r in rows[part]])
             if sel.any():
                 right = said[sel] if role == "followup" else ~said[sel]
@@ -553,6 +567,34 @@ def _fit_papers(
     _write(name, _logistic_payload(P.NAMES, mean, scale, coef, intercept, threshold, sha, len(y), extra), write)
 
 
+def off_topic_turns(corpus: Corpus, names: list[str]) -> list[dict]:
+    """Conversations whose second turn leaves the corpus: the first turn of a conversation, then an off-corpus
+    question of the same split, or one about nothing any corpus holds ("what is the capital of peru?" after "what
+    does LIMO stand for?"). Users change the subject that way; the written conversations rarely do, and a short
+    question with nothing to do with the previous paper was taken as a follow-up of it. Made deterministically."""
+    convs = [q for q in corpus.questions if q["kind"] == "conversation" and q["turns"][0].get("gold_title")]
+    general = [{**q, "id": f"offtopic-{bucket(q['question'])}-{i}"} for i, q in enumerate(offtopic(corpus.name, names))]
+    out = []
+    for part in ("train", "val"):
+        firsts = [c for c in convs if question_split(c) == part]
+        offs = [q for q in corpus.questions if q["kind"] == "offcorpus" and question_split(q) == part]
+        offs += [q for q in general if split_of(q["question"]) == part]
+        for i, off in enumerate(offs):
+            if not firsts:
+                break
+            first = firsts[i % len(firsts)]
+            turn = {"question": off["question"], "role": "offtopic", "gold_title": ""}
+            out.append(
+                {
+                    "id": f"{first['id']}-then-{off['id']}",
+                    "kind": "conversation",
+                    "split": part,
+                    "turns": [first["turns"][0], turn],
+                }
+            )
+    return out
+
+
 def swapped(corpus: Corpus, run: Run) -> list[dict]:
     """Questions about one paper asked of another: the name that picks out the gold paper replaced by the name
     that picks out another ("how many layers does A have" -> "... does B have"). The corpus holds B, but not
@@ -611,10 +653,12 @@ def verdict_rows(run: Run, q: dict) -> list[tuple[list[float], int]]:
 
 
 def _rows_of_kind(kind: str, rows_of, corpora: dict[str, Corpus], runs: dict[str, Run]) -> dict[str, list]:
-    """rows_of(run, question) for every question of this kind, gathered by split (train / val)."""
+    """rows_of(run, question) for every question of this kind, gathered by split (train / val); conversations
+    include the off-topic turns made from the data (off_topic_turns)."""
     out: dict[str, list] = defaultdict(list)
     for name, c in corpora.items():
-        for q in c.questions:
+        made = off_topic_turns(c, list(corpora)) if kind == "conversation" else []
+        for q in [*c.questions, *made]:
             if q["kind"] == kind:
                 out[question_split(q)] += rows_of(runs[name], q)
     return out
@@ -713,6 +757,9 @@ def main(argv: list[str] | None = None) -> int:
         for q in swapped(c, runs[name]):
             for x, lab, info in decision_rows(runs[name], q):
                 drows[q["split"]].append((x, lab, {**info, "corpus": name, "kind": "swapped"}))
+        for q in off_topic_turns(c, list(corpora)):
+            for x, lab, info in decision_rows(runs[name], q)[1:]:  # the first turn is already a row
+                drows[q["split"]].append((x, lab, {**info, "corpus": name, "kind": "off-topic turn"}))
     X = np.array([x for x, _, _ in drows["train"]])
     y = np.array([lab for _, lab, _ in drows["train"]])
     (work / "answerable-rows.json").write_text(json.dumps(drows))  # for analysis beside the fit
