@@ -571,7 +571,8 @@ def off_topic_turns(corpus: Corpus, names: list[str]) -> list[dict]:
     """Conversations whose second turn leaves the corpus: the first turn of a conversation, then an off-corpus
     question of the same split, or one about nothing any corpus holds ("what is the capital of peru?" after "what
     does LIMO stand for?"). Users change the subject that way; the written conversations rarely do, and a short
-    question with nothing to do with the previous paper was taken as a follow-up of it. Made deterministically."""
+    question with nothing to do with the previous paper was answered from it. They are rows of the answer-or-refuse
+    fit (planned as the pipeline plans them, often as follow-ups) and of bench/judges.py. Made deterministically."""
     convs = [q for q in corpus.questions if q["kind"] == "conversation" and q["turns"][0].get("gold_title")]
     general = [{**q, "id": f"offtopic-{bucket(q['question'])}-{i}"} for i, q in enumerate(offtopic(corpus.name, names))]
     out = []
@@ -653,12 +654,10 @@ def verdict_rows(run: Run, q: dict) -> list[tuple[list[float], int]]:
 
 
 def _rows_of_kind(kind: str, rows_of, corpora: dict[str, Corpus], runs: dict[str, Run]) -> dict[str, list]:
-    """rows_of(run, question) for every question of this kind, gathered by split (train / val); conversations
-    include the off-topic turns made from the data (off_topic_turns)."""
+    """rows_of(run, question) for every question of this kind, gathered by split (train / val)."""
     out: dict[str, list] = defaultdict(list)
     for name, c in corpora.items():
-        made = off_topic_turns(c, list(corpora)) if kind == "conversation" else []
-        for q in [*c.questions, *made]:
+        for q in c.questions:
             if q["kind"] == kind:
                 out[question_split(q)] += rows_of(runs[name], q)
     return out
@@ -740,7 +739,10 @@ def main(argv: list[str] | None = None) -> int:
     _fit_sentences(rows, sha, write)
     learned.load.cache_clear()
 
-    # 2. follow-up or new topic, in a conversation (the answer-or-refuse rows below are planned with it)
+    # 2. follow-up or new topic, in a conversation (the answer-or-refuse rows below are planned with it). The
+    # off-topic turns are not rows here: the corpus holds nothing for them, so they would teach that a question
+    # whose own retrieval finds a paper is a follow-up. Whether a follow-up is answerable is decision 3's, which
+    # fits on them.
     _fit_followup(_rows_of_kind("conversation", followup_rows, corpora, runs), sha, write)
     learned.load.cache_clear()
 
