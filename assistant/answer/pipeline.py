@@ -294,8 +294,11 @@ class Pipeline:
         self, plan: Plan, timings: Timings, decision: answerable.Decision, ev: Evidence, sentence: str
     ) -> Answer:
         """The decision is not to answer. When the question names the paper, or follows up on one, that paper's
-        abstract is said not to state it, with its closest sentence; otherwise the plain refusal."""
-        if plan.followup_of or decision.named:
+        abstract is said not to state it, with its closest sentence; otherwise the plain refusal. A question in
+        words the corpus never uses ("how do i renew my passport") is about no indexed paper, whatever came before,
+        unless it points back ("what GPUs did they use")."""
+        followup = plan.followup_of and (plan.question.refers_back or not decision.foreign)
+        if followup or decision.named:
             ev = ev.quoting([sentence], [decision.probability]).numbered(1)
             text = f'The abstract of [1] ({ev.title}) does not state this. Closest: "{sentence}" [1]'
             cites = [Citation(1, ev.paper_id, ev.title, sentence, 0.0)]

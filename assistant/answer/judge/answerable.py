@@ -141,6 +141,7 @@ class Decision:
     probability: float
     reason: str  # one line: why it answers, or why not
     named: bool  # the question names the paper it would answer from
+    foreign: bool = False  # the corpus uses none of the question's topic words ("how do i renew my passport")
 
 
 def features(
@@ -218,6 +219,7 @@ def features(
         "absent_terms": ", ".join(as_written(sorted(set(x_absent), key=lambda t: -vocab.weight(t))[:4], q.text)),
     }
     words["about"] = "yes" if _about(q, matched, ev, vocab) else ""
+    words["foreign"] = "yes" if topic and not any(vocab.known(t) for t in topic) else ""
     return [x[k] for k in NAMES], words
 
 
@@ -245,7 +247,7 @@ def decide(x: list[float], words: dict[str, str]) -> Decision:
     # does not state, with its closest sentence, rather than refuse as if nothing were indexed.
     named = bool(words.get("about"))
     if p >= m.threshold:
-        return Decision(True, p, f"answerable (p={p:.2f})", named)
+        return Decision(True, p, f"answerable (p={p:.2f})", named, bool(words.get("foreign")))
     worst = next(
         (
             name
@@ -254,7 +256,7 @@ def decide(x: list[float], words: dict[str, str]) -> Decision:
         ),
         "dense",
     )
-    return Decision(False, p, f"{REASONS[worst].format(**words)} (p={p:.2f})", named)
+    return Decision(False, p, f"{REASONS[worst].format(**words)} (p={p:.2f})", named, bool(words.get("foreign")))
 
 
 def _placeholders(text: str) -> list[str]:
