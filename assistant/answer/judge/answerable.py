@@ -219,7 +219,7 @@ def features(
         "absent_terms": ", ".join(as_written(sorted(set(x_absent), key=lambda t: -vocab.weight(t))[:4], q.text)),
     }
     words["about"] = "yes" if _about(q, matched, ev, vocab) else ""
-    words["foreign"] = "yes" if topic and not any(vocab.known(t) for t in topic) else ""
+    words["foreign"] = "yes" if topic and len(never) == len(topic) else ""
     return [x[k] for k in NAMES], words
 
 
@@ -245,9 +245,9 @@ def decide(x: list[float], words: dict[str, str]) -> Decision:
     p = m.probability(x)
     # The question is about this paper (a rare name it is about, or a rare title term): say what its abstract
     # does not state, with its closest sentence, rather than refuse as if nothing were indexed.
-    named = bool(words.get("about"))
+    named, foreign = bool(words.get("about")), bool(words.get("foreign"))
     if p >= m.threshold:
-        return Decision(True, p, f"answerable (p={p:.2f})", named, bool(words.get("foreign")))
+        return Decision(True, p, f"answerable (p={p:.2f})", named, foreign)
     worst = next(
         (
             name
@@ -256,7 +256,7 @@ def decide(x: list[float], words: dict[str, str]) -> Decision:
         ),
         "dense",
     )
-    return Decision(False, p, f"{REASONS[worst].format(**words)} (p={p:.2f})", named, bool(words.get("foreign")))
+    return Decision(False, p, f"{REASONS[worst].format(**words)} (p={p:.2f})", named, foreign)
 
 
 def _placeholders(text: str) -> list[str]:

@@ -22,7 +22,8 @@ class StaleWeights(AssistantError):
     """The code's features differ from those the weights were fitted on."""
 
 
-def _sigmoid(z: float) -> float:
+def sigmoid(z: float) -> float:
+    """The logistic function, clamped so that no logit overflows exp."""
     return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
 
 
@@ -42,7 +43,7 @@ class Logistic:
         return self.intercept + sum(c * (v - m) / s for c, v, m, s in zip(self.coef, x, self.mean, self.scale))
 
     def probability(self, x: list[float]) -> float:
-        return _sigmoid(self.logit(x))
+        return sigmoid(self.logit(x))
 
     def contributions(self, x: list[float]) -> list[tuple[float, str]]:
         """Each feature's share of the logit, most negative first: what speaks against the decision."""
@@ -70,7 +71,7 @@ class Trees:
         return z
 
     def probability(self, x: list[float]) -> float:
-        return _sigmoid(self.logit(x))
+        return sigmoid(self.logit(x))
 
 
 def logistic(name: str, names: tuple[str, ...]) -> Logistic:

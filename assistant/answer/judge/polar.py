@@ -14,12 +14,13 @@ better?") and writes calibration/polar.json with the kept words, the weights and
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+
+from assistant.answer.judge.learned import sigmoid
 
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+|[?:;,\"'\-–—]")
 OTHER = "W"  # every word outside the kept vocabulary
@@ -29,10 +30,10 @@ def tokens(question: str) -> list[str]:
     return _TOKEN.findall(question.lower())
 
 
-def shape(question: str, vocabulary: frozenset[str]) -> list[str]:
-    """The question's words with the uncommon ones folded into one placeholder per run."""
+def shape(words: list[str], vocabulary: frozenset[str]) -> list[str]:
+    """The question's words (tokens()) with the uncommon ones folded into one placeholder per run."""
     out = ["<s>"]
-    for t in tokens(question):
+    for t in words:
         t = t if t in vocabulary else OTHER
         if not (t == OTHER and out[-1] == OTHER):
             out.append(t)
@@ -44,8 +45,8 @@ _AUX_WORDS = frozenset("do does did is are was were can could should will would 
 
 
 def features(question: str, vocabulary: frozenset[str]) -> dict[str, float]:
-    seq = shape(question, vocabulary)
     words = tokens(question)
+    seq = shape(words, vocabulary)
     wh = next((i for i, t in enumerate(words) if t in _WH_WORDS), None)
     aux = next((i for i, t in enumerate(words) if t in _AUX_WORDS), None)
     grams = Counter("g:" + " ".join(seq[i : i + n]) for n in (1, 2, 3) for i in range(len(seq) - n + 1))
@@ -69,7 +70,7 @@ class Model:
 
     def probability(self, question: str) -> float:
         z = self.intercept + sum(self.weights.get(k, 0.0) * v for k, v in features(question, self.vocabulary).items())
-        return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
+        return sigmoid(z)
 
 
 @lru_cache(maxsize=1)

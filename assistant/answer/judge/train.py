@@ -266,8 +266,7 @@ def _fit_followup(rows: dict[str, list], sha: str, write: bool) -> None:
     mean, scale, coef, intercept = _fit_binary(X, y, balanced=True)
     for part in ("train", "val"):
         Xp = np.array([x for x, _, _ in rows[part]])
-        p = 1 / (1 + np.exp(-(intercept + ((Xp - mean) / scale) @ coef)))
-        said = p >= 0.5
+        said = _probability(Xp, mean, scale, coef, intercept) >= 0.5
         for role in ("followup", "switch", "outside", "offtopic"):
             sel = np.array([r == role for _, _, r in rows[part]])
             if sel.any():
@@ -452,7 +451,7 @@ def _fit_sentences(
     assert np.allclose([trees.logit(list(x)) for x in X[:500]], clf.decision_function(X[:500]), atol=1e-4)
 
     def logistic(x) -> float:
-        return 1 / (1 + np.exp(-(intercept + float(np.dot(coef, (np.array(x) - mean) / scale)))))
+        return float(_probability(x, mean, scale, coef, intercept))
 
     def top1(groups, score) -> float:
         return sum(group[int(np.argmax([score(x) for x, _ in group]))][1] for group in groups) / max(1, len(groups))
@@ -517,7 +516,7 @@ def _fit_papers(
     mean, scale, coef, intercept = _fit_binary(X, y, balanced=True)
 
     def prob(x) -> float:
-        return float(1 / (1 + np.exp(-(intercept + ((np.array(x) - mean) / scale) @ coef))))
+        return float(_probability(x, mean, scale, coef, intercept))
 
     def best(g) -> float:
         return max((prob(x) for x, _ in g if x), default=0.0)
@@ -533,11 +532,7 @@ def _fit_papers(
         rec, prec = [], []
         for g in groups[part]:
             n_gold = sum(lab for _, lab in g) + sum(1 for x, _ in g if not x)
-            kept = [
-                lab
-                for x, lab in g
-                if x and 1 / (1 + np.exp(-(intercept + ((np.array(x) - mean) / scale) @ coef))) >= th
-            ]
+            kept = [lab for x, lab in g if x and prob(x) >= th]
             if not kept and (min_precision is None or best(g) >= floor):  # the best candidate, as papers.keep
                 top = max((x for x, _ in g if x), key=prob, default=None)
                 kept = [next(lab for x, lab in g if x is top)] if top is not None else []
@@ -675,6 +670,13 @@ def _fit_binary(X, y, balanced: bool):
     return scaler.mean_, scale, clf.coef_[0], float(clf.intercept_[0])
 
 
+def _probability(X, mean, scale, coef, intercept):
+    """The probability of a logistic fit (from _fit_binary) for one row or many."""
+    import numpy as np
+
+    return 1 / (1 + np.exp(-(intercept + ((np.asarray(X, dtype=float) - mean) / scale) @ coef)))
+
+
 def _write(name: str, payload: dict[str, Any], write: bool) -> None:
     if write:
         (OUT / f"{name}.json").write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
@@ -766,7 +768,7 @@ def main(argv: list[str] | None = None) -> int:
     y = np.array([lab for _, lab, _ in drows["train"]])
     (work / "answerable-rows.json").write_text(json.dumps(drows))  # for analysis beside the fit
     mean, scale, coef, intercept = _fit_binary(X, y, balanced=True)
-    ptrain = 1 / (1 + np.exp(-(intercept + ((X - mean) / scale) @ coef)))
+    ptrain = _probability(X, mean, scale, coef, intercept)
     # The threshold: the most negatives refused while at most MAX_FALSE_REFUSALS of the answerable questions
     # are refused, on the train split.
     pos = np.sort(ptrain[y == 1])
@@ -774,8 +776,7 @@ def main(argv: list[str] | None = None) -> int:
     for part in ("train", "val"):
         Xp = np.array([x for x, _, _ in drows[part]])
         yp = np.array([lab for _, lab, _ in drows[part]])
-        p = 1 / (1 + np.exp(-(intercept + ((Xp - mean) / scale) @ coef)))
-        ok = p >= threshold
+        ok = _probability(Xp, mean, scale, coef, intercept) >= threshold
         print(
             f"answerable/{part}: {len(yp)} decisions; answered when answerable "
             f"{ok[yp == 1].mean():.3f}; refused otherwise {(~ok[yp == 0]).mean():.3f}"

@@ -38,8 +38,9 @@ def checked(raw: str, quotes: dict[int, str]) -> str:
         cited = list(dict.fromkeys(claim.cited))
         if not cited:
             # Uncited: the one quote that holds it is its source, as the single answers' check repairs markers.
-            best = max(quotes, key=lambda n: support(claim.text, quotes[n]))
-            cited = [best] if support(claim.text, quotes[best]) >= MIN_SUPPORT else []
+            held = {n: support(claim.text, q) for n, q in quotes.items()}
+            best = max(held, key=held.__getitem__)
+            cited = [best] if held[best] >= MIN_SUPPORT else []
         if not cited or any(n not in quotes for n in cited):
             continue  # no quote holds it, or it cites a paper this group does not hold
         words = re.findall(r"[A-Za-z]+", claim.text)

@@ -44,14 +44,13 @@ def label(texts_by_group: list[list[str]], idf: dict[str, float], avoid: set[str
     counts = []
     surface: dict[str, Counter] = {}
     seen: Counter = Counter()  # in how many of the texts being labelled each stem occurs
-    for texts in texts_by_group:
-        for t in texts:
-            seen.update({stem(w.lower()) for w in _WORD.findall(t)})
     total = max(1, sum(len(g) for g in texts_by_group))
     for texts in texts_by_group:
         c: Counter = Counter()
         for t in texts:
-            for w in set(_WORD.findall(t)):
+            found = set(_WORD.findall(t))
+            seen.update({stem(w.lower()) for w in found})
+            for w in found:
                 s = stem(w.lower())
                 if w.lower() in STOPWORDS or s in avoid:
                     continue
