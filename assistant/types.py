@@ -149,7 +149,7 @@ class Answer:
     # quoted evidence by rules), "list" (one line per fitting paper) or "refusal".
     made_by: str = "extractive"
     verdict: str | None = None  # yes | no | maybe, for a yes/no question
-    verdict_by: str | None = None  # rule | model | rule+model | comparison
+    verdict_by: str | None = None  # rule | model | rule+model | comparison | papers (a consensus: most papers' stance)
     abstain_reason: str = ""  # one line: why the question was not answered (empty when it was)
     groups: list[Group] = field(default_factory=list)  # literature answers (survey, consensus): papers by theme
     table: Comparison | None = None  # compare answers

@@ -32,6 +32,8 @@ def test_weights_were_fitted_on_these_features_and_on_the_committed_data():
             assert len(m.coef) == len(names) == len(m.mean) == len(m.scale)
     assert verdict_calibration()["data_sha256"] == sha
     assert json.loads((CAL / "probes.json").read_text())["data_sha256"] == sha
+    for name in ("polar", "literature_kind"):  # the question-shape decisions (judge/fit_questions.py)
+        assert json.loads((CAL / f"{name}.json").read_text())["data_sha256"] == sha, f"refit {name}.json"
 
 
 def test_exported_trees_score_as_the_fitted_model():

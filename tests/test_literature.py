@@ -27,12 +27,24 @@ from tests.conftest import ScriptedGenerator
         ("Does chain-of-thought always help?", "consensus"),
         ("is there evidence that larger models generalize better?", "consensus"),
         ("What does LIMO stand for?", None),
-        ("Is Lion more memory-efficient than Adam?", None),
+        ("how many layers does the model have", None),
         ("Which papers study concept bottleneck models?", None),  # a list question: one line per paper
     ],
 )
 def test_literature_kinds(question, kind):
     assert literature_kind(question) == kind
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    "question",
+    ["Is Lion more memory-efficient than Adam?", "which methods does LIMO use?", "what limitations does ReFT have"],
+)
+def test_a_question_about_one_paper_is_answered_from_that_paper(pipe, question):
+    """Whatever its shape, a question that names one indexed paper, or that one paper alone speaks to, gets a
+    single answer: that paper's sentence, not a literature answer of one group."""
+    a = pipe.ask(question)
+    assert not a.groups and a.table is None and len({c.paper_id for c in a.citations}) == 1
 
 
 def test_topics_and_compared_parts():
@@ -90,15 +102,17 @@ def test_consensus_groups_papers_by_stance_with_a_tally(pipe):
     assert a.kind == "consensus" and a.groups and not a.abstained
     stances = {f.stance for g in a.groups for f in g.findings}
     assert stances <= {"supports", "mixed or qualified", "against"} and None not in stances
-    tally = a.text.splitlines()[0]
-    assert tally.startswith(f"Of {len(a.citations)} indexed paper")
-    assert all(f"{len(g.findings)} {g.label}" in tally for g in a.groups)
-
-
-@pytest.mark.e2e
-def test_a_question_about_one_named_paper_stays_a_single_answer(pipe):
-    a = pipe.ask("which methods does LIMO use?")
-    assert a.kind != "survey" and not a.groups
+    counts = {g.label: len(g.findings) for g in a.groups}
+    n, top = len(a.citations), max(counts.values())
+    lead = a.text.splitlines()[0]
+    assert str(n) in lead and a.verdict_by == "papers"
+    # The overall verdict is the stance more than half the papers take, else "maybe": the papers disagree.
+    if 2 * top > n:
+        label = max(counts, key=counts.__getitem__)
+        assert a.verdict == {"supports": "yes", "mixed or qualified": "maybe", "against": "no"}[label]
+    else:
+        assert a.verdict == "maybe" and lead.startswith("The papers disagree")
+        assert all(f"{k} {g}" in lead for g, k in counts.items())
 
 
 @pytest.mark.e2e

@@ -25,109 +25,33 @@ import os
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
-from dataclasses import dataclass, field, replace
+from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[3]
-DATA = ROOT / "bench" / "data" / "qa"
-OUT = Path(__file__).resolve().parent / "calibration"
-FORMS = "forms/questions.jsonl"
-OFFTOPIC = "offtopic/questions.jsonl"
-HIDDEN, VALIDATION = 3, 4  # of 20 buckets: 15 % of papers held out of the index, 20 % for validation
-
-
-def _settings(data_dir: Path | None = None):
-    """Defaults (and the environment), never the user's config file: a fit must not depend on who runs it."""
-    from assistant.config import Settings
-
-    overrides: dict[str, Any] = {"data_dir": data_dir} if data_dir is not None else {}
-    return Settings(**overrides)
-
-
-def bucket(text: str) -> int:
-    return int(hashlib.sha256(text.encode("utf-8")).hexdigest()[:8], 16) % 20
-
-
-def split_of(title: str) -> str:
-    b = bucket(title)
-    return "val" if HIDDEN <= b < HIDDEN + VALIDATION else "train" if b >= HIDDEN else ("val" if b == 0 else "train")
-
-
-def hidden(title: str) -> bool:
-    return bucket(title) < HIDDEN
-
-
-def norm(text: str) -> str:
-    return " ".join(text.lower().split())
-
-
-@dataclass
-class Corpus:
-    name: str
-    papers: dict[str, dict] = field(default_factory=dict)  # title -> record
-    questions: list[dict] = field(default_factory=list)
-    literature: list[dict] = field(default_factory=list)  # survey / compare / consensus questions (<corpus>-lit/)
-
-
-def load_data(root: Path = DATA) -> tuple[dict[str, Corpus], str]:
-    """Corpora by name (folders whose questions say the same corpus are one corpus), and the data's sha256."""
-    corpora: dict[str, Corpus] = {}
-    digest = hashlib.sha256()
-    # Folders with a corpus of their own; then the literature questions (<corpus>-lit/), over those corpora.
-    for folder in sorted(
-        p for p in root.iterdir() if (p / "questions.jsonl").is_file() and (p / "corpus.jsonl").is_file()
-    ):
-        cfile, qfile = folder / "corpus.jsonl", folder / "questions.jsonl"
-        for f in (cfile, qfile):
-            digest.update(f.read_bytes())
-        questions = [json.loads(line) for line in qfile.read_text(encoding="utf-8").splitlines() if line.strip()]
-        name = questions[0].get("corpus", folder.name) if questions else folder.name
-        c = corpora.setdefault(name, Corpus(name))
-        for line in cfile.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                rec = json.loads(line)
-                c.papers.setdefault(rec["title"], rec)
-        c.questions += questions
-    lit = [p / "questions.jsonl" for p in sorted(root.iterdir()) if p.name.endswith("-lit")]
-    for qfile in [f for f in lit if f.is_file()]:
-        digest.update(qfile.read_bytes())
-        for line in qfile.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                q = json.loads(line)
-                corpora[q["corpus"]].literature.append(q)
-    for extra in (FORMS, OFFTOPIC):
-        if (root / extra).is_file():
-            digest.update((root / extra).read_bytes())
-    return corpora, digest.hexdigest()
-
-
-def _lines(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def forms(root: Path = DATA) -> list[dict]:
-    """Questions labelled only by their form (yes/no or not), over no corpus: bench/data/qa/forms/."""
-    return _lines(root / FORMS)
-
-
-def offtopic(corpus: str, names: list[str], root: Path = DATA) -> list[dict]:
-    """This corpus's share of the questions about nothing any corpus holds (bench/data/qa/offtopic/): each goes
-    to one corpus, by a hash of its text, so that no corpus's conversations are swamped by them."""
-    rows = _lines(root / OFFTOPIC)
-    return [q for q in rows if names[bucket(q["question"]) % len(names)] == corpus]
-
-
-def question_split(q: dict) -> str:
-    if q.get("split"):
-        return q["split"]
-    gold = q.get("gold_title") or (q.get("gold_titles") or [""])[0]
-    if q.get("kind") == "conversation":
-        gold = next((t["gold_title"] for t in q["turns"] if t.get("gold_title")), "")
-    return split_of(gold) if gold else split_of(q.get("id", q.get("question", "")))
+from assistant.answer.judge import fit_questions
+from assistant.answer.judge.data import (  # noqa: F401  (re-exported: bench/judges.py, tests)
+    DATA,
+    FORMS,
+    HIDDEN,
+    OFFTOPIC,
+    OUT,
+    ROOT,
+    VALIDATION,
+    Corpus,
+    _lines,
+    _settings,
+    bucket,
+    forms,
+    hidden,
+    load_data,
+    norm,
+    offtopic,
+    question_split,
+    split_of,
+)
+from assistant.answer.judge.data import write_weights as _write
 
 
 def build_index(corpus: Corpus, work: Path, embedder) -> Path:
@@ -348,63 +272,6 @@ def literature_sentence_rows(run: Run, q: dict) -> list[list[tuple[list[float], 
         title = run.retriever.index.papers[pid].title
         out.append(list(zip(S.features(question, sentences, run.retriever.index.idf, title, sims), labels)))
     return out
-
-
-def polar_examples(corpora: dict[str, Corpus]) -> dict[str, list[tuple[str, int, str]]]:
-    """(question, wants yes/no, corpus) by split: yes/no questions against those that ask for a name, a number, a
-    definition or a list, consensus questions against survey and compare ones, and the questions written for their
-    form alone (forms/: "can you tell me what ...", "is X or Y better", "..., right?"). Conversation turns and
-    off-corpus questions carry no label of their form and are left out."""
-    out: dict[str, list[tuple[str, int, str]]] = defaultdict(list)
-    for name, c in corpora.items():
-        for q in c.questions:
-            if q["kind"] in ("yesno", "named", "paraphrase", "count", "definition", "list"):
-                out[question_split(q)].append((q["question"], int(q["kind"] == "yesno"), name))
-        for q in c.literature:
-            out[split_of(q["id"])].append((q["question"], int(q["kind"] == "consensus"), name + "-lit"))
-    for q in forms():
-        out[split_of(q["question"])].append((q["question"], int(q["polar"]), "forms"))
-    return out
-
-
-def _fit_polar(corpora: dict[str, Corpus], sha: str, write: bool) -> None:
-    import numpy as np
-    from sklearn.feature_extraction import DictVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    from assistant.answer.judge import polar as P
-
-    data = polar_examples(corpora)
-    df = Counter(t for q, _, _ in data["train"] for t in set(P.tokens(q)))
-    vocabulary = frozenset(t for t, n in df.items() if n >= POLAR_MIN_DF)
-    vec = DictVectorizer()
-    X = vec.fit_transform([P.features(q, vocabulary) for q, _, _ in data["train"]])
-    y = np.array([lab for _, lab, _ in data["train"]])
-    clf = LogisticRegression(C=1.0, max_iter=3000).fit(X, y)
-    names = vec.get_feature_names_out()
-    weights = {str(n): round(float(w), 5) for n, w in zip(names, clf.coef_[0]) if abs(w) >= 1e-4}
-    m = P.Model(vocabulary, weights, float(clf.intercept_[0]), 0.5, sha)
-    for part in ("train", "val"):
-        by: dict[str, list[bool]] = defaultdict(list)
-        for q, lab, corpus in data[part]:
-            by[corpus].append((m.probability(q) >= 0.5) == bool(lab))
-        every = [ok for oks in by.values() for ok in oks]
-        print(
-            f"polar/{part}: {len(every)} questions, form right {np.mean(every):.3f} ("
-            + ", ".join(f"{c} {np.mean(v):.2f}" for c, v in sorted(by.items()))
-            + ")"
-        )
-    payload = {
-        "vocabulary": sorted(vocabulary),
-        "weights": weights,
-        "intercept": round(float(clf.intercept_[0]), 6),
-        "threshold": 0.5,
-        "data_sha256": sha,
-        "fitted_on": len(y),
-        "min_df": POLAR_MIN_DF,
-    }
-    _write("polar", payload, write)
-    P.model.cache_clear()
 
 
 def _fit_trees(X, y):
@@ -677,12 +544,6 @@ def _probability(X, mean, scale, coef, intercept):
     return 1 / (1 + np.exp(-(intercept + ((np.asarray(X, dtype=float) - mean) / scale) @ coef)))
 
 
-def _write(name: str, payload: dict[str, Any], write: bool) -> None:
-    if write:
-        (OUT / f"{name}.json").write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
-        print(f"wrote {(OUT / f'{name}.json').relative_to(ROOT)}")
-
-
 def _logistic_payload(names, mean, scale, coef, intercept, threshold, sha, n, extra) -> dict[str, Any]:
     return {
         "features": list(names),
@@ -723,7 +584,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"indexes ready in {time.perf_counter() - t0:.0f} s")
 
     # 0. does the question want a yes or no (every plan below reads it)
-    _fit_polar(corpora, sha, write)
+    fit_questions.fit_polar(corpora, sha, write)
+    fit_questions.fit_literature_kind(corpora, sha, write)
 
     # 1. sentence ranker
     rows: dict[str, list] = defaultdict(list)
@@ -842,7 +704,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-POLAR_MIN_DF = 25  # a word is part of a question's shape when this many training questions use it
 TREES = 150  # boosted trees of the sentence rankers; depth and count chosen by 5-fold validation by paper
 TREE_DEPTH = 4
 TWO_QUOTES = 0.25  # at most this share of single answers quote the runner-up sentence as well

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from assistant.answer.judge.polar import is_polar
+from assistant.answer.judge.verdict import LEAD, deciding_ending
 from assistant.answer.judge.verdict import decide as decide_verdict
-from assistant.answer.judge.verdict import deciding_ending
 from assistant.answer.literature import compare as C
 from assistant.answer.literature import themes
 from assistant.answer.literature.kinds import LiteratureKind, compared_parts, topic_text
@@ -47,8 +47,9 @@ def literature_answer(
     where: dict | None = None,
     synthesise: Synthesise | None = None,
 ) -> Answer | None:
-    """The literature answer; None for a compare question whose parts one paper holds (answered as a single
-    question by the caller). `synthesise`: a capable model's verified summaries per group (synthesis.py)."""
+    """The literature answer; None where one paper is all there is (a compare question whose parts one paper holds,
+    a survey or consensus question that one paper passes): the caller answers it as a single question, with the
+    single answer's sentence ranker and verdict. `synthesise`: a capable model's verified summaries per group (synthesis.py)."""
     if kind == "compare":
         parts = compared_parts(text)
         compared = (
@@ -78,16 +79,18 @@ def literature_answer(
             coverage=reason,
             abstain_reason=reason,
         )
+    if len(picked) == 1:
+        return None
+    verdict = None
     if kind == "consensus":
-        groups, lead = _by_stance(text, picked)
+        groups, lead, verdict = _by_stance(text, picked)
     else:
         groups, lead = _by_theme(query, picked, retriever)
     overview = ""
     if synthesise is not None:
         groups, overview = synthesise(text, groups)
-    return _answer(
-        text, kind, lead, groups, picked, timings, model, f"{len(picked)} papers pass the relevance decision", overview
-    )
+    reason = f"{len(picked)} papers pass the relevance decision"
+    return _answer(text, kind, lead, groups, picked, timings, model, reason, overview, verdict)
 
 
 def short_title(title: str) -> str:
@@ -127,7 +130,9 @@ def _by_theme(query: str, picked: list[Picked], retriever: Retriever) -> tuple[l
     return groups, lead + "."
 
 
-def _by_stance(question: str, picked: list[Picked]) -> tuple[list[Group], str]:
+def _by_stance(question: str, picked: list[Picked]) -> tuple[list[Group], str, str]:
+    """Groups by stance (the verdict decision on each paper's deciding sentence), the lead, and the overall verdict:
+    the stance most papers take when more than half take it, otherwise "maybe" (the papers disagree)."""
     findings = _findings(picked)
     by: dict[str, list[Finding]] = defaultdict(list)
     for p in picked:
@@ -136,12 +141,21 @@ def _by_stance(question: str, picked: list[Picked]) -> tuple[list[Group], str]:
         by[verdict.label].append(Finding(f.number, f.paper_id, f.title, f.quote, dict(STANCES)[verdict.label]))
     groups = [Group(name, tuple(by[label])) for label, name in STANCES if by.get(label)]
     n = len(picked)
+    top = max((label for label, _ in STANCES), key=lambda label: len(by.get(label, [])))
+    count = len(by[top])
+    papers = f"indexed paper{'s' if n != 1 else ''} that speak to this"
+    verb = {"yes": "support it", "no": "are against it", "maybe": "are mixed or qualified"}[top]
+    if count == n:
+        return groups, f"{LEAD[top]} All {n} {papers} {verb}.", top
+    rest = ", ".join(f"{len(by[label])} {name}" for label, name in STANCES if by.get(label) and label != top)
+    if 2 * count > n:
+        said = {"yes": "Mostly yes", "no": "Mostly no", "maybe": "Mostly unsettled"}[top]
+        return groups, f"{said}: {count} of {n} {papers} {verb} ({rest}).", top
     tally = ", ".join(f"{len(by[label])} {name}" for label, name in STANCES if by.get(label))
-    lead = f"Of {n} indexed paper{'s' if n != 1 else ''} that speak to this: {tally}."
-    return groups, lead
+    return groups, f"The papers disagree. Of {n} {papers}: {tally}.", "maybe"
 
 
-def _answer(text, kind, lead, groups, picked, timings, model, reason, overview="") -> Answer:
+def _answer(text, kind, lead, groups, picked, timings, model, reason, overview="", verdict=None) -> Answer:
     lines = [lead, "", overview] if overview else [lead]
     for g in groups:
         lines += [""] + ([g.label[:1].upper() + g.label[1:] + ":"] if g.label else [])
@@ -152,7 +166,10 @@ def _answer(text, kind, lead, groups, picked, timings, model, reason, overview="
         for n, p in enumerate(picked, 1)
     ]
     evidence = [p.evidence for p in picked]
-    return _made(text, kind, lines, citations, evidence, timings, model, reason, groups=groups, summary=overview)
+    made = _made(text, kind, lines, citations, evidence, timings, model, reason, groups=groups, summary=overview)
+    if verdict is not None:
+        made.verdict, made.verdict_by = verdict, "papers"  # the stance most of the papers take
+    return made
 
 
 def _made(text, kind, lines, citations, evidence, timings, model, reason, groups=(), table=None, summary="") -> Answer:

@@ -1,58 +1,16 @@
-"""Is this a question about the literature, and which kind: survey, compare or consensus?
-
-- survey:    "what have papers found about X", "summarize the work on X", "which approaches/benchmarks ... used",
-             "what limitations ... according to these papers", "what's known about X";
-- compare:   "compare A and B", "A vs B", "how do A and B differ", "difference between A and B";
-- consensus: a yes/no question about a general claim: "does X always help?", "do studies agree that ...",
-             "is there evidence that ...".
-A question that names one paper by a rare name ("which methods does LIMO use?") stays a single-paper question:
-the caller checks that (plan.Planner.named_papers). These are patterns of how literature questions are asked,
-not of any one question; the training data's literature questions (bench/data/qa/*-lit) measure them.
+"""How a literature question is read once its kind is known (judge/literature_kind.py decides the kind): the
+topic a survey searches for ("what have papers found about simplicity bias?" -> "simplicity bias") and the two or
+three things a compare question names ("compare LIMO and ReFT" -> ["LIMO", "ReFT"]). A question that names one
+paper by a rare name ("which methods does LIMO use?") stays a single-paper question: the caller checks that
+(plan.Planner.named_papers).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Literal
 
-LiteratureKind = Literal["survey", "compare", "consensus"]
-
-_PAPERS = r"(?:papers?|studies|works|articles|researchers|authors|literature)"
-_SURVEY = re.compile(
-    rf"^\s*(?:what|which)\s+(?:have|do|did|does)\s+(?:the\s+|these\s+)?{_PAPERS}\s+"
-    r"(?:found|find|say|show|shown|report|reported|propose|proposed|suggest|conclude|tell)\b"
-    r"|\bwhat(?:'s|\s+is)\s+(?:known|the\s+evidence)\s+(?:about|on|for)\b"
-    r"|\bsummari[sz]e\b|\boverview\s+of\b|\bstate\s+of\s+the\s+art\b|\bliterature\s+(?:on|about)\b"
-    r"|^\s*(?:which|what)\s+(?:main\s+|different\s+|key\s+|common\s+)?(?:approaches|methods|techniques|benchmarks|"
-    r"datasets|strategies|limitations|challenges|findings|kinds\s+of|types\s+of)\b"
-    rf"|\b(?:according\s+to|across|in)\s+(?:these|the)\s+{_PAPERS}\b"
-    rf"|^\s*(?:what\s+do|how\s+do)\s+(?:these\s+|the\s+)?{_PAPERS}\b"
-    rf"|^\s*{_PAPERS}\s+(?:on|about)\b[^?]*\?\s*$",
-    re.I,
-)
-_COMPARE = re.compile(
-    r"^\s*(?:compare|contrast)\b|\b(?:vs\.?|versus)\s|\bdifferences?\s+between\b"
-    r"|^\s*how\s+(?:do|does|did)\s+.+\s+and\s+.+\s+(?:differ|compare)\b",
-    re.I,
-)
-_CONSENSUS = re.compile(
-    r"^\s*(?:does|do|is|are|can|will|would|should|has|have)\b[^?]*\b(?:always|generally|in\s+general|usually|"
-    r"typically|consistently|necessarily|universally|ever)\b"
-    rf"|\b(?:do|does)\s+(?:the\s+|these\s+)?{_PAPERS}\s+(?:agree|disagree|show|find|support|conclude)\b"
-    r"|\bis\s+there\s+(?:evidence|consensus|agreement)\b",
-    re.I,
-)
-
-
-def literature_kind(text: str) -> LiteratureKind | None:
-    if _COMPARE.search(text):
-        return "compare"
-    if _CONSENSUS.search(text):
-        return "consensus"
-    if _SURVEY.search(text):
-        return "survey"
-    return None
-
+from assistant.answer.judge.literature_kind import PAPERS as _PAPERS
+from assistant.answer.judge.literature_kind import LiteratureKind, literature_kind  # noqa: F401  (the callers' one import)
 
 # What to strip from a survey question to search for its topic: "what have papers found about simplicity bias?"
 # is searched as "simplicity bias".

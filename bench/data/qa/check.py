@@ -2,7 +2,7 @@
 
     python bench/data/qa/check.py CORPUS.jsonl QUESTIONS.jsonl [--fix-drop]
 
-CORPUS.jsonl: one {"title", "abstract", ...} per line. QUESTIONS.jsonl: one question per line, in the format of
+CORPUS.jsonl: one {"title", "abstract", ...} per line (several files joined by commas make one corpus). QUESTIONS.jsonl: one question per line, in the format of
 bench/data/qa/README.md. Prints one line per problem and a count per kind; exits 1 when anything is wrong.
 With --fix-drop, rewrites QUESTIONS.jsonl without the bad lines (and says how many went).
 Standard library only, so that helpers and CI can run it anywhere.
@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 KINDS = {"named", "paraphrase", "count", "definition", "yesno", "list", "offcorpus", "conversation"}
+LITERATURE = {"survey", "compare", "consensus"}
 ROLES = {"first", "followup", "switch", "outside"}
 VERDICTS = {"yes", "no", "maybe"}
 
@@ -47,12 +48,37 @@ def _one(q: dict, papers: dict[str, str], where: str) -> list[str]:
     return out
 
 
+def _literature(q: dict, papers: dict[str, str], where: str) -> list[str]:
+    """Problems of one survey, compare or consensus question: its papers exist, each key point is verbatim."""
+    out = [] if (q.get("question") or "").strip() else [f"{where}: no question"]
+    golds = q.get("gold_titles") or []
+    if len(golds) < 2:
+        out.append(f"{where}: a literature question needs at least two gold_titles")
+    optional = q.get("optional_titles") or []
+    for g in [*golds, *optional]:
+        if g not in papers:
+            out.append(f"{where}: title not in the corpus: {g[:80]!r}")
+    for kp in q.get("key_points") or []:
+        title = kp.get("title", "")
+        if title not in golds or title not in papers:
+            out.append(f"{where}: key point of a paper that is not gold: {title[:60]!r}")
+            continue
+        strings = kp.get("any") or []
+        if not strings:
+            out.append(f"{where}: key point without strings: {title[:60]!r}")
+        for a in strings:
+            if norm(a) not in norm(papers[title]):
+                out.append(f"{where}: key point {a[:60]!r} is not in the abstract of {title[:60]!r}")
+    return out
+
+
 def check(corpus: Path, questions: Path) -> tuple[list[str], Counter, list[int]]:
     papers = {}
-    for line in corpus.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            rec = json.loads(line)
-            papers[rec["title"]] = rec["title"] + " " + rec["abstract"]
+    for part in str(corpus).split(","):  # one corpus may span files: seeds-a/corpus.jsonl,seeds-b/corpus.jsonl
+        for line in Path(part).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                rec = json.loads(line)
+                papers[rec["title"]] = rec["title"] + " " + rec["abstract"]
     problems: list[str] = []
     kinds: Counter = Counter()
     bad: list[int] = []
@@ -69,7 +95,9 @@ def check(corpus: Path, questions: Path) -> tuple[list[str], Counter, list[int]]
             continue
         kind = q.get("kind")
         mine: list[str] = []
-        if kind not in KINDS:
+        if kind in LITERATURE:
+            mine += _literature(q, papers, where)
+        elif kind not in KINDS:
             mine.append(f"{where}: unknown kind {kind!r}")
         elif kind == "conversation":
             turns = q.get("turns") or []
