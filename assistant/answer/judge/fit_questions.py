@@ -9,8 +9,8 @@ from collections import Counter, defaultdict
 from assistant.answer.judge.data import Corpus, forms, litforms, question_split, split_of, write_weights
 
 POLAR_MIN_DF = 25  # a word is part of a question's shape when this many training questions use it
-KIND_MIN_DF = 10  # the same for the literature-kind decision, whose cue words are rarer ("versus", "findings")
-MISROUTED = 0.05  # at most this share of the training split's single-paper questions is taken for literature
+KIND_MIN_DF = 5  # the same for the literature-kind decision, whose cue words are rarer ("versus", "findings")
+MISROUTED = 0.08  # at most this share of the training split's single-paper questions is taken for literature
 
 
 def polar_examples(corpora: dict[str, Corpus]) -> dict[str, list[tuple[str, int, str]]]:

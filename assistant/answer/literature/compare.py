@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from assistant.answer.judge import papers
 from assistant.answer.judge.injection import unquotable
 from assistant.answer.judge.polar import is_polar
 from assistant.answer.judge.sentence import score_sentences
+from assistant.answer.literature.select import CANDIDATES
 from assistant.retrieve.hybrid import Retriever
 from assistant.retrieve.question import analyse
 from assistant.types import Comparison, Evidence
@@ -26,15 +28,19 @@ ASPECTS = (
 
 
 def find_papers(parts: list[str], retriever: Retriever, named_papers, where: dict | None) -> list[Evidence]:
-    """One paper per part: the one its name picks out, else its best search hit. Two parts whose best hit is the
-    same paper are compared inside that paper, not across it and the next hit (that would be an unrelated paper)."""
+    """One paper per part: the one its name picks out, else its best search hit, when the fitted relevance decision
+    of literature answers (judge/papers.py) keeps it: a part no indexed paper speaks to finds none, and the question
+    is answered (or refused) as a single one. Two parts whose best hit is the same paper are compared inside that
+    paper, not across it and the next hit (that would be an unrelated paper)."""
     out: list[Evidence] = []
     for part in parts:
         q = analyse(part)
         named = named_papers(q)
-        hits, _ = retriever.search(part, k=1, where=where, boost=named)
-        if hits and hits[0].paper_id not in {e.paper_id for e in out}:
-            out.append(hits[0])
+        # Scored among as many candidates as select() scores, the list the decision was fitted on.
+        hits, _ = retriever.search(part, k=CANDIDATES, where=where, boost=named)
+        kept = papers.keep(q, hits, named, retriever.vocab, name="literature_papers", fallback=False)
+        if kept and kept[0][0].paper_id not in {e.paper_id for e in out}:
+            out.append(kept[0][0])
     return out
 
 
