@@ -52,14 +52,11 @@ def literature_answer(
     single answer's sentence ranker and verdict. `synthesise`: a capable model's verified summaries per group (synthesis.py)."""
     if kind == "compare":
         parts = compared_parts(text)
-        compared = (
-            _compare(text, parts, retriever, named_papers, timings, model, where, synthesise)
-            if len(parts) >= 2
-            else None
-        )
-        if compared is not None:
-            return compared
-        return None
+        if len(parts) >= 2:
+            found = C.find_papers(parts, retriever, named_papers, where)
+        else:  # "compare the two great depression papers": described, not named
+            found = C.find_described(topic_text(parts[0]) if parts else text, retriever, named_papers, where)
+        return _compare(text, found, retriever, timings, model, synthesise)
     query = topic_text(text) if kind == "survey" else text
     q = replace(analyse(query), polar=kind == "consensus" and is_polar(text))
     picked = select(q, query, retriever, named_papers(q), where, refuse=min_score >= 0)
@@ -194,8 +191,7 @@ def _made(text, kind, lines, citations, evidence, timings, model, reason, groups
     )
 
 
-def _compare(text, parts, retriever, named_papers, timings, model, where, synthesise=None) -> Answer | None:
-    found = C.find_papers(parts, retriever, named_papers, where)
+def _compare(text, found, retriever, timings, model, synthesise=None) -> Answer | None:
     if len(found) < 2:
         return None  # one paper holds both: a question about that paper, answered as one
     numbered = list(enumerate(found, 1))

@@ -8,6 +8,7 @@ search hit for each part.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from assistant.answer.judge import papers
@@ -42,6 +43,21 @@ def find_papers(parts: list[str], retriever: Retriever, named_papers, where: dic
         if kept and kept[0][0].paper_id not in {e.paper_id for e in out}:
             out.append(kept[0][0])
     return out
+
+
+_HOW_MANY = re.compile(r"\b(both|two|three|2|3)\b", re.I)
+
+
+def find_described(part: str, retriever: Retriever, named_papers, where: dict | None) -> list[Evidence]:
+    """The papers a compare question describes instead of naming ("compare the two great depression papers"): those
+    the literature relevance decision keeps for the description, best first, as many as it says (else up to 3)."""
+    m = _HOW_MANY.search(part)
+    n = {"both": 2, "two": 2, "2": 2, "three": 3, "3": 3}[m.group(1).lower()] if m else 3
+    q = analyse(part)
+    named = named_papers(q)
+    hits, _ = retriever.search(part, k=CANDIDATES, where=where, boost=named)
+    kept = papers.keep(q, hits, named, retriever.vocab, name="literature_papers", fallback=False)
+    return [ev for ev, _ in kept[:n]]
 
 
 def table(papers: list[tuple[int, Evidence]], retriever: Retriever) -> Comparison:
