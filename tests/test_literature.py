@@ -196,3 +196,12 @@ def test_a_capable_model_summarises_each_group_and_what_fails_the_check_is_left_
     # The bundled 135M model is not capable (judge/styles.py): no summary is asked for.
     plain = Pipeline(Settings(data_dir=seeded_dir), pipe.retriever, ScriptedGenerator([]))
     assert not any(g.summary for g in plain.ask("Summarize the work on in-context learning").groups)
+
+
+@pytest.mark.e2e
+def test_a_pasted_title_is_a_question_about_that_paper(pipe):
+    """Every indexed title asked as it is gets a single answer (or refusal) about that paper, never a survey."""
+    titles = [p.title for p in pipe.retriever.index.papers.values()]
+    assert all(pipe.literature_kind(t, None) is None for t in titles)
+    pid = next(iter(pipe.retriever.index.papers))
+    assert pipe.retriever.index.paper_titled(f"what does {pipe.retriever.index.papers[pid].title} find?") == pid

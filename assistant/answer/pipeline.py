@@ -295,11 +295,14 @@ class Pipeline:
 
     def literature_kind(self, question: str, history: list[Answer] | None) -> LiteratureKind | None:
         """survey, compare or consensus for a question about several papers; None for one about one paper (it
-        names one paper by a rare name) or a follow-up that points back to the previous answer."""
+        names one paper by a rare name or by its whole title) or a follow-up that points back to the previous
+        answer."""
         text = clean_question(question)
         kind = literature_kind(text)
-        if kind is None or kind == "compare":
+        if kind is None or kind == "compare":  # a compare question checks itself: each part finds its own paper
             return kind
+        if self.retriever.index.paper_titled(text) is not None:
+            return None
         q = analyse(text)
         if history and q.refers_back:
             return None

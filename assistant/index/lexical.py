@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 from array import array
 from collections import Counter
@@ -30,6 +31,8 @@ __all__ = ["ChunkRef", "Index", "Sentences", "generation_replaced"]
 
 # A reader retries only while ingests keep replacing the generation it read; each retry needs one finished ingest.
 FLIP_RETRY_S = 120.0
+_WORDS = re.compile(r"\w+")
+TITLE_WORDS = 40  # no title is longer; bounds the spans a question is searched for
 
 
 def generation_replaced(store: Store, name: str | None, deadline: float) -> bool:
@@ -154,6 +157,27 @@ class Index:
     def title_terms(self) -> set[str]:
         """Every term of every title (what makes a name "known" to the corpus besides the IDF table)."""
         return set().union(*(terms(p.title) for p in self.papers.values())) if self.papers else set()
+
+    @cached_property
+    def titles(self) -> dict[str, str]:
+        """Each title of three words or more, lowercased words joined by spaces, to its paper."""
+        out = {}
+        for pid, p in self.papers.items():
+            words = _WORDS.findall(p.title.lower())
+            if len(words) >= 3:
+                out.setdefault(" ".join(words), pid)
+        return out
+
+    def paper_titled(self, text: str) -> str | None:
+        """The paper whose whole title the text contains (a pasted title asks about that paper), else None."""
+        words = _WORDS.findall(text.lower())
+        titles = self.titles
+        for n in range(min(len(words), TITLE_WORDS), 2, -1):  # the longest first: a title may hold a shorter one
+            for i in range(len(words) - n + 1):
+                pid = titles.get(" ".join(words[i : i + n]))
+                if pid is not None:
+                    return pid
+        return None
 
     @classmethod
     def from_dump(cls, store: Store, collection, dump: dict) -> Index:
