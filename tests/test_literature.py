@@ -104,16 +104,19 @@ def test_consensus_groups_papers_by_stance_with_a_tally(pipe):
     stances = {f.stance for g in a.groups for f in g.findings}
     assert stances <= {"supports", "mixed or qualified", "against"} and None not in stances
     counts = {g.label: len(g.findings) for g in a.groups}
-    n, top = len(a.citations), max(counts.values())
+    weight = {g.label: sum(1 / f.number for f in g.findings) for g in a.groups}  # cited in relevance order
+    n, top = len(a.citations), max(weight, key=weight.__getitem__)
     lead = a.text.splitlines()[0]
     assert str(n) in lead and a.verdict_by == "papers"
-    # The overall verdict is the stance more than half the papers take, else "maybe": the papers disagree.
-    if 2 * top > n:
-        label = max(counts, key=counts.__getitem__)
-        assert a.verdict == {"supports": "yes", "mixed or qualified": "maybe", "against": "no"}[label]
+    if len(counts) == 1:
+        assert f"All {n} indexed papers" in lead
+    else:
+        assert all(f"{k} {g}" in lead for g, k in counts.items())
+    # The overall verdict is the stance with more than half the weight (each paper 1/rank), else "maybe".
+    if 2 * weight[top] > sum(weight.values()):
+        assert a.verdict == {"supports": "yes", "mixed or qualified": "maybe", "against": "no"}[top]
     else:
         assert a.verdict == "maybe" and lead.startswith("The papers disagree")
-        assert all(f"{k} {g}" in lead for g, k in counts.items())
 
 
 @pytest.mark.e2e
