@@ -161,7 +161,7 @@ class Index:
     @cached_property
     def titles(self) -> dict[str, str]:
         """Each title of three words or more, lowercased words joined by spaces, to its paper."""
-        out = {}
+        out: dict[str, str] = {}
         for pid, p in self.papers.items():
             words = _WORDS.findall(p.title.lower())
             if len(words) >= 3:

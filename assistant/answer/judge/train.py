@@ -2,7 +2,8 @@
 
     python -m assistant.answer.judge.train [--work DIR] [--no-write]
 
-0. polar:      whether the question wants a yes or no (judge/polar.py), on the training questions' kinds;
+0. polar:      whether the question wants a yes or no (judge/polar.py), and literature_kind: one paper or the
+               literature, and how (judge/literature_kind.py); both fitted in judge/fit_questions.py;
 1. sentence:   which sentence of a paper answers (judge/sentence.py), on the gold papers' sentences;
 2. followup:   in a conversation, continue the previous paper or not (judge/followup.py), on the turns;
 3. answerable: answer or refuse (judge/answerable.py), on the pipeline's own plan for every question;
@@ -10,8 +11,8 @@
                sentences;
 6. verdict:    yes / no / maybe (judge/verdict.py), on the yes/no questions' deciding sentences.
 
-Data: bench/data/qa/<corpus>/{corpus,questions}.jsonl (bench/data/qa/README.md). Papers are split by a hash of
-their title: HIDDEN of them are left out of the index (their questions become off-corpus questions that share the
+Data: bench/data/qa (bench/data/qa/README.md), read and split by judge/data.py: papers are split by a hash of
+their title; HIDDEN of them are left out of the index (their questions become off-corpus questions that share the
 corpus's words), and the rest go to train or validation. Only the train split is fitted; train and validation
 figures are printed side by side. Each weights file records the sha256 of the data it was fitted on.
 """
