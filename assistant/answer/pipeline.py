@@ -308,14 +308,22 @@ class Pipeline:
             return None
         return None if len(self.planner.named_papers(q)) == 1 else kind
 
+    def _shares_topic(self, q, pid: str) -> bool:
+        vocab = self.retriever.vocab
+        have = vocab.paper_terms(pid)
+        return any(vocab.has(t, have) for t in q.topic)
+
     def _refuse(
         self, plan: Plan, timings: Timings, decision: answerable.Decision, ev: Evidence, sentence: str
     ) -> Answer:
         """The decision is not to answer. When the question names the paper, or follows up on one, that paper's
         abstract is said not to state it, with its closest sentence; otherwise the plain refusal. A question in
-        words the corpus never uses ("how do i renew my passport") is about no indexed paper, whatever came before,
-        unless it points back ("what GPUs did they use")."""
-        followup = plan.followup_of and (plan.question.refers_back or not decision.foreign)
+        words the corpus never uses ("how do i renew my passport"), or that shares no topic word with the previous
+        paper ("what is the boiling point of mercury?" after a chain-of-thought answer), is about no indexed paper,
+        whatever came before, unless it points back ("what GPUs did they use")."""
+        followup = plan.followup_of and (
+            plan.question.refers_back or (not decision.foreign and self._shares_topic(plan.question, plan.followup_of))
+        )
         if followup or decision.named:
             ev = ev.quoting([sentence], [decision.probability]).numbered(1)
             text = f'The abstract of [1] ({ev.title}) does not state this. Closest: "{sentence}" [1]'
