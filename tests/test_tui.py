@@ -17,7 +17,7 @@ from assistant.answer.session import make_pipeline
 from assistant.config import Settings
 from assistant.errors import GenerationError
 from assistant.ingest.build import ingest
-from assistant.types import Timings
+from assistant.types import Answer, Timings
 from tui.app import PaperChatApp
 from tui.screens.conversations import ConversationsScreen
 from tui.screens.dialogs import ConfirmScreen
@@ -420,3 +420,26 @@ async def test_a_pause_in_typing_reads_the_draft_ahead_and_enter_cancels_it(chat
         await settle(pilot)
         await pilot.pause(0.6)
         assert len(drafts) == 1 and recorder.asks[-1]["question"] == QUESTION
+
+
+def test_a_compare_answer_is_shown_as_a_table_of_its_quotes():
+    """One column per paper, one row per aspect; every cell is the quoted sentence, a pipe in it escaped."""
+    from assistant.types import Comparison
+    from tui.widgets.messages import answer_markdown
+
+    table = Comparison(
+        ("problem", "method"),
+        (
+            (1, "LIMO: Less is More", ("Reasoning needs data | or not.", "A few curated samples.")),
+            (2, "ReFT: Reinforced Fine-Tuning", ("", "PPO after SFT.")),
+        ),
+        ("LIMO, samples", "reft, paths"),
+    )
+    a = Answer("compare LIMO and ReFT", "Compared: [1] LIMO; [2] ReFT\n\nProblem:\n- ...", table=table)
+    md = answer_markdown(a).splitlines()
+    assert md[0] == "Compared: [1] LIMO; [2] ReFT"
+    assert md[2] == "| | [1] LIMO | [2] ReFT |"
+    assert md[4] == "| **problem** | Reasoning needs data \\| or not. | — |"
+    assert md[5] == "| **method** | A few curated samples. | PPO after SFT. |"
+    assert md[6] == "| **sets it apart** | LIMO, samples | reft, paths |"
+    assert answer_markdown(Answer("q", "plain *text*")) == "plain *text*"
