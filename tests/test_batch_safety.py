@@ -421,3 +421,36 @@ def test_same_follow_up_in_two_conversations_is_two_questions():
     assert len({it.key for it in items[:3]}) == 3
     assert items[2].key == read_questions("-", io.StringIO("and the data?\n"))[0].key  # unchanged without one
     assert items[3].error == 'line 4: "conversation" must be a string or an integer'
+
+
+def test_markdown_keeps_a_literature_answers_lines_and_shows_a_compare_table_escaped():
+    from assistant.batch.outputs import MarkdownSink, md_lines
+
+    assert md_lines('3 papers speak to this.\n\nSupports:\n- A: "x | y" [1]\n- B: "<b>" [2]') == (
+        '3 papers speak to this.\n\nSupports:  \n\\- A: "x \\| y" \\[1\\]  \n\\- B: "\\<b\\>" \\[2\\]'
+    )
+    fh = io.StringIO()
+    MarkdownSink(fh, "t").write(
+        {
+            "id": "q1",
+            "question": "compare A and B",
+            "text": 'Compared: [1] A; [2] B\n\nProblem:\n- [1] "p"',
+            "table": {
+                "aspects": ["problem", "method"],
+                "rows": [[1, "A: a paper", ["p | q", "m"]], [2, "B <i>", ["", "*n*"]]],
+                "differs": ["a", "b"],
+            },
+            "citations": [],
+            "timings": {},
+        }
+    )
+    lines = fh.getvalue().splitlines()
+    table = [ln for ln in lines if ln.startswith("|")]
+    assert table == [
+        "| | \\[1\\] A | \\[2\\] B \\<i\\> |",
+        "|---|---|---|",
+        "| **problem** | p \\| q | — |",
+        "| **method** | m | \\*n\\* |",
+        "| **sets it apart** | a | b |",
+    ]
+    assert "Compared: \\[1\\] A; \\[2\\] B" in lines and not any(ln.startswith("Problem") for ln in lines)

@@ -438,7 +438,7 @@ def test_a_compare_answer_is_shown_as_a_table_of_its_quotes():
     a = Answer("compare LIMO and ReFT", "Compared: [1] LIMO; [2] ReFT\n\nProblem:\n- ...", table=table)
     md = answer_markdown(a).splitlines()
     assert md[0] == "Compared: [1] LIMO; [2] ReFT"
-    assert md[2] == "| | [1] LIMO | [2] ReFT |"
+    assert md[2] == "| | \\[1\\] LIMO | \\[2\\] ReFT |"
     assert md[4] == "| **problem** | Reasoning needs data \\| or not. | — |"
     assert md[5] == "| **method** | A few curated samples. | PPO after SFT. |"
     assert md[6] == "| **sets it apart** | LIMO, samples | reft, paths |"

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from assistant.answer.references import reference
 from assistant.text import printable
-from assistant.types import Answer
+from assistant.types import Answer, Comparison
 
 
 def paper_meta(answer: Answer, paper_id: str) -> dict[str, Any]:
@@ -38,12 +39,39 @@ def as_text(answer: Answer) -> str:
     return "\n".join(parts)
 
 
+def _cell(text: str) -> str:
+    """A table cell's text on one line, its pipes escaped so that it cannot end the cell."""
+    return " ".join(printable(text).replace("|", "\\|").split())
+
+
+def comparison_table(table: Comparison | dict, escape: Callable[[str], str] = _cell) -> list[str]:
+    """A compare answer's table as Markdown: one column per paper, one row per aspect, each cell the quoted
+    sentence, and what sets each paper apart. `table` is the Comparison or its JSON form (batch records);
+    `escape` makes each cell safe for where it goes."""
+    t: dict[str, Any] = (
+        table if isinstance(table, dict) else {"aspects": table.aspects, "rows": table.rows, "differs": table.differs}
+    )
+    rows = [(int(n), str(title), [str(c) for c in cells]) for n, title, cells in t["rows"]]
+    lines = [
+        "| | " + " | ".join(f"\\[{n}\\] {escape(title.split(':')[0])}" for n, title, _ in rows) + " |",
+        "|---" * (len(rows) + 1) + "|",
+    ]
+    for a, aspect in enumerate(t["aspects"]):
+        lines.append(f"| **{escape(aspect)}** | " + " | ".join(escape(cells[a]) or "—" for _, _, cells in rows) + " |")
+    if t.get("differs"):
+        lines.append("| **sets it apart** | " + " | ".join(escape(str(d)) for d in t["differs"]) + " |")
+    return lines
+
+
 def as_json(answer: Answer, **extra) -> str:
     return json.dumps({**extra, **answer.to_dict()}, ensure_ascii=False)
 
 
 def as_markdown(answer: Answer, heading: str | None = None) -> str:
-    out = [f"## {heading or printable(answer.question)}", "", printable(answer.text), ""]
+    body = printable(answer.text)
+    if answer.table is not None and answer.table.rows:  # the lead, then the table instead of the aspect lists
+        body = "\n".join([body.splitlines()[0], "", *comparison_table(answer.table)])
+    out = [f"## {heading or printable(answer.question)}", "", body, ""]
     for c in answer.citations:
         ref = reference(c.title, paper_meta(answer, c.paper_id))
         out.append(f"{c.number}. **{printable(ref)}** — “{printable(c.quote)}”")

@@ -13,6 +13,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TextIO
 
+from assistant.answer.render import comparison_table
 from assistant.batch.inputs import CSV_FIELDS, BatchInputError, Item, id_key
 from assistant.errors import AssistantError
 from assistant.text import printable
@@ -142,6 +143,13 @@ def md_escape(text: str) -> str:
     return line
 
 
+def md_lines(text: str) -> str:
+    """Untrusted text of several lines (a literature answer's groups) as literal Markdown that keeps its lines:
+    each line escaped as md_escape does, lines joined by hard breaks, blank lines kept as paragraph breaks."""
+    paragraphs = [p for p in printable(text).split("\n\n") if p.strip()]
+    return "\n\n".join("  \n".join(md_escape(line) for line in p.splitlines() if line.strip()) for p in paragraphs)
+
+
 class CsvSink:
     def __init__(self, fh: TextIO, extra_columns: list[str]):
         self.fh = fh
@@ -190,7 +198,12 @@ class MarkdownSink:
         if rec.get("error"):
             out += [f"**Failed:** {md_escape(rec['error'])}", ""]
         else:
-            out += [md_escape(rec.get("text") or ""), ""]
+            text = str(rec.get("text") or "")
+            table = rec.get("table")
+            if table and table.get("rows"):  # a compare answer: its lead, then the papers side by side
+                out += [md_escape(text.splitlines()[0] if text else ""), "", *comparison_table(table, md_escape), ""]
+            else:
+                out += [md_lines(text), ""]
             cites = [
                 f"{c['number']}. **{md_escape(str(c.get('reference') or c['title']))}** — “{md_escape(str(c['quote']))}”"
                 for c in rec.get("citations") or []

@@ -11,6 +11,7 @@ from textual.message import Message
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
+from assistant.answer.render import comparison_table
 from assistant.text import printable
 from assistant.types import Answer
 
@@ -33,26 +34,11 @@ def keep_partial(answer: Answer, streamed: str) -> Answer:
 def answer_markdown(answer: Answer) -> str:
     """Markdown is not console markup, so model text is safe here once control characters are gone. A compare
     answer is shown as a table: one column per paper, one row per aspect, each cell the quoted sentence."""
+    text = printable(answer.text)
     if answer.table is None or not answer.table.rows:
-        return printable(answer.text)
-    return printable(comparison_markdown(answer))
-
-
-def _cell(text: str) -> str:
-    return " ".join(text.replace("|", "\\|").split())
-
-
-def comparison_markdown(answer: Answer) -> str:
-    table = answer.table
-    assert table is not None
-    head = "| | " + " | ".join(f"[{n}] {_cell(title.split(':')[0])}" for n, title, _ in table.rows) + " |"
-    lines = [answer.text.splitlines()[0], "", head, "|---" * (len(table.rows) + 1) + "|"]
-    for a, aspect in enumerate(table.aspects):
-        lines.append(f"| **{aspect}** | " + " | ".join(_cell(cells[a]) or "—" for _, _, cells in table.rows) + " |")
-    if table.differs:
-        lines.append("| **sets it apart** | " + " | ".join(_cell(d) for d in table.differs) + " |")
-    overview = [ln for ln in answer.text.split("\n\n")[1:2] if not ln.startswith("Problem:")]
-    return "\n".join(lines + ([""] + overview if answer.summary else []))
+        return text
+    overview = [answer.summary] if answer.summary else []
+    return "\n".join([text.splitlines()[0], "", *comparison_table(answer.table), "", *overview]).rstrip()
 
 
 def meta_text(answer: Answer) -> Text:
