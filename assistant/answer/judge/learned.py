@@ -22,6 +22,17 @@ class StaleWeights(AssistantError):
     """The code's features differ from those the weights were fitted on."""
 
 
+def read(name: str) -> dict:
+    """calibration/<name>.json, as written by the fit script."""
+    path = resources.files("assistant.answer.judge").joinpath(f"calibration/{name}.json")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def sparse_logit(weights: dict[str, float], intercept: float, features: dict[str, float]) -> float:
+    """A linear score over named features (the question-shape decisions: most n-grams have no weight)."""
+    return intercept + sum(weights.get(k, 0.0) * v for k, v in features.items())
+
+
 def sigmoid(z: float) -> float:
     """The logistic function, clamped so that no logit overflows exp."""
     return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
@@ -84,8 +95,7 @@ def logistic(name: str, names: tuple[str, ...]) -> Logistic:
 
 @lru_cache(maxsize=8)
 def load(name: str, names: tuple[str, ...]) -> Logistic | Trees:
-    path = resources.files("assistant.answer.judge").joinpath(f"calibration/{name}.json")
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = read(name)
     if tuple(data["features"]) != names:
         raise StaleWeights(
             f"calibration/{name}.json was fitted on other features; refit: python -m assistant.answer.judge.train"

@@ -18,15 +18,14 @@ split's single-paper questions (out of fold) is taken for a literature question.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Literal
 
 from assistant.answer.judge import polar
+from assistant.answer.judge.learned import read, sparse_logit
 
 LiteratureKind = Literal["survey", "compare", "consensus"]
 LABELS = ("single", "survey", "compare", "consensus")
@@ -87,7 +86,7 @@ class Model:
 
     def probabilities(self, question: str) -> dict[str, float]:
         f = features(question, self.vocabulary)
-        z = [b + sum(w.get(k, 0.0) * v for k, v in f.items()) for w, b in zip(self.weights, self.intercepts)]
+        z = [sparse_logit(w, b, f) for w, b in zip(self.weights, self.intercepts)]
         top = max(z)
         e = [math.exp(v - top) for v in z]
         return {label: v / sum(e) for label, v in zip(self.labels, e)}
@@ -102,8 +101,7 @@ class Model:
 
 @lru_cache(maxsize=1)
 def model() -> Model:
-    path = resources.files("assistant.answer.judge").joinpath("calibration/literature_kind.json")
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = read("literature_kind")
     return Model(
         frozenset(data["vocabulary"]),
         tuple(data["labels"]),

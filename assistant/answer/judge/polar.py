@@ -13,14 +13,12 @@ better?") and writes calibration/polar.json with the kept words, the weights and
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 
-from assistant.answer.judge.learned import sigmoid
+from assistant.answer.judge.learned import read, sigmoid, sparse_logit
 
 _TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+|[?:;,\"'\-–—]")
 OTHER = "W"  # every word outside the kept vocabulary
@@ -69,14 +67,12 @@ class Model:
     data_sha256: str
 
     def probability(self, question: str) -> float:
-        z = self.intercept + sum(self.weights.get(k, 0.0) * v for k, v in features(question, self.vocabulary).items())
-        return sigmoid(z)
+        return sigmoid(sparse_logit(self.weights, self.intercept, features(question, self.vocabulary)))
 
 
 @lru_cache(maxsize=1)
 def model() -> Model:
-    path = resources.files("assistant.answer.judge").joinpath("calibration/polar.json")
-    data = json.loads(path.read_text(encoding="utf-8"))
+    data = read("polar")
     return Model(
         frozenset(data["vocabulary"]),
         dict(data["weights"]),

@@ -3,17 +3,15 @@ bundled 135M model never wrote an answer that passed the checks, the 0.5B and 1.
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
-from importlib import resources
 
+from assistant.answer.judge.learned import read
 from assistant.config import Settings
 
 
 @lru_cache(maxsize=1)
 def calibrated_min_params() -> int:
-    text = resources.files("assistant.answer.judge").joinpath("calibration/styles.json").read_text(encoding="utf-8")
-    return int(json.loads(text)["model_answer_min_params"])
+    return int(read("styles")["model_answer_min_params"])
 
 
 def model_writes(settings: Settings, n_params: int | None) -> bool:

@@ -12,16 +12,15 @@ Two deciders, and which one is used depends on the model (calibration/verdict.js
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from assistant.answer.extract import closing
 from assistant.answer.judge.injection import unquotable
+from assistant.answer.judge.learned import read
 from assistant.answer.judge.verdict_features import NAMES, conclusion_for, features, speaks_to
 
 log = logging.getLogger(__name__)
@@ -44,8 +43,7 @@ class Verdict:
 
 @lru_cache(maxsize=1)
 def calibration() -> dict[str, Any]:
-    text = resources.files("assistant.answer.judge").joinpath("calibration/verdict.json").read_text(encoding="utf-8")
-    data = json.loads(text)
+    data = read("verdict")
     if data["features"] != NAMES:
         raise RuntimeError("calibration/verdict.json was fitted on other features; run bench/calibrate_verdict.py")
     return data

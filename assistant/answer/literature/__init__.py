@@ -166,15 +166,17 @@ def _answer(text, kind, lead, groups, picked, timings, model, reason, overview="
         for n, p in enumerate(picked, 1)
     ]
     evidence = [p.evidence for p in picked]
-    made = _made(text, kind, lines, citations, evidence, timings, model, reason, groups=groups, summary=overview)
-    if verdict is not None:
-        made.verdict, made.verdict_by = verdict, "papers"  # the stance most of the papers take
-    return made
+    return _made(
+        text, kind, lines, citations, evidence, timings, model, reason, groups=groups, summary=overview, verdict=verdict
+    )
 
 
-def _made(text, kind, lines, citations, evidence, timings, model, reason, groups=(), table=None, summary="") -> Answer:
+def _made(
+    text, kind, lines, citations, evidence, timings, model, reason, groups=(), table=None, summary="", verdict=None
+) -> Answer:
     """The one layout of a literature answer: evidence numbered as cited, every part quoted from the abstracts or
-    written by the model and checked against those quotes."""
+    written by the model and checked against those quotes. `verdict`: a consensus answer's overall stance, weighed
+    from its papers' stances (verdict_by "papers")."""
     evidence = renumbered(list(evidence))
     written = bool(summary) or any(g.summary for g in groups)
     return Answer(
@@ -191,6 +193,8 @@ def _made(text, kind, lines, citations, evidence, timings, model, reason, groups
         groups=list(groups),
         table=table,
         summary=summary,
+        verdict=verdict,
+        verdict_by="papers" if verdict is not None else None,
     )
 
 

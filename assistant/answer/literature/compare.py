@@ -35,14 +35,19 @@ def find_papers(parts: list[str], retriever: Retriever, named_papers, where: dic
     paper, not across it and the next hit (that would be an unrelated paper)."""
     out: list[Evidence] = []
     for part in parts:
-        q = analyse(part)
-        named = named_papers(q)
-        # Scored among as many candidates as select() scores, the list the decision was fitted on.
-        hits, _ = retriever.search(part, k=CANDIDATES, where=where, boost=named)
-        kept = papers.keep(q, hits, named, retriever.vocab, name="literature_papers", fallback=False)
-        if kept and kept[0][0].paper_id not in {e.paper_id for e in out}:
-            out.append(kept[0][0])
+        kept = _kept(part, retriever, named_papers, where)
+        if kept and kept[0].paper_id not in {e.paper_id for e in out}:
+            out.append(kept[0])
     return out
+
+
+def _kept(text: str, retriever: Retriever, named_papers, where: dict | None) -> list[Evidence]:
+    """The papers the literature relevance decision keeps for one part or description, best first. Scored among as
+    many candidates as select() scores, the list the decision was fitted on."""
+    q = analyse(text)
+    named = named_papers(q)
+    hits, _ = retriever.search(text, k=CANDIDATES, where=where, boost=named)
+    return [ev for ev, _ in papers.keep(q, hits, named, retriever.vocab, name="literature_papers", fallback=False)]
 
 
 _HOW_MANY = re.compile(r"\b(both|two|three|2|3)\b", re.I)
@@ -53,11 +58,7 @@ def find_described(part: str, retriever: Retriever, named_papers, where: dict | 
     the literature relevance decision keeps for the description, best first, as many as it says (else up to 3)."""
     m = _HOW_MANY.search(part)
     n = {"both": 2, "two": 2, "2": 2, "three": 3, "3": 3}[m.group(1).lower()] if m else 3
-    q = analyse(part)
-    named = named_papers(q)
-    hits, _ = retriever.search(part, k=CANDIDATES, where=where, boost=named)
-    kept = papers.keep(q, hits, named, retriever.vocab, name="literature_papers", fallback=False)
-    return [ev for ev, _ in kept[:n]]
+    return _kept(part, retriever, named_papers, where)[:n]
 
 
 def table(papers: list[tuple[int, Evidence]], retriever: Retriever) -> Comparison:
