@@ -440,6 +440,7 @@ def test_markdown_keeps_a_literature_answers_lines_and_shows_a_compare_table_esc
                 "rows": [[1, "A: a paper", ["p | q", "m"]], [2, "B <i>", ["", "*n*"]]],
                 "differs": ["a", "b"],
             },
+            "summary": "A is *older* [1].",
             "citations": [],
             "timings": {},
         }
@@ -454,3 +455,5 @@ def test_markdown_keeps_a_literature_answers_lines_and_shows_a_compare_table_esc
         "| **sets it apart** | a | b |",
     ]
     assert "Compared: \\[1\\] A; \\[2\\] B" in lines and not any(ln.startswith("Problem") for ln in lines)
+    # the model's verified overview stays, escaped, between the lead and the table
+    assert lines.index("A is \\*older\\* \\[1\\].") == lines.index("Compared: \\[1\\] A; \\[2\\] B") + 2

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -443,3 +444,5 @@ def test_a_compare_answer_is_shown_as_a_table_of_its_quotes():
     assert md[5] == "| **method** | A few curated samples. | PPO after SFT. |"
     assert md[6] == "| **sets it apart** | LIMO, samples | reft, paths |"
     assert answer_markdown(Answer("q", "plain *text*")) == "plain *text*"
+    with_overview = answer_markdown(replace(a, summary="ReFT adds RL after SFT [2].")).splitlines()
+    assert with_overview[:4] == [md[0], "", "ReFT adds RL after SFT [2].", ""] and with_overview[4:] == md[2:]

@@ -63,14 +63,28 @@ def comparison_table(table: Comparison | dict, escape: Callable[[str], str] = _c
     return lines
 
 
+def comparison_markdown(
+    text: str,
+    table: Comparison | dict,
+    summary: str = "",
+    line: Callable[[str], str] = printable,
+    cell: Callable[[str], str] = _cell,
+) -> list[str]:
+    """A compare answer as Markdown, wherever it is shown (chat app, chat export, batch report): its lead line, the
+    model's verified overview if there is one, then the table in place of the per-aspect lists. `line` and `cell`
+    make the text safe for where it goes."""
+    lead = text.splitlines()[0] if text else ""
+    return [line(lead), "", *([line(summary), ""] if summary else []), *comparison_table(table, cell)]
+
+
 def as_json(answer: Answer, **extra) -> str:
     return json.dumps({**extra, **answer.to_dict()}, ensure_ascii=False)
 
 
 def as_markdown(answer: Answer, heading: str | None = None) -> str:
     body = printable(answer.text)
-    if answer.table is not None and answer.table.rows:  # the lead, then the table instead of the aspect lists
-        body = "\n".join([body.splitlines()[0], "", *comparison_table(answer.table)])
+    if answer.table is not None and answer.table.rows:
+        body = "\n".join(comparison_markdown(answer.text, answer.table, answer.summary))
     out = [f"## {heading or printable(answer.question)}", "", body, ""]
     for c in answer.citations:
         ref = reference(c.title, paper_meta(answer, c.paper_id))

@@ -13,7 +13,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TextIO
 
-from assistant.answer.render import comparison_table
+from assistant.answer.render import comparison_markdown
 from assistant.batch.inputs import CSV_FIELDS, BatchInputError, Item, id_key
 from assistant.errors import AssistantError
 from assistant.text import printable
@@ -55,6 +55,7 @@ def success_record(item: Item, answer) -> dict[str, Any]:
         "verdict_by": d["verdict_by"],
         "groups": d["groups"],  # literature answers: [{label, findings: [{number, title, quote, stance}]}]
         "table": d["table"],  # compare answers: {aspects, rows: [[number, title, cells]], differs}
+        "summary": d["summary"],  # literature answers: the model's verified overview across the papers, or ""
         "timings": d["timings"],
         "error": None,
     }
@@ -78,6 +79,7 @@ def failure_record(item: Item, error: str) -> dict[str, Any]:
         "verdict_by": None,
         "groups": [],
         "table": None,
+        "summary": "",
         "timings": None,
         "error": error,
     }
@@ -201,7 +203,7 @@ class MarkdownSink:
             text = str(rec.get("text") or "")
             table = rec.get("table")
             if table and table.get("rows"):  # a compare answer: its lead, then the papers side by side
-                out += [md_escape(text.splitlines()[0] if text else ""), "", *comparison_table(table, md_escape), ""]
+                out += [*comparison_markdown(text, table, str(rec.get("summary") or ""), md_escape, md_escape), ""]
             else:
                 out += [md_lines(text), ""]
             cites = [

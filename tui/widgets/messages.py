@@ -11,7 +11,7 @@ from textual.message import Message
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
-from assistant.answer.render import comparison_table
+from assistant.answer.render import comparison_markdown
 from assistant.text import printable
 from assistant.types import Answer
 
@@ -34,11 +34,9 @@ def keep_partial(answer: Answer, streamed: str) -> Answer:
 def answer_markdown(answer: Answer) -> str:
     """Markdown is not console markup, so model text is safe here once control characters are gone. A compare
     answer is shown as a table: one column per paper, one row per aspect, each cell the quoted sentence."""
-    text = printable(answer.text)
     if answer.table is None or not answer.table.rows:
-        return text
-    overview = [answer.summary] if answer.summary else []
-    return "\n".join([text.splitlines()[0], "", *comparison_table(answer.table), "", *overview]).rstrip()
+        return printable(answer.text)
+    return "\n".join(comparison_markdown(answer.text, answer.table, answer.summary))
 
 
 def meta_text(answer: Answer) -> Text:
