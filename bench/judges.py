@@ -1,7 +1,7 @@
 """The answer stage per kind of question on train, validation and the public dev sets, side by side.
 
     python bench/judges.py [--work DIR] [--split train,val,dev] [--corpus seeds,physics] [--code CHECKOUT]
-                           [--model X.gguf] [--json out.json]
+                           [--model X.gguf] [--json out.json] [--rows rows.jsonl]
 
 Train and validation are bench/data/qa's questions, split by paper as judge/train.py splits them; a question whose
 paper was held out of the index must be refused (kind "heldout"). Dev is ../shared/eval (dev, realistic-dev,
@@ -97,6 +97,12 @@ def _evaluate(records: list[dict], data_dir: Path, model: str | None) -> dict:
     return evaluate(pipe, items)["items"]
 
 
+def _gold(record: dict) -> dict:
+    """What a scored row is checked against (single-turn records; a conversation's turns are in its record)."""
+    keep = ("gold_title", "gold_titles", "answer", "answer_aliases", "decision")
+    return {k: record[k] for k in keep if record.get(k)}
+
+
 def summary(rows: list[dict]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for kind in sorted({r["kind"] for r in rows}):
@@ -151,6 +157,7 @@ def main() -> int:
     ap.add_argument("--model", default=None)
     ap.add_argument("--kinds", default="", help="only these kinds, e.g. survey,compare,consensus (a model run)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--rows", type=Path, help="also write every scored question (JSONL) to this file, for error reading")
     args = ap.parse_args()
     sys.path.insert(0, str(args.code.resolve() if args.code else ROOT))
     T = _train_module()
@@ -163,6 +170,7 @@ def main() -> int:
     kinds = {k for k in args.kinds.split(",") if k}
     embedder = SentenceTransformerEmbedder(Settings())
     results: dict[str, dict] = {}
+    scored: list[dict] = []
     t0 = time.perf_counter()
     for name in wanted:
         c = corpora[name]
@@ -182,7 +190,10 @@ def main() -> int:
                 records = [r for r in records if r is not None and (not kinds or r["kind"] in kinds)]
                 if not records:
                     continue
-                results[f"{part}/{name}"] = summary(_evaluate(records, data_dir, args.model))
+                rows = _evaluate(records, data_dir, args.model)
+                by_id = {str(r["id"]): r for r in records}
+                scored += [{"split": part, "corpus": name, "gold": _gold(by_id[str(r["id"])]), **r} for r in rows]
+                results[f"{part}/{name}"] = summary(rows)
                 print(f"{part}/{name}: {json.dumps(results[f'{part}/{name}'])}", flush=True)
     if "dev" in splits:
         seeds = args.work / "public-seeds"
@@ -197,7 +208,9 @@ def main() -> int:
             ("synthesis-dev", SHARED / "synthesis-dev.jsonl"),
         ):
             records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-            results[f"dev/{label}"] = summary(_evaluate(records, seeds, args.model))
+            rows = _evaluate(records, seeds, args.model)
+            scored += [{"split": "dev", "corpus": label, **r} for r in rows]
+            results[f"dev/{label}"] = summary(rows)
             print(f"dev/{label}: {json.dumps(results[f'dev/{label}'])}", flush=True)
         pm = T.Corpus("pubmedqa-dev")
         for line in (SHARED / "pubmedqa" / "corpus.jsonl").read_text().splitlines():
@@ -208,11 +221,15 @@ def main() -> int:
             {**json.loads(line), "kind": "yesno"}
             for line in (SHARED / "pubmedqa" / "dev.jsonl").read_text().splitlines()
         ]
-        results["dev/pubmedqa"] = summary(_evaluate(records, pdir, args.model))
+        rows = _evaluate(records, pdir, args.model)
+        scored += [{"split": "dev", "corpus": "pubmedqa", **r} for r in rows]
+        results["dev/pubmedqa"] = summary(rows)
         print(f"dev/pubmedqa: {json.dumps(results['dev/pubmedqa'])}", flush=True)
     print(f"data {sha[:16]}; {time.perf_counter() - t0:.0f} s")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
+    if args.rows:
+        args.rows.write_text("".join(json.dumps(r) + "\n" for r in scored))
     return 0
 
 

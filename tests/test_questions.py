@@ -11,7 +11,7 @@ from assistant.answer.citations import support
 from assistant.answer.compose import checked_phrase, listing, single
 from assistant.answer.extract import expansion, short_answer
 from assistant.eval import contains_answer, load_items, score_turn, summarise
-from assistant.retrieve.question import analyse
+from assistant.retrieve.question import analyse, facets
 from assistant.types import Answer, Citation, Evidence
 
 
@@ -29,6 +29,16 @@ from assistant.types import Answer, Citation, Evidence
 )
 def test_question_kinds(question, kind):
     assert analyse(question).kind == kind
+
+
+def test_a_listed_topic_splits_into_facets_and_a_plain_one_stays_whole():
+    listed = analyse("rheum papers? myositis, spondylitis, vasculitis, paget")
+    assert len(facets(listed)) == 5 and all(len(f) == 1 for f in facets(listed))
+    dashed = analyse("tricks for cutting inference cost - fewer forward passes, fewer prompt tokens")
+    assert len(facets(dashed)) == 3
+    plain = analyse("what have papers found about simplicity bias?")
+    assert facets(plain) == [plain.topic]
+    assert facets(analyse("?")) == [[]]  # nothing to split: one empty group, never an error
 
 
 def test_names_and_pointers_back():

@@ -136,7 +136,10 @@ class Vocabulary:
         return "-" in term and len(head) >= 3 and head in have
 
     def coverage(self, q: Question, pid: str) -> float:
-        topic = q.topic or terms(q.text)
+        return self.share(q.topic or terms(q.text), pid)
+
+    def share(self, topic: list[str], pid: str) -> float:
+        """The IDF-weighted share of these terms that the paper has."""
         if not topic:
             return 0.0
         have = self.paper_terms(pid)

@@ -113,3 +113,20 @@ def analyse(text: str) -> Question:
     # earlier turn just for containing "the benchmark".
     refers_back = bool(_ANAPHORA.search(text))
     return Question(text, kind, names, topic, subject, refers_back)
+
+
+# Where a question lists what it is about: "rheum papers? myositis, spondylitis, vasculitis", "GBS / bacterial
+# vaginosis / CMV", "inference cost - fewer passes, fewer tokens". Each listed item is a facet of the question.
+_FACET_BREAK = re.compile(r"[,;/?:()\[\]]|\s[-–—]+\s|\s(?:and|or|vs\.?|versus|plus)\s", re.I)
+
+
+def facets(q: Question) -> list[list[str]]:
+    """The question's topic terms grouped by the listed items they come from, when it lists two or more; else
+    one group, the whole topic. A paper on one item of a list covers little of the whole question's topic."""
+    topic = set(q.topic)
+    groups: list[list[str]] = []
+    for part in _FACET_BREAK.split(q.text):
+        got = [t for t in dict.fromkeys(terms(part)) if t in topic]
+        if got and got not in groups:
+            groups.append(got)
+    return groups if len(groups) >= 2 else [list(q.topic)]

@@ -71,6 +71,7 @@ class Trees:
     threshold: float
     data_sha256: str
     runner_up: float = 1.0
+    floor: float = 0.0  # as Logistic.floor
 
     def logit(self, x: list[float]) -> float:
         z = self.baseline
@@ -108,6 +109,7 @@ def load(name: str, names: tuple[str, ...]) -> Logistic | Trees:
             float(data.get("threshold", 0.5)),
             str(data.get("data_sha256", "")),
             float(data.get("runner_up", 1.0)),
+            float(data.get("floor", 0.0)),
         )
     return Logistic(
         tuple(data["features"]),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from assistant.answer.judge import learned
 from assistant.retrieve.coverage import Vocabulary
-from assistant.retrieve.question import Question
+from assistant.retrieve.question import Question, facets
 from assistant.types import Evidence
 
 NAMES = (
@@ -22,11 +22,15 @@ NAMES = (
     "named",
     "rank",
     "title_share",
+    "facet_coverage",
+    "facet_key",
 )
 
 
 def features(q: Question, evidence: list[Evidence], named: list[str], vocab: Vocabulary) -> list[list[float]]:
     key = sorted(q.topic, key=lambda t: -vocab.weight(t))[:2]
+    groups = facets(q)
+    rarest = [max(g, key=vocab.weight) for g in groups if g]
     scores = [ev.dense + vocab.coverage(q, ev.paper_id) for ev in evidence]
     top = max(scores, default=0.0) or 1.0
     rows = []
@@ -43,14 +47,19 @@ def features(q: Question, evidence: list[Evidence], named: list[str], vocab: Voc
                 float(ev.paper_id in named),
                 rank / max(1, len(evidence) - 1),
                 sum(t in title for t in q.topic) / (len(q.topic) or 1),
+                # A paper on one listed item ("myositis" of "rheum papers? myositis, spondylitis, ...") covers little
+                # of the whole topic: how well it covers its best item, and whether it has any item's rarest term.
+                max((vocab.share(g, ev.paper_id) for g in groups), default=0.0),
+                float(any(vocab.has(t, have) for t in rarest)),
             ]
         )
     return rows
 
 
-def model(name: str = "papers") -> learned.Logistic:
-    """`papers` for list answers; `literature_papers` for survey and consensus answers (fitted on those)."""
-    return learned.logistic(name, NAMES)
+def model(name: str = "papers") -> learned.Logistic | learned.Trees:
+    """`papers` for list answers (logistic); `literature_papers` for survey and consensus answers (fitted on those;
+    boosted trees, whose ranking of candidates beats the logistic fit's on validation)."""
+    return learned.load(name, NAMES)
 
 
 def keep(

@@ -369,7 +369,12 @@ def _fit_sentences(
 
 
 def _fit_papers(
-    groups: dict[str, list], sha: str, write: bool, name: str = "papers", min_precision: float | None = None
+    groups: dict[str, list],
+    sha: str,
+    write: bool,
+    name: str = "papers",
+    min_precision: float | None = None,
+    use_trees: bool = False,
 ) -> None:
     """min_precision: pick the threshold with the best recall whose train precision reaches it (a literature
     answer is judged on both, and recall suffers first); else the best F1. A group without gold papers is a
@@ -377,33 +382,52 @@ def _fit_papers(
     it counts as a precision of 1, else 0; lists always keep their best candidate."""
     import numpy as np
 
+    from assistant.answer.judge import learned
     from assistant.answer.judge import papers as P
 
     X = np.array([x for g in groups["train"] for x, _ in g if x])
     y = np.array([lab for g in groups["train"] for x, lab in g if x])
     mean, scale, coef, intercept = _fit_binary(X, y, balanced=True)
+    if use_trees:
+        clf, exported = _fit_trees(X, y)
+        trees = learned.Trees(P.NAMES, tuple(tuple(map(tuple, t)) for t in exported["trees"]), exported["baseline"], 0.5, sha)
+        assert np.allclose([trees.logit(list(x)) for x in X[:500]], clf.decision_function(X[:500]), atol=1e-4)
 
-    def prob(x) -> float:
-        return float(_probability(x, mean, scale, coef, intercept))
+    def probabilities(g) -> list[tuple[float, int]]:
+        """(probability, label) of each candidate of one question, and (-1, 1) for a gold paper never retrieved."""
+        xs = [x for x, _ in g if x]
+        if not xs:
+            p = []
+        elif use_trees:
+            p = clf.predict_proba(np.array(xs))[:, 1].tolist()
+        else:
+            p = _probability(np.array(xs), mean, scale, coef, intercept).tolist()
+        it = iter(p)
+        return [(next(it), lab) if x else (-1.0, 1) for x, lab in g]
+
+    scored = {part: [probabilities(g) for g in groups[part]] for part in ("train", "val")}
+    if use_trees:
+        # Trees fit their training rows closely: the threshold and floor are chosen on out-of-fold probabilities
+        # (5 folds by question), so that the precision asked for holds on questions the trees did not see.
+        scored["train"] = _out_of_fold(groups["train"])
 
     def best(g) -> float:
-        return max((prob(x) for x, _ in g if x), default=0.0)
+        return max((p for p, _ in g), default=0.0)
 
     # The floor under which a literature answer refuses: at most MAX_FALSE_REFUSALS of the train questions that
     # have gold papers fall below it, as for single answers.
     floor = 0.0
     if min_precision is not None:
-        tops = sorted(best(g) for g in groups["train"] if any(lab for _, lab in g) or any(not x for x, _ in g))
+        tops = sorted(best(g) for g in scored["train"] if any(lab for _, lab in g))
         floor = tops[int(MAX_FALSE_REFUSALS * len(tops))] if tops else 0.0
 
     def prf(part: str, th: float) -> tuple[float, float, float]:
         rec, prec = [], []
-        for g in groups[part]:
-            n_gold = sum(lab for _, lab in g) + sum(1 for x, _ in g if not x)
-            kept = [lab for x, lab in g if x and prob(x) >= th]
+        for g in scored[part]:
+            n_gold = sum(lab for _, lab in g)
+            kept = [lab for p, lab in g if p >= th]
             if not kept and (min_precision is None or best(g) >= floor):  # the best candidate, as papers.keep
-                top = max((x for x, _ in g if x), key=prob, default=None)
-                kept = [next(lab for x, lab in g if x is top)] if top is not None else []
+                kept = [max(g, key=lambda t: t[0])[1]] if any(p >= 0 for p, _ in g) else []
             hits = sum(kept)
             if n_gold == 0:
                 prec.append(0.0 if kept else 1.0)
@@ -421,13 +445,34 @@ def _fit_papers(
     for part in ("train", "val"):
         r, p, f = prf(part, threshold)
         print(f"{name}/{part}: {len(groups[part])} questions, recall {r:.3f}, precision {p:.3f}, F1 {f:.3f}")
-    refused = [
-        sum(1 for g in groups[part] if any(lab for _, lab in g) and best(g) < floor) for part in ("train", "val")
-    ]
+    refused = [sum(1 for g in scored[part] if any(lab for _, lab in g) and best(g) < floor) for part in ("train", "val")]
     if min_precision is not None:
         print(f"{name}: floor {floor:.3f} refuses train {refused[0]}, val {refused[1]} questions with gold papers")
     extra = {"floor": round(floor, 4)} if min_precision is not None else {}
-    _write(name, _logistic_payload(P.NAMES, mean, scale, coef, intercept, threshold, sha, len(y), extra), write)
+    if use_trees:
+        payload = {"features": list(P.NAMES), **exported, "threshold": threshold, "data_sha256": sha, "fitted_on": len(y), **extra}
+    else:
+        payload = _logistic_payload(P.NAMES, mean, scale, coef, intercept, threshold, sha, len(y), extra)
+    _write(name, payload, write)
+
+
+def _out_of_fold(groups: list, folds: int = 5) -> list[list[tuple[float, int]]]:
+    """Each question's candidates scored by trees fitted on the other folds' questions ((-1, 1): a gold paper
+    retrieval missed)."""
+    import numpy as np
+
+    out: list[list[tuple[float, int]]] = [[] for _ in groups]
+    for k in range(folds):
+        rest = [g for i, g in enumerate(groups) if i % folds != k]
+        clf, _ = _fit_trees(
+            np.array([x for g in rest for x, _ in g if x]), np.array([lab for g in rest for x, lab in g if x])
+        )
+        for i, g in enumerate(groups):
+            if i % folds == k:
+                xs = [x for x, _ in g if x]
+                it = iter(clf.predict_proba(np.array(xs))[:, 1].tolist() if xs else [])
+                out[i] = [(next(it), lab) if x else (-1.0, 1) for x, lab in g]
+    return out
 
 
 def off_topic_turns(corpus: Corpus, names: list[str]) -> list[dict]:
@@ -691,7 +736,9 @@ def main(argv: list[str] | None = None) -> int:
                 got = literature_paper_rows(runs[other], {**q, "gold_titles": [], "optional_titles": []}, negative=True)
                 if got:
                     lrows[part].append(got)
-    _fit_papers(lrows, sha, write, name="literature_papers", min_precision=LITERATURE_MIN_PRECISION)
+    # Trees: a paper on one item of a listed topic (facet_coverage) matters when the question lists several; on
+    # validation their ranking of candidates beats the logistic fit's (average precision 0.74 vs 0.66).
+    _fit_papers(lrows, sha, write, name="literature_papers", min_precision=LITERATURE_MIN_PRECISION, use_trees=True)
     # Trees, as for single answers: on 764 training papers' key points they rank better on validation than the
     # logistic fit (top-1 0.407 vs 0.361); on the first 300 they did not (0.40 vs 0.39) and logistic was kept.
     _fit_sentences(srows, sha, write, name="literature_sentence")
