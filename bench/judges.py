@@ -157,7 +157,9 @@ def main() -> int:
     ap.add_argument("--model", default=None)
     ap.add_argument("--kinds", default="", help="only these kinds, e.g. survey,compare,consensus (a model run)")
     ap.add_argument("--json", type=Path)
-    ap.add_argument("--rows", type=Path, help="also write every scored question (JSONL) to this file, for error reading")
+    ap.add_argument(
+        "--rows", type=Path, help="also write every scored question (JSONL) to this file, for error reading"
+    )
     args = ap.parse_args()
     sys.path.insert(0, str(args.code.resolve() if args.code else ROOT))
     T = _train_module()

@@ -390,7 +390,9 @@ def _fit_papers(
     mean, scale, coef, intercept = _fit_binary(X, y, balanced=True)
     if use_trees:
         clf, exported = _fit_trees(X, y)
-        trees = learned.Trees(P.NAMES, tuple(tuple(map(tuple, t)) for t in exported["trees"]), exported["baseline"], 0.5, sha)
+        trees = learned.Trees(
+            P.NAMES, tuple(tuple(map(tuple, t)) for t in exported["trees"]), exported["baseline"], 0.5, sha
+        )
         assert np.allclose([trees.logit(list(x)) for x in X[:500]], clf.decision_function(X[:500]), atol=1e-4)
 
     def probabilities(g) -> list[tuple[float, int]]:
@@ -445,12 +447,21 @@ def _fit_papers(
     for part in ("train", "val"):
         r, p, f = prf(part, threshold)
         print(f"{name}/{part}: {len(groups[part])} questions, recall {r:.3f}, precision {p:.3f}, F1 {f:.3f}")
-    refused = [sum(1 for g in scored[part] if any(lab for _, lab in g) and best(g) < floor) for part in ("train", "val")]
+    refused = [
+        sum(1 for g in scored[part] if any(lab for _, lab in g) and best(g) < floor) for part in ("train", "val")
+    ]
     if min_precision is not None:
         print(f"{name}: floor {floor:.3f} refuses train {refused[0]}, val {refused[1]} questions with gold papers")
     extra = {"floor": round(floor, 4)} if min_precision is not None else {}
     if use_trees:
-        payload = {"features": list(P.NAMES), **exported, "threshold": threshold, "data_sha256": sha, "fitted_on": len(y), **extra}
+        payload = {
+            "features": list(P.NAMES),
+            **exported,
+            "threshold": threshold,
+            "data_sha256": sha,
+            "fitted_on": len(y),
+            **extra,
+        }
     else:
         payload = _logistic_payload(P.NAMES, mean, scale, coef, intercept, threshold, sha, len(y), extra)
     _write(name, payload, write)
