@@ -110,6 +110,12 @@ class Finding:
     title: str
     quote: str
     stance: str | None = None  # consensus: supports | mixed | against (the verdict decision on this paper)
+    second: str = ""  # a second sentence of the paper, quoted when the ranker finds it nearly as likely
+
+    @property
+    def quoted(self) -> str:
+        """What the answer quotes from the paper, as one text (a model's summary is checked against it)."""
+        return f"{self.quote} {self.second}".strip()
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,10 @@ def test_a_survey_cites_several_papers_grouped_with_a_quote_each(pipe):
     assert sorted(numbers) == list(range(1, len(a.citations) + 1))  # every cited paper in exactly one group
     for g in a.groups:
         for f in g.findings:
-            assert f.quote in _sentences(pipe, f.paper_id) and f'"{f.quote}" [{f.number}]' in a.text
+            assert f.quote in _sentences(pipe, f.paper_id) and f'"{f.quote}"' in a.text
+            # the runner-up sentence, when nearly as likely, follows the quote on the same line
+            assert not f.second or f.second in _sentences(pipe, f.paper_id) and f.second != f.quote
+            assert f'"{f.second or f.quote}" [{f.number}]' in a.text
     assert a.text.splitlines()[0].startswith(f"{len(a.citations)} indexed papers speak to this")
     back = answer_from_dict(json.loads(json.dumps(a.to_dict())))
     assert back.groups == a.groups and back.kind == "survey"

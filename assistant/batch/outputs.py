@@ -53,7 +53,7 @@ def success_record(item: Item, answer) -> dict[str, Any]:
         "model_words": d["model_words"],
         "verdict": d["verdict"],
         "verdict_by": d["verdict_by"],
-        "groups": d["groups"],  # literature answers: [{label, findings: [{number, title, quote, stance}]}]
+        "groups": d["groups"],  # literature answers: [{label, findings: [{number, title, quote, second, stance}]}]
         "table": d["table"],  # compare answers: {aspects, rows: [[number, title, cells]], differs}
         "summary": d["summary"],  # literature answers: the model's verified overview across the papers, or ""
         "timings": d["timings"],

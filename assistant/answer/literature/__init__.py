@@ -101,7 +101,8 @@ def short_title(title: str) -> str:
 
 def _findings(picked: list[Picked]) -> dict[str, Finding]:
     return {
-        p.evidence.paper_id: Finding(n, p.evidence.paper_id, p.evidence.title, p.quote) for n, p in enumerate(picked, 1)
+        p.evidence.paper_id: Finding(n, p.evidence.paper_id, p.evidence.title, p.quote, second=p.second)
+        for n, p in enumerate(picked, 1)
     }
 
 
@@ -139,7 +140,7 @@ def _by_stance(question: str, picked: list[Picked]) -> tuple[list[Group], str, s
     for rank, p in enumerate(picked, 1):
         verdict = decide_verdict(question, p.quote, deciding_ending(question, p.quote, p.sentences), "rule")
         f = findings[p.evidence.paper_id]
-        by[verdict.label].append(Finding(f.number, f.paper_id, f.title, f.quote, dict(STANCES)[verdict.label]))
+        by[verdict.label].append(replace(f, stance=dict(STANCES)[verdict.label]))
         weight[verdict.label] += 1.0 / rank
     groups = [Group(name, tuple(by[label])) for label, name in STANCES if by.get(label)]
     n = len(picked)
@@ -155,12 +156,16 @@ def _by_stance(question: str, picked: list[Picked]) -> tuple[list[Group], str, s
     return groups, f"The papers disagree. Of {n} {papers}: {tally}.", "maybe"
 
 
+def _quoted(f: Finding) -> str:
+    return " … ".join(f'"{s}"' for s in (f.quote, f.second) if s)
+
+
 def _answer(text, kind, lead, groups, picked, timings, model, reason, overview="", verdict=None) -> Answer:
     lines = [lead, "", overview] if overview else [lead]
     for g in groups:
         lines += [""] + ([g.label[:1].upper() + g.label[1:] + ":"] if g.label else [])
         lines += [g.summary, ""] if g.summary else []
-        lines += [f'- {short_title(f.title)}: "{f.quote}" [{f.number}]' for f in g.findings]
+        lines += [f"- {short_title(f.title)}: {_quoted(f)} [{f.number}]" for f in g.findings]
     citations = [
         Citation(n, p.evidence.paper_id, p.evidence.title, p.quote, round(p.relevance, 3))
         for n, p in enumerate(picked, 1)

@@ -2,7 +2,8 @@
 
 Candidates are the top CANDIDATES papers of a hybrid search for the question's topic; each is kept by the fitted
 paper decision (judge/papers.py, the one list answers use), up to CAP. From each kept paper the fitted sentence
-ranker (judge/sentence.py) picks the sentence for the question, never one addressed to a model.
+ranker (judge/sentence.py) picks the sentence for the question, never one addressed to a model, and the runner-up
+as well when the ranker finds it nearly as likely (the fitted `runner_up` ratio, as single answers quote two).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from assistant.answer.judge import papers
-from assistant.answer.judge.sentence import ranked, score_sentences
+from assistant.answer.judge.sentence import model, ranked, score_sentences
 from assistant.retrieve.hybrid import Retriever
 from assistant.retrieve.question import Question
 from assistant.types import Evidence
@@ -25,15 +26,21 @@ class Picked:
     quote: str
     relevance: float  # the paper decision's probability
     sentences: tuple[str, ...]  # the paper's sentences, for verdicts and comparisons
+    second: str = ""  # the runner-up sentence, when nearly as likely as the quote
 
 
 def pick_quote(
     q: Question, ev: Evidence, retriever: Retriever, sims: list[float] | None
-) -> tuple[str, tuple[str, ...]]:
+) -> tuple[str, str, tuple[str, ...]]:
+    """The paper's best sentence for the question, the runner-up when nearly as likely ("" otherwise), and all its
+    sentences."""
     sentences = tuple(retriever.index.sentences.get(ev.paper_id) or ev.sentences)
     scores = score_sentences(q, list(sentences), retriever.index.idf, ev.title, sims, name="literature_sentence")
     order = ranked(sentences, scores)
-    return (sentences[order[0]] if order else ""), sentences
+    if not order:
+        return "", "", sentences
+    close = len(order) > 1 and scores[order[1]] >= model("literature_sentence").runner_up * scores[order[0]] > 0
+    return sentences[order[0]], (sentences[order[1]] if close else ""), sentences
 
 
 def select(
@@ -52,7 +59,7 @@ def select(
     sims = retriever.sentence_sims_of(query, [ev.paper_id for ev, _ in kept])
     out = []
     for ev, p in kept:
-        quote, sentences = pick_quote(q, ev, retriever, sims.get(ev.paper_id))
+        quote, second, sentences = pick_quote(q, ev, retriever, sims.get(ev.paper_id))
         if quote:
-            out.append(Picked(ev, quote, p, sentences))
+            out.append(Picked(ev, quote, p, sentences, second))
     return out

@@ -77,9 +77,9 @@ def synthesise(question: str, groups: list[Group], write: Write, prompt: Templat
         if len(g.findings) < 2:
             out.append(g)  # one paper: its quote says it best
             continue
-        summary = _summary(question, {f.number: f.quote for f in g.findings}, write, prompt)
+        summary = _summary(question, {f.number: f.quoted for f in g.findings}, write, prompt)
         out.append(replace(g, summary=summary, made_by="model") if summary else g)
-    findings = {f.number: f.quote for g in groups for f in g.findings}
+    findings = {f.number: f.quoted for g in groups for f in g.findings}
     if any(g.summary for g in out) or len(findings) < 2:
         return out, ""
     return out, _summary(question, findings, write, prompt)
