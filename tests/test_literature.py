@@ -88,6 +88,15 @@ def test_a_survey_cites_several_papers_grouped_with_a_quote_each(pipe):
 
 
 @pytest.mark.e2e
+def test_a_listed_topic_naming_one_paper_among_its_items_is_still_a_survey(pipe):
+    # "LIMO" names one paper; the other listed items are topics, so the question is about several papers.
+    a = pipe.ask("reasoning data: LIMO, self-synthesized rationales, reinforcement learning for math")
+    assert a.kind == "survey" and not a.abstained and len(a.citations) >= 3
+    assert any(c.title.startswith("LIMO") for c in a.citations)
+    assert pipe.ask("what does LIMO stand for?").kind != "survey"  # a name alone is still one paper's question
+
+
+@pytest.mark.e2e
 def test_compare_puts_the_named_papers_side_by_side(pipe):
     a = pipe.ask("compare LIMO and ReFT")
     assert a.kind == "compare" and a.table is not None and not a.abstained

@@ -41,7 +41,7 @@ from assistant.config import Settings
 from assistant.errors import GenerationError
 from assistant.generate.base import Generator
 from assistant.retrieve.hybrid import Retriever
-from assistant.retrieve.question import analyse
+from assistant.retrieve.question import analyse, facets
 from assistant.text import one_spaced_line, terms
 from assistant.types import Answer, Citation, Evidence, Timings, renumbered
 
@@ -295,8 +295,8 @@ class Pipeline:
 
     def literature_kind(self, question: str, history: list[Answer] | None) -> LiteratureKind | None:
         """survey, compare or consensus for a question about several papers; None for one about one paper (it
-        names one paper by a rare name or by its whole title) or a follow-up that points back to the previous
-        answer."""
+        names one paper by a rare name, and lists nothing else, or by its whole title) or a follow-up that points
+        back to the previous answer."""
         text = clean_question(question)
         kind = literature_kind(text)
         if kind is None or kind == "compare":  # a compare question checks itself: each part finds its own paper
@@ -306,7 +306,9 @@ class Pipeline:
         q = analyse(text)
         if history and q.refers_back:
             return None
-        return None if len(self.planner.named_papers(q)) == 1 else kind
+        # A name among several listed items ("preconditioning, thrombectomy, ACS quality of life, AMI mortality") is
+        # one item of the topic, not the paper the question is about.
+        return None if len(self.planner.named_papers(q)) == 1 and len(facets(q)) < 2 else kind
 
     def _shares_topic(self, q, pid: str) -> bool:
         vocab = self.retriever.vocab
