@@ -280,3 +280,15 @@ def test_a_count_is_the_papers_own_in_its_unit_whatever_the_word():
     assert scores[1] > max(scores[0], scores[2])  # "(1)", "(2)" are list markers, "two key factors" no examples
     # A number after a concession is the paper's own.
     assert short_answer(q, "Unlike prior work, we use 512 examples.") == "512 examples"
+
+
+def test_a_link_is_not_what_a_sentence_says():
+    from assistant.answer.judge import sentence as S
+
+    q = analyse("what does GraphFM benchmark?")
+    linked = "The code for this benchmark is publicly available at https://github.com/NYUSHCS/GraphFM."
+    plain = "The code for this benchmark is publicly available."
+    rows = S.features(q, [linked, plain], {}, "GraphFM: A Comprehensive Benchmark", [0.5, 0.5])
+    overlap, boilerplate = S.NAMES.index("overlap"), S.NAMES.index("boilerplate")
+    assert rows[0][overlap] == rows[1][overlap]  # "graphfm" inside the URL is no match
+    assert rows[0][boilerplate] == 1.0  # the link itself still marks the sentence as boilerplate

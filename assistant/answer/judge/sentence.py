@@ -74,6 +74,11 @@ _BACKGROUND = re.compile(
 )
 
 
+# A link's words are an address, not what the sentence says: "The code for this benchmark is available at
+# https://github.com/x/GraphFM" names GraphFM only in its URL, and matched "what does GraphFM benchmark?" in full.
+_LINK = re.compile(r"\b(?:https?://|www\.|github\.com/)\S*", re.I)
+
+
 def features(
     q: Question, sentences: list[str], idf: dict[str, float], title: str, sims: list[float] | None = None
 ) -> list[list[float]]:
@@ -89,7 +94,7 @@ def features(
     first_subject = None
     rows = []
     for i, sent in enumerate(sentences):
-        have = set(terms(sent))
+        have = set(terms(_LINK.sub(" ", sent)))
         have |= {t for u, t in units.items() if u in have}
         x = dict.fromkeys(NAMES, 0.0)
         x["overlap"] = sum(w for t, w in weights.items() if t in have) / mass
