@@ -12,6 +12,7 @@ import pytest
 from assistant.answer.judge import answerable as A
 from assistant.answer.judge import followup as F
 from assistant.answer.judge import learned
+from assistant.answer.judge import papers as P
 from assistant.answer.judge import sentence as S
 from assistant.answer.judge import train as T
 from assistant.answer.judge.verdict import calibration as verdict_calibration
@@ -22,7 +23,9 @@ CAL = Path(A.__file__).parent / "calibration"
 
 def test_weights_were_fitted_on_these_features_and_on_the_committed_data():
     _, sha = T.load_data()
-    for name, names in (("sentence", S.NAMES), ("answerable", A.NAMES), ("followup", F.NAMES)):
+    decisions = [("sentence", S.NAMES), ("answerable", A.NAMES), ("followup", F.NAMES)]
+    decisions += [(name, P.NAMES) for name in ("papers", "literature_papers", "compare_papers")]
+    for name, names in decisions:
         m = learned.load(name, names)
         assert m.data_sha256 == sha, f"{name}.json was fitted on other data: python -m assistant.answer.judge.train"
         if isinstance(m, learned.Trees):

@@ -3,7 +3,8 @@
                    of each paper in a literature answer);
 - answerable:      answer, say the named paper's abstract does not state it, or refuse;
 - followup:        in a conversation, continue the previous paper or start a new topic;
-- papers:          which retrieved papers a list (papers) or literature answer (literature_papers) includes;
+- papers:          which retrieved papers a list (papers) or literature answer (literature_papers) includes, and
+                   which paper each part of a compare question finds (compare_papers);
 - verdict:         yes, no or "the abstracts do not settle it", from the fitted rule and/or the model;
 - polar:           does the question want a yes or no (its shape);
 - literature_kind: one paper, or the literature as a survey, compare or consensus (its shape);

@@ -58,7 +58,8 @@ def features(q: Question, evidence: list[Evidence], named: list[str], vocab: Voc
 
 def model(name: str = "papers") -> learned.Logistic | learned.Trees:
     """`papers` for list answers (logistic); `literature_papers` for survey and consensus answers (fitted on those;
-    boosted trees, whose ranking of candidates beats the logistic fit's on validation)."""
+    boosted trees, whose ranking of candidates beats the logistic fit's on validation); `compare_papers` for the
+    parts of a compare question (logistic, fitted on those)."""
     return learned.load(name, NAMES)
 
 

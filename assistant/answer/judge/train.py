@@ -254,6 +254,40 @@ def literature_paper_rows(run: Run, q: dict, negative: bool = False) -> list[tup
     ]
 
 
+def compare_part_rows(run: Run, q: dict) -> list[list[tuple[list[float], int]]]:
+    """The compare decision's rows: each part of a compare question ("promptagator" of "promptagator vs FIRST"),
+    searched as literature/compare.py searches it. Which gold paper a part is about is not labelled: the part's
+    best-ranked gold paper is its positive, the question's other gold papers are left out (neither required nor
+    penalised), and a part that retrieves no gold paper counts one paper missed. A described compare ("the two
+    great depression papers") is one part whose positives are all the gold papers."""
+    from assistant.answer.judge import papers as P
+    from assistant.answer.literature.kinds import compared_parts, topic_text
+    from assistant.answer.literature.select import CANDIDATES
+    from assistant.retrieve.question import analyse
+
+    gold = {run.by_title[t] for t in q["gold_titles"] if t in run.by_title}
+    if not gold:
+        return []
+    parts = compared_parts(q["question"])
+    described = len(parts) < 2
+    texts = [topic_text(parts[0]) if parts else q["question"]] if described else parts
+    out = []
+    for text in texts:
+        question = analyse(text)
+        named = run.planner.named_papers(question)
+        evidence, _ = run.retriever.search(text, k=CANDIDATES, boost=named)
+        if described:
+            mine = gold
+        else:
+            mine = {next((ev.paper_id for ev in evidence if ev.paper_id in gold), "")} - {""}
+            evidence = [ev for ev in evidence if ev.paper_id not in gold - mine]
+        rows = P.features(question, evidence, named, run.retriever.vocab)
+        got = [(x, int(ev.paper_id in mine)) for x, ev in zip(rows, evidence)]
+        missed = len(mine - {ev.paper_id for ev in evidence}) if mine else 1
+        out.append(got + [([], 1)] * missed)
+    return out
+
+
 def literature_sentence_rows(run: Run, q: dict) -> list[list[tuple[list[float], int]]]:
     """Per gold paper: its sentences, labelled by whether they hold one of its key points for the question."""
     from assistant.answer.judge import sentence as S
@@ -733,10 +767,13 @@ def main(argv: list[str] | None = None) -> int:
     # 5. literature answers: which papers a survey or consensus answer keeps, and which sentence each quotes
     lrows: dict[str, list] = defaultdict(list)
     srows: dict[str, list] = defaultdict(list)
+    crows: dict[str, list] = defaultdict(list)
     for name, c in corpora.items():
         for q in c.literature:
             part = split_of(q["id"])
-            if q["kind"] != "compare":
+            if q["kind"] == "compare":
+                crows[part] += [g for g in compare_part_rows(runs[name], q) if g]
+            else:
                 got = literature_paper_rows(runs[name], q)
                 if got:
                     lrows[part].append(got)
@@ -752,6 +789,9 @@ def main(argv: list[str] | None = None) -> int:
     _fit_papers(lrows, sha, write, name="literature_papers", min_precision=LITERATURE_MIN_PRECISION, use_trees=True)
     # Trees, as for single answers: on 764 training papers' key points they rank better on validation than the
     # logistic fit (top-1 0.407 vs 0.361); on the first 300 they did not (0.40 vs 0.39) and logistic was kept.
+    # A compare part is a short text ("surgery + radiotherapy"), unlike a survey: its own logistic decision, fitted
+    # on the compare questions' parts (the survey trees kept an unrelated paper for such parts).
+    _fit_papers(crows, sha, write, name="compare_papers", min_precision=LITERATURE_MIN_PRECISION)
     _fit_sentences(srows, sha, write, name="literature_sentence")
     learned.load.cache_clear()
 

@@ -42,12 +42,12 @@ def find_papers(parts: list[str], retriever: Retriever, named_papers, where: dic
 
 
 def _kept(text: str, retriever: Retriever, named_papers, where: dict | None) -> list[Evidence]:
-    """The papers the literature relevance decision keeps for one part or description, best first. Scored among as
-    many candidates as select() scores, the list the decision was fitted on."""
+    """The papers the compare relevance decision keeps for one part or description, best first, among as many
+    candidates as select() scores (judge/train.py fits it on the compare questions' parts, searched so)."""
     q = analyse(text)
     named = named_papers(q)
     hits, _ = retriever.search(text, k=CANDIDATES, where=where, boost=named)
-    return [ev for ev, _ in papers.keep(q, hits, named, retriever.vocab, name="literature_papers", fallback=False)]
+    return [ev for ev, _ in papers.keep(q, hits, named, retriever.vocab, name="compare_papers", fallback=False)]
 
 
 _HOW_MANY = re.compile(r"\b(both|two|three|2|3)\b", re.I)
@@ -55,7 +55,7 @@ _HOW_MANY = re.compile(r"\b(both|two|three|2|3)\b", re.I)
 
 def find_described(part: str, retriever: Retriever, named_papers, where: dict | None) -> list[Evidence]:
     """The papers a compare question describes instead of naming ("compare the two great depression papers"): those
-    the literature relevance decision keeps for the description, best first, as many as it says (else up to 3)."""
+    the compare relevance decision keeps for the description, best first, as many as it says (else up to 3)."""
     m = _HOW_MANY.search(part)
     n = {"both": 2, "two": 2, "2": 2, "three": 3, "3": 3}[m.group(1).lower()] if m else 3
     return _kept(part, retriever, named_papers, where)[:n]
