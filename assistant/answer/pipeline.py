@@ -25,8 +25,7 @@ from assistant.answer.judge import answerable
 from assistant.answer.judge.injection import addressed_to_model, unquotable
 from assistant.answer.judge.model_answer import Accepted
 from assistant.answer.judge.model_answer import accept as accept_model_answer
-from assistant.answer.judge.sentence import model as sentence_model
-from assistant.answer.judge.sentence import ranked, score_sentences
+from assistant.answer.judge.sentence import ranked, runner_up, score_sentences
 from assistant.answer.judge.styles import model_writes
 from assistant.answer.judge.verdict import Verdict, deciding_ending, model_probs
 from assistant.answer.judge.verdict import decide as decide_verdict
@@ -83,9 +82,8 @@ def choose_sentence(plan: Plan, retriever: Retriever) -> Chosen:
     if not order:
         order = [0]
     best = order[0]
-    second = None
-    if len(order) > 1 and scores[order[1]] >= sentence_model().runner_up * scores[best] > 0:
-        second = sentences[order[1]]
+    close = runner_up(order, scores)
+    second = sentences[close] if close is not None else None
     sim = sims[best] if sims and best < len(sims) else 0.0
     return Chosen(sentences[best], second, scores[best], sim)
 

@@ -150,6 +150,14 @@ def ranked(sentences: list[str] | tuple[str, ...], scores: list[float]) -> list[
     return [i for i in sorted(range(len(sentences)), key=lambda i: -scores[i]) if sentences[i] not in bad]
 
 
+def runner_up(order: list[int], scores: list[float], name: str = "sentence") -> int | None:
+    """The second-ranked sentence of `ranked`'s order when the ranker finds it nearly as likely as the best (the
+    fitted `runner_up` ratio of that ranker): an answer quotes it too."""
+    if len(order) > 1 and scores[order[1]] >= model(name).runner_up * scores[order[0]] > 0:
+        return order[1]
+    return None
+
+
 def model(name: str = "sentence") -> learned.Logistic | learned.Trees:
     """`sentence` for single answers; `literature_sentence` for a paper's quote in a literature answer (fitted on
     the key points of the training data's literature questions)."""

@@ -339,18 +339,13 @@ def _fit_sentences(
 ) -> None:
     import numpy as np
 
-    from assistant.answer.judge import learned
     from assistant.answer.judge import sentence as S
 
     X = np.array([x for group in rows["train"] for x, _ in group])
     y = np.array([lab for group in rows["train"] for _, lab in group])
     mean, scale, coef, intercept = _fit_binary(X, y, balanced=False)
     clf, exported = _fit_trees(X, y)
-    trees = learned.Trees(
-        S.NAMES, tuple(tuple(map(tuple, t)) for t in exported["trees"]), exported["baseline"], 0.5, sha
-    )
-    # The exported trees score as scikit-learn does (a check on the export, on the training rows).
-    assert np.allclose([trees.logit(list(x)) for x in X[:500]], clf.decision_function(X[:500]), atol=1e-4)
+    trees = _checked_trees(clf, exported, S.NAMES, sha, X)
 
     def logistic(x) -> float:
         return float(_probability(x, mean, scale, coef, intercept))
@@ -389,14 +384,7 @@ def _fit_sentences(
         print(f"{name}: runner-up at {runner_up:.2f} of the best: {part} answer quoted {hit:.3f}, two quotes {two:.3f}")
     extra = {"runner_up": runner_up}
     if use_trees:
-        payload = {
-            "features": list(S.NAMES),
-            **exported,
-            "threshold": 0.5,
-            "data_sha256": sha,
-            "fitted_on": len(rows["train"]),
-            **extra,
-        }
+        payload = _trees_payload(S.NAMES, exported, 0.5, sha, len(rows["train"]), extra)
     else:
         payload = _logistic_payload(S.NAMES, mean, scale, coef, intercept, 0.5, sha, len(rows["train"]), extra)
     _write(name, payload, write)
@@ -416,7 +404,6 @@ def _fit_papers(
     it counts as a precision of 1, else 0; lists always keep their best candidate."""
     import numpy as np
 
-    from assistant.answer.judge import learned
     from assistant.answer.judge import papers as P
 
     X = np.array([x for g in groups["train"] for x, _ in g if x])
@@ -424,24 +411,16 @@ def _fit_papers(
     mean, scale, coef, intercept = _fit_binary(X, y, balanced=True)
     if use_trees:
         clf, exported = _fit_trees(X, y)
-        trees = learned.Trees(
-            P.NAMES, tuple(tuple(map(tuple, t)) for t in exported["trees"]), exported["baseline"], 0.5, sha
-        )
-        assert np.allclose([trees.logit(list(x)) for x in X[:500]], clf.decision_function(X[:500]), atol=1e-4)
+        _checked_trees(clf, exported, P.NAMES, sha, X)
 
-    def probabilities(g) -> list[tuple[float, int]]:
-        """(probability, label) of each candidate of one question, and (-1, 1) for a gold paper never retrieved."""
-        xs = [x for x, _ in g if x]
-        if not xs:
-            p = []
-        elif use_trees:
-            p = clf.predict_proba(np.array(xs))[:, 1].tolist()
-        else:
-            p = _probability(np.array(xs), mean, scale, coef, intercept).tolist()
-        it = iter(p)
-        return [(next(it), lab) if x else (-1.0, 1) for x, lab in g]
+        def predict(xs):
+            return clf.predict_proba(xs)[:, 1]
+    else:
 
-    scored = {part: [probabilities(g) for g in groups[part]] for part in ("train", "val")}
+        def predict(xs):
+            return _probability(xs, mean, scale, coef, intercept)
+
+    scored = {part: [_scored(g, predict) for g in groups[part]] for part in ("train", "val")}
     if use_trees:
         # Trees fit their training rows closely: the threshold and floor are chosen on out-of-fold probabilities
         # (5 folds by question), so that the precision asked for holds on questions the trees did not see.
@@ -488,14 +467,7 @@ def _fit_papers(
         print(f"{name}: floor {floor:.3f} refuses train {refused[0]}, val {refused[1]} questions with gold papers")
     extra = {"floor": round(floor, 4)} if min_precision is not None else {}
     if use_trees:
-        payload = {
-            "features": list(P.NAMES),
-            **exported,
-            "threshold": threshold,
-            "data_sha256": sha,
-            "fitted_on": len(y),
-            **extra,
-        }
+        payload = _trees_payload(P.NAMES, exported, threshold, sha, len(y), extra)
     else:
         payload = _logistic_payload(P.NAMES, mean, scale, coef, intercept, threshold, sha, len(y), extra)
     _write(name, payload, write)
@@ -514,10 +486,18 @@ def _out_of_fold(groups: list, folds: int = 5) -> list[list[tuple[float, int]]]:
         )
         for i, g in enumerate(groups):
             if i % folds == k:
-                xs = [x for x, _ in g if x]
-                it = iter(clf.predict_proba(np.array(xs))[:, 1].tolist() if xs else [])
-                out[i] = [(next(it), lab) if x else (-1.0, 1) for x, lab in g]
+                out[i] = _scored(g, lambda xs, clf=clf: clf.predict_proba(xs)[:, 1])
     return out
+
+
+def _scored(group: list, predict) -> list[tuple[float, int]]:
+    """(probability, label) of each candidate of one question, and (-1, 1) for a gold paper retrieval missed (an
+    empty row). `predict` maps an array of rows to their probabilities."""
+    import numpy as np
+
+    xs = [x for x, _ in group if x]
+    it = iter(predict(np.array(xs)).tolist() if xs else [])
+    return [(next(it), lab) if x else (-1.0, 1) for x, lab in group]
 
 
 def off_topic_turns(corpus: Corpus, names: list[str]) -> list[dict]:
@@ -633,6 +613,21 @@ def _probability(X, mean, scale, coef, intercept):
     import numpy as np
 
     return 1 / (1 + np.exp(-(intercept + ((np.asarray(X, dtype=float) - mean) / scale) @ coef)))
+
+
+def _checked_trees(clf, exported: dict[str, Any], names: tuple[str, ...], sha: str, X):
+    """The exported trees as the assistant loads them, checked to score as scikit-learn does on the training rows."""
+    import numpy as np
+
+    from assistant.answer.judge import learned
+
+    trees = learned.Trees(names, tuple(tuple(map(tuple, t)) for t in exported["trees"]), exported["baseline"], 0.5, sha)
+    assert np.allclose([trees.logit(list(x)) for x in X[:500]], clf.decision_function(X[:500]), atol=1e-4)
+    return trees
+
+
+def _trees_payload(names, exported, threshold, sha, n, extra) -> dict[str, Any]:
+    return {"features": list(names), **exported, "threshold": threshold, "data_sha256": sha, "fitted_on": n, **extra}
 
 
 def _logistic_payload(names, mean, scale, coef, intercept, threshold, sha, n, extra) -> dict[str, Any]:
@@ -787,11 +782,11 @@ def main(argv: list[str] | None = None) -> int:
     # Trees: a paper on one item of a listed topic (facet_coverage) matters when the question lists several; on
     # validation their ranking of candidates beats the logistic fit's (average precision 0.74 vs 0.66).
     _fit_papers(lrows, sha, write, name="literature_papers", min_precision=LITERATURE_MIN_PRECISION, use_trees=True)
-    # Trees, as for single answers: on 764 training papers' key points they rank better on validation than the
-    # logistic fit (top-1 0.407 vs 0.361); on the first 300 they did not (0.40 vs 0.39) and logistic was kept.
     # A compare part is a short text ("surgery + radiotherapy"), unlike a survey: its own logistic decision, fitted
     # on the compare questions' parts (the survey trees kept an unrelated paper for such parts).
     _fit_papers(crows, sha, write, name="compare_papers", min_precision=LITERATURE_MIN_PRECISION)
+    # Trees, as for single answers: on 764 training papers' key points they rank better on validation than the
+    # logistic fit (top-1 0.407 vs 0.361); on the first 300 they did not (0.40 vs 0.39) and logistic was kept.
     _fit_sentences(srows, sha, write, name="literature_sentence")
     learned.load.cache_clear()
 

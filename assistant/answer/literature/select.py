@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from assistant.answer.judge import papers
-from assistant.answer.judge.sentence import model, ranked, score_sentences
+from assistant.answer.judge.sentence import ranked, runner_up, score_sentences
 from assistant.retrieve.hybrid import Retriever
 from assistant.retrieve.question import Question
 from assistant.types import Evidence
@@ -39,8 +39,8 @@ def pick_quote(
     order = ranked(sentences, scores)
     if not order:
         return "", "", sentences
-    close = len(order) > 1 and scores[order[1]] >= model("literature_sentence").runner_up * scores[order[0]] > 0
-    return sentences[order[0]], (sentences[order[1]] if close else ""), sentences
+    close = runner_up(order, scores, "literature_sentence")
+    return sentences[order[0]], (sentences[close] if close is not None else ""), sentences
 
 
 def select(
