@@ -36,6 +36,7 @@ class Turn:
     decision: str | None = None  # yes | no | maybe: the expected verdict (PubMedQA format)
     key_points: list[tuple[str, list[str]]] = field(default_factory=list)  # literature: (normalised title, any of)
     optional: list[str] = field(default_factory=list)  # literature: normalised titles neither required nor penalised
+    stances: dict[str, str] = field(default_factory=dict)  # consensus: normalised title -> supports | mixed | against
 
 
 @dataclass
@@ -56,7 +57,10 @@ def _turn(r: dict[str, Any], role: str) -> Turn:
         if isinstance(k, dict)
     ]
     optional = [normalise_title(str(t)) for t in r.get("optional_titles") or []]
-    return Turn(str(r["question"]), [normalise_title(g) for g in golds], answers, role, decision, points, optional)
+    stances = {normalise_title(str(t)): str(v) for t, v in (r.get("stances") or {}).items()}
+    return Turn(
+        str(r["question"]), [normalise_title(g) for g in golds], answers, role, decision, points, optional, stances
+    )
 
 
 def load_items(path: Path) -> list[Item]:
@@ -134,6 +138,13 @@ def score_turn(turn: Turn, ans: Answer, kind: str) -> dict[str, Any]:
             else None
         )
         row["papers_cited"] = len(set(cited))
+        said = {normalise_title(f.title): f.stance for g in ans.groups for f in g.findings if f.stance}
+        if not ans.groups and ans.verdict and len(set(cited)) == 1:  # one paper spoke: its verdict is its stance
+            said = {cited[0]: {"yes": "supports", "no": "against"}.get(ans.verdict, "mixed")}
+        judged = [t for t in turn.stances if t in said]
+        if judged:
+            # A cited paper's stance against its label: the first word is enough ("mixed or qualified").
+            row["stance"] = sum(said[t].split()[0] == turn.stances[t] for t in judged) / len(judged)
         return row
     if kind == "list":
         hits = len(set(cited) & set(turn.gold))
@@ -185,6 +196,9 @@ def _group(rows: list[dict[str, Any]]) -> dict[str, Any]:
     points = [r["key_points"] for r in rows if r.get("key_points") is not None]
     if points:
         out["key_points"] = _mean(points)
+    stances = [r["stance"] for r in rows if r.get("stance") is not None]
+    if stances:
+        out["stance"] = _mean(stances)
     if answerable:
         out["false_refusals"] = sum(r["abstained"] for r in answerable)
     if outside:  # only where there is something to refuse (no 0.000 out of nothing)
@@ -241,6 +255,7 @@ def table(summary: dict[str, Any]) -> str:
         "list_recall",
         "list_precision",
         "key_points",
+        "stance",
         "refused",
         "false_refusals",
         "model_written",

@@ -138,6 +138,9 @@ def _cell(group: list[dict]) -> dict:
     points = [r["key_points"] for r in group if r.get("key_points") is not None]
     if points:
         cell["key_points"] = round(sum(points) / len(points), 3)
+    stances = [r["stance"] for r in group if r.get("stance") is not None]
+    if stances:
+        cell["stance"] = round(sum(stances) / len(stances), 3)
     if outside:
         cell["refused_ok"] = round(sum(r["refused_ok"] for r in outside) / len(outside), 3)
     if any(r.get("made_by") == "model" for r in group):
