@@ -86,12 +86,17 @@ def test_features_recompute_to_what_they_were_when_the_weights_were_fitted(seede
     run = T.Run(seeded_dir, real_embedder)
     probes = json.loads((CAL / "probes.json").read_text())["probes"]
     assert len(probes) >= 8
+    # MiniLM's similarities differ by up to about 2e-3 between CPUs (0.0021 measured between two hosts): the
+    # tolerance admits that, not a changed feature. The sentence ranker's probability is the trees' output, where
+    # such a difference can cross a split (0.020 measured); its inputs are checked above it at the tight tolerance.
+    loose = {A.NAMES.index("sentence_prob"): 0.05}
     for p in probes:
         now = T.probe(run, {"question": p["question"], "gold_title": p["gold_title"]})
         assert now is not None
         for got, want in zip(now["sentence"], p["sentence"]):
-            assert got == pytest.approx(want, abs=2e-3), p["question"]
-        assert now["answerable"] == pytest.approx(p["answerable"], abs=2e-3), p["question"]
+            assert got == pytest.approx(want, abs=5e-3), p["question"]
+        for i, (got, want) in enumerate(zip(now["answerable"], p["answerable"])):
+            assert got == pytest.approx(want, abs=loose.get(i, 5e-3)), (p["question"], A.NAMES[i])
 
 
 def _vector(**values: float) -> list[float]:

@@ -24,6 +24,10 @@ NAMES = (
     "title_share",
     "facet_coverage",
     "facet_key",
+    "dense_z",
+    "coverage_z",
+    "dense_below_best",
+    "coverage_below_best",
 )
 
 
@@ -31,8 +35,14 @@ def features(q: Question, evidence: list[Evidence], named: list[str], vocab: Voc
     key = sorted(q.topic, key=lambda t: -vocab.weight(t))[:2]
     groups = facets(q)
     rarest = [max(g, key=vocab.weight) for g in groups if g]
-    scores = [ev.dense + vocab.coverage(q, ev.paper_id) for ev in evidence]
+    covered = [vocab.coverage(q, ev.paper_id) for ev in evidence]
+    dense = [ev.dense for ev in evidence]
+    scores = [d + c for d, c in zip(dense, covered)]
     top = max(scores, default=0.0) or 1.0
+    # Each candidate against the others of its question: how similar everything retrieved is varies by question
+    # (a topic the corpus is full of against a stray word), so a paper's standing among them says more than its
+    # absolute score. 5-fold cross-validation over the literature questions: average precision 0.686 -> 0.701.
+    dense_z, covered_z = _standard(dense), _standard(covered)
     rows = []
     for rank, (ev, s) in enumerate(zip(evidence, scores)):
         have = vocab.paper_terms(ev.paper_id)
@@ -40,7 +50,7 @@ def features(q: Question, evidence: list[Evidence], named: list[str], vocab: Voc
         rows.append(
             [
                 ev.dense,
-                vocab.coverage(q, ev.paper_id),
+                covered[rank],
                 s / top,
                 top - s,
                 sum(vocab.has(t, have) for t in key) / (len(key) or 1),
@@ -51,9 +61,22 @@ def features(q: Question, evidence: list[Evidence], named: list[str], vocab: Voc
                 # of the whole topic: how well it covers its best item, and whether it has any item's rarest term.
                 max((vocab.share(g, ev.paper_id) for g in groups), default=0.0),
                 float(any(vocab.has(t, have) for t in rarest)),
+                dense_z[rank],
+                covered_z[rank],
+                max(dense) - dense[rank],
+                max(covered) - covered[rank],
             ]
         )
     return rows
+
+
+def _standard(values: list[float]) -> list[float]:
+    """Each value in standard deviations from the mean of its list (0 where they are all alike)."""
+    if not values:
+        return []
+    mean = sum(values) / len(values)
+    sd = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5
+    return [(v - mean) / sd if sd > 1e-9 else 0.0 for v in values]
 
 
 def model(name: str = "papers") -> learned.Logistic | learned.Trees:
