@@ -13,7 +13,7 @@ from assistant.retrieve.coverage import Vocabulary
 from assistant.retrieve.question import Question, facets
 from assistant.types import Evidence
 
-NAMES = (
+BASE = (
     "dense",
     "coverage",
     "score_share",
@@ -24,11 +24,13 @@ NAMES = (
     "title_share",
     "facet_coverage",
     "facet_key",
-    "dense_z",
-    "coverage_z",
-    "dense_below_best",
-    "coverage_below_best",
 )
+# Each candidate against the others of its question. The literature trees use them (they weigh a standing by the
+# question it comes with); the list and compare-part decisions are logistic fits on fewer questions, which ranked
+# worse with them on validation (a list of the six concept-bottleneck papers kept three).
+RELATIVE = ("dense_z", "coverage_z", "dense_below_best", "coverage_below_best")
+NAMES = BASE + RELATIVE
+FEATURES = {"papers": BASE, "compare_papers": BASE, "literature_papers": NAMES}
 
 
 def features(q: Question, evidence: list[Evidence], named: list[str], vocab: Vocabulary) -> list[list[float]]:
@@ -39,9 +41,9 @@ def features(q: Question, evidence: list[Evidence], named: list[str], vocab: Voc
     dense = [ev.dense for ev in evidence]
     scores = [d + c for d, c in zip(dense, covered)]
     top = max(scores, default=0.0) or 1.0
-    # Each candidate against the others of its question: how similar everything retrieved is varies by question
-    # (a topic the corpus is full of against a stray word), so a paper's standing among them says more than its
-    # absolute score. 5-fold cross-validation over the literature questions: average precision 0.686 -> 0.701.
+    # How similar everything retrieved is varies by question (a topic the corpus is full of against a stray word),
+    # so a paper's standing among the candidates says more than its absolute score. 5-fold cross-validation over
+    # the literature questions (trees): average precision 0.686 -> 0.701.
     dense_z, covered_z = _standard(dense), _standard(covered)
     rows = []
     for rank, (ev, s) in enumerate(zip(evidence, scores)):
@@ -83,7 +85,7 @@ def model(name: str = "papers") -> learned.Logistic | learned.Trees:
     """`papers` for list answers (logistic); `literature_papers` for survey and consensus answers (fitted on those;
     boosted trees, whose ranking of candidates beats the logistic fit's on validation); `compare_papers` for the
     parts of a compare question (logistic, fitted on those)."""
-    return learned.load(name, NAMES)
+    return learned.load(name, FEATURES[name])
 
 
 def keep(
@@ -97,7 +99,8 @@ def keep(
     """The candidates the decision keeps, with their probability, best first; at least the best one unless
     `fallback` is off (a literature answer refuses when no paper passes)."""
     m = model(name)
-    scored = [(ev, m.probability(x)) for ev, x in zip(evidence, features(q, evidence, named, vocab))]
+    n = len(FEATURES[name])  # a decision's features are a prefix of NAMES
+    scored = [(ev, m.probability(x[:n])) for ev, x in zip(evidence, features(q, evidence, named, vocab))]
     kept = [(ev, p) for ev, p in scored if p >= m.threshold]
     if not kept and scored:
         best = max(scored, key=lambda t: t[1])

@@ -406,12 +406,14 @@ def _fit_papers(
 
     from assistant.answer.judge import papers as P
 
+    names = P.FEATURES[name]
+    groups = {part: [[(x[: len(names)], lab) for x, lab in g] for g in groups[part]] for part in ("train", "val")}
     X = np.array([x for g in groups["train"] for x, _ in g if x])
     y = np.array([lab for g in groups["train"] for x, lab in g if x])
     mean, scale, coef, intercept = _fit_binary(X, y, balanced=True)
     if use_trees:
         clf, exported = _fit_trees(X, y)
-        _checked_trees(clf, exported, P.NAMES, sha, X)
+        _checked_trees(clf, exported, names, sha, X)
 
         def predict(xs):
             return clf.predict_proba(xs)[:, 1]
@@ -467,9 +469,9 @@ def _fit_papers(
         print(f"{name}: floor {floor:.3f} refuses train {refused[0]}, val {refused[1]} questions with gold papers")
     extra = {"floor": round(floor, 4)} if min_precision is not None else {}
     if use_trees:
-        payload = _trees_payload(P.NAMES, exported, threshold, sha, len(y), extra)
+        payload = _trees_payload(names, exported, threshold, sha, len(y), extra)
     else:
-        payload = _logistic_payload(P.NAMES, mean, scale, coef, intercept, threshold, sha, len(y), extra)
+        payload = _logistic_payload(names, mean, scale, coef, intercept, threshold, sha, len(y), extra)
     _write(name, payload, write)
 
 

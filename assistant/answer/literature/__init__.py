@@ -80,7 +80,7 @@ def literature_answer(
         return None
     verdict = None
     if kind == "consensus":
-        groups, lead, verdict = _by_stance(text, picked, q, retriever)
+        groups, lead, verdict = _by_stance(text, picked)
     else:
         groups, lead = _by_theme(query, picked, retriever)
     overview = ""
@@ -128,19 +128,7 @@ def _by_theme(query: str, picked: list[Picked], retriever: Retriever) -> tuple[l
     return groups, lead + "."
 
 
-def _deciding(q, question, p, retriever):
-    from assistant.answer.judge.sentence import ranked, score_sentences
-    import os
-    if not os.environ.get("STANCE_SINGLE"):
-        return p.quote
-    sents = list(p.sentences)
-    sims = retriever.sentence_sims(question, p.evidence.paper_id)
-    scores = score_sentences(q, sents, retriever.index.idf, p.evidence.title, sims)
-    order = ranked(sents, scores)
-    return sents[order[0]] if order else p.quote
-
-
-def _by_stance(question: str, picked: list[Picked], q=None, retriever=None) -> tuple[list[Group], str, str]:
+def _by_stance(question: str, picked: list[Picked]) -> tuple[list[Group], str, str]:
     """Groups by stance (the verdict decision on each paper's deciding sentence), the lead, and the overall verdict.
     The overall verdict weighs each paper by 1/rank in the relevance order: the papers that speak to the claim most
     directly count most, and several that agree can outvote the first. A stance with more than half the weight is
@@ -150,8 +138,7 @@ def _by_stance(question: str, picked: list[Picked], q=None, retriever=None) -> t
     by: dict[str, list[Finding]] = defaultdict(list)
     weight: dict[str, float] = defaultdict(float)
     for rank, p in enumerate(picked, 1):
-        d = _deciding(q, question, p, retriever)
-        verdict = decide_verdict(question, d, deciding_ending(question, d, p.sentences), "rule")
+        verdict = decide_verdict(question, p.quote, deciding_ending(question, p.quote, p.sentences), "rule")
         f = findings[p.evidence.paper_id]
         by[verdict.label].append(replace(f, stance=dict(STANCES)[verdict.label]))
         weight[verdict.label] += 1.0 / rank
