@@ -76,7 +76,12 @@ def _name_in_paper(vocab: Vocabulary, name: str, pid: str) -> bool:
         return True  # "GPT-4-generated" is GPT-4
     have = vocab.paper_terms(pid)
     parts = terms(name)
-    return bool(parts) and all(vocab.has(t, have) or any(h.startswith(t) for h in have) for t in parts)
+    if parts and all(vocab.has(t, have) for t in parts):
+        return True
+    # A paper word that extends the name ("Llama" in "llama2"), matched on the name as written: its stemmed term
+    # can be a prefix of an unrelated word ("MultiMed" stems to "multim", which begins "multimodal").
+    words = re.findall(r"[a-z0-9]+", name.lower())
+    return bool(words) and all(any(h.startswith(w) for h in have) for w in words)
 
 
 def _loose(term: str, have: set[str]) -> bool:

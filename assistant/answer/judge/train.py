@@ -52,7 +52,9 @@ from assistant.answer.judge.data import (  # noqa: F401  (re-exported: bench/jud
     question_split,
     split_of,
 )
+from assistant.answer.judge import data as _data
 from assistant.answer.judge.data import write_weights as _write
+from assistant.answer.judge.data import writes
 
 
 def build_index(corpus: Corpus, work: Path, embedder) -> Path:
@@ -653,9 +655,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--work", type=Path, help="where the corpora's indexes are built (kept and reused)")
     ap.add_argument("--no-write", action="store_true", help="print the figures without writing the weights")
+    ap.add_argument(
+        "--only",
+        default="",
+        help="write only these decisions (comma-separated, e.g. answerable); the others keep their weights and the "
+        "later fits read those (the feature probes are always rewritten)",
+    )
     ap.add_argument("--pubmedqa-dev", type=Path, default=ROOT.parent / "shared" / "eval" / "pubmedqa")
     args = ap.parse_args(argv)
     write = not args.no_write
+    _data.ONLY = {n.strip() for n in args.only.split(",") if n.strip()}
     work = args.work or Path(tempfile.mkdtemp(prefix="judge-train-"))
     from assistant.answer.judge import answerable as A
     from assistant.answer.judge import learned
@@ -836,7 +845,7 @@ def _fit_verdict(vrows: dict[str, list], sha: str, write: bool, pubmedqa: Path, 
             Xp, yp = np.array([x for x, _ in data]), np.array([lab for _, lab in data])
             print(f"verdict/{part}: {len(yp)} questions, accuracy {(clf.predict(Xp) == yp).mean():.3f}")
     print(f"verdict fitted on {len(y)} questions ({len(vrows['train'])} train{dev_note})")
-    if write:
+    if writes("verdict", write):
         path = OUT / "verdict.json"
         data = json.loads(path.read_text()) if path.is_file() else {}
         data.update(
