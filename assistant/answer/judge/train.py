@@ -31,6 +31,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from assistant.answer.judge import data as _data
 from assistant.answer.judge import fit_questions
 from assistant.answer.judge.data import (  # noqa: F401  (re-exported: bench/judges.py, tests)
     DATA,
@@ -51,10 +52,9 @@ from assistant.answer.judge.data import (  # noqa: F401  (re-exported: bench/jud
     offtopic,
     question_split,
     split_of,
+    writes,
 )
-from assistant.answer.judge import data as _data
 from assistant.answer.judge.data import write_weights as _write
-from assistant.answer.judge.data import writes
 
 
 def build_index(corpus: Corpus, work: Path, embedder) -> Path:
