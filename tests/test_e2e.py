@@ -196,11 +196,12 @@ def test_a_follow_up_count_and_yes_no_questions_on_the_bundled_abstracts(pipelin
     # "Does Lion need a larger learning rate than Adam?" says "Yes." (the comparison cue, now a feature, never
     # fired in the training data, so its weight is zero).
     for question, verdict in [
-        ("Is Lion's update computed with the sign operation?", "Yes."),
-        ("Is Lion trained with the sign operation?", "Yes."),  # the limitation sentence was quoted, with "No."
+        ("Is Lion's update computed with the sign operation?", "yes"),
+        ("Is Lion trained with the sign operation?", "yes"),  # the limitation sentence was quoted, with "No."
     ]:
         answer = pipeline.ask(question)
-        assert answer.text.startswith(verdict), (question, answer.text)
+        # "Yes." when the verdict decision is sure, "Probably yes." below its fitted `sure_at`.
+        assert answer.verdict == verdict and answer.text.startswith(("Yes.", "Probably yes.")), (question, answer.text)
         assert answer.citations[0].title == "Symbolic Discovery of Optimization Algorithms"
 
 

@@ -129,6 +129,22 @@ def test_a_comparison_of_the_asked_thing_decides_its_direction():
     assert comparison_verdict("Is the learning rate larger?", "It does not need a smaller learning rate.") is None
 
 
+def test_a_verdict_below_its_fitted_certainty_is_said_as_probable(monkeypatch):
+    from assistant.answer.judge import verdict as V
+
+    q, sentence = "Does Quokka improve latency on CPUs?", "Quokka does not improve latency on CPUs."
+    base = V.calibration()
+    monkeypatch.setattr(V, "calibration", lambda: {**base, "sure_at": 1.0})
+    unsure = decide(q, sentence, [sentence], "rule")
+    assert not unsure.sure and unsure.lead == {"yes": "Probably yes.", "no": "Probably no."}.get(
+        unsure.label, unsure.lead
+    )
+    monkeypatch.setattr(V, "calibration", lambda: {**base, "sure_at": 0.0})
+    sure = decide(q, sentence, [sentence], "rule")
+    assert sure.sure and sure.label == unsure.label and sure.lead == V.LEAD[sure.label]
+    assert 0.5 <= float(base["sure_at"]) <= 1.0  # fitted by judge/train.py (VERDICT_SURE)
+
+
 def test_model_verdict_is_combined_with_the_rule():
     q = "Does Quokka improve latency on CPUs?"
     sure_no = {"yes": 0.01, "no": 0.98, "maybe": 0.01}

@@ -813,6 +813,7 @@ TREES = 150  # boosted trees of the sentence rankers; depth and count chosen by 
 TREE_DEPTH = 4
 TWO_QUOTES = 0.25  # at most this share of single answers quote the runner-up sentence as well
 LITERATURE_MIN_PRECISION = 0.8  # on train; the target is 0.75 on unseen questions
+VERDICT_SURE = 0.85  # a plain "Yes."/"No." is right this often on the training rows; below it, "Probably ..."
 MAX_FALSE_REFUSALS = 0.05  # of answerable training questions; chosen on the sweep printed in BENCHMARKS.md
 
 
@@ -844,6 +845,21 @@ def _fit_verdict(vrows: dict[str, list], sha: str, write: bool, pubmedqa: Path, 
         if data:
             Xp, yp = np.array([x for x, _ in data]), np.array([lab for _, lab in data])
             print(f"verdict/{part}: {len(yp)} questions, accuracy {(clf.predict(Xp) == yp).mean():.3f}")
+    # The probability from which a yes or no is said plainly ("Yes."), below it "Probably yes.": the lowest level
+    # whose verdicts on the training rows are right at least VERDICT_SURE of the time.
+    top = clf.predict_proba(X).max(axis=1)
+    right = clf.predict(X) == y
+    grid = [t / 100 for t in range(50, 100, 5)]
+    sure_at = next((t for t in grid if (top >= t).any() and right[top >= t].mean() >= VERDICT_SURE), 1.0)
+    for part, data in (("train", train), ("val", vrows["val"])):
+        if data:
+            Xp, yp = np.array([x for x, _ in data]), np.array([lab for _, lab in data])
+            sure = clf.predict_proba(Xp).max(axis=1) >= sure_at
+            ok = clf.predict(Xp) == yp
+            print(
+                f"verdict/{part}: said plainly from p >= {sure_at:.2f}: {sure.mean():.2f} of verdicts, right "
+                f"{ok[sure].mean() if sure.any() else float('nan'):.3f}; the rest right {ok[~sure].mean():.3f}"
+            )
     print(f"verdict fitted on {len(y)} questions ({len(vrows['train'])} train{dev_note})")
     if writes("verdict", write):
         path = OUT / "verdict.json"
@@ -854,6 +870,8 @@ def _fit_verdict(vrows: dict[str, list], sha: str, write: bool, pubmedqa: Path, 
                 "labels": list(LABELS),
                 "weights": [[round(float(clf.coef_[j][f]), 4) for j in range(len(LABELS))] for f in range(len(NAMES))],
                 "fitted_on": f"{len(vrows['train'])} training yes/no questions{dev_note}",
+                "sure_at": sure_at,
+                "sure_precision": VERDICT_SURE,
                 "data_sha256": sha,
             }
         )
