@@ -274,6 +274,17 @@ def test_a_count_is_never_a_number_the_question_already_gives():
     assert short_answer(q, sentence) == "817 curated training samples"
 
 
+def test_a_count_leads_only_when_its_number_stands_by_what_is_counted():
+    """Val answers opened with "1 [1]." (oestrogen receptor 1), "0.01 [1]." (a p-value), and "alpha" read as the
+    article "a" made "A 1": a number far from what the question counts is quoted in its sentence, not led with."""
+    from assistant.answer.extract import short_answer
+
+    q = analyse("how many patients with a solitary kidney were studied")
+    far = "Urinary alpha 1-microglobulin was raised in the acquired group, as was albuminuria."
+    assert short_answer(q, far) is None
+    assert short_answer(q, "A cross-sectional study of 37 patients with SK included 18 men.") == "37 patients"
+
+
 def test_a_count_is_the_papers_own_in_its_unit_whatever_the_word():
     """LIMO's abstract: "How many examples does it use?" was answered with the 100,000 examples it argues against."""
     from assistant.answer.extract import short_answer

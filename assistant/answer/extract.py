@@ -182,8 +182,7 @@ def short_answer(q: Question, sentence: str, title: str = "") -> str | None:
         long = expansion(q.subject, sentence)
         return f"{q.subject} stands for {long}" if long else None
     if q.kind == "count":
-        found = _count_phrase(q, sentence, title)
-        return found[1] if found else None
+        return count_phrase_near(q, sentence, title)
     return None
 
 
@@ -195,8 +194,8 @@ def count_phrase_near(q: Question, sentence: str, title: str = "") -> str | None
 
 
 _QUALIFIER = re.compile(
-    r"(?:(?:over|about|around|nearly|almost|roughly|approximately|more\s+than|less\s+than|up\s+to|at\s+least)\s+)?"
-    r"(?:(?:one|two|three|four|five|six|seven|eight|nine|ten|a)\s+)?$",
+    r"(?:\b(?:over|about|around|nearly|almost|roughly|approximately|more\s+than|less\s+than|up\s+to|at\s+least)\s+)?"
+    r"(?:\b(?:one|two|three|four|five|six|seven|eight|nine|ten|a)\s+)?$",
     re.I,
 )
 
