@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.answer.literature import STANCES
 from assistant.errors import AssistantError
 from assistant.ingest.corpus import normalise_title
 from assistant.types import Answer
@@ -140,7 +141,7 @@ def score_turn(turn: Turn, ans: Answer, kind: str) -> dict[str, Any]:
         row["papers_cited"] = len(set(cited))
         said = {normalise_title(f.title): f.stance for g in ans.groups for f in g.findings if f.stance}
         if not ans.groups and ans.verdict and len(set(cited)) == 1:  # one paper spoke: its verdict is its stance
-            said = {cited[0]: {"yes": "supports", "no": "against"}.get(ans.verdict, "mixed")}
+            said = {cited[0]: dict(STANCES)[ans.verdict]}
         judged = [t for t in turn.stances if t in said]
         if judged:
             # A cited paper's stance against its label: the first word is enough ("mixed or qualified").

@@ -33,7 +33,10 @@ NAMES = BASE + RELATIVE
 FEATURES = {"papers": BASE, "compare_papers": BASE, "literature_papers": NAMES}
 
 
-def features(q: Question, evidence: list[Evidence], named: list[str], vocab: Vocabulary) -> list[list[float]]:
+def features(
+    q: Question, evidence: list[Evidence], named: list[str], vocab: Vocabulary, name: str = "papers"
+) -> list[list[float]]:
+    """One row per candidate, of the features decision `name` was fitted on (FEATURES: a prefix of NAMES)."""
     key = sorted(q.topic, key=lambda t: -vocab.weight(t))[:2]
     groups = facets(q)
     rarest = [max(g, key=vocab.weight) for g in groups if g]
@@ -67,7 +70,7 @@ def features(q: Question, evidence: list[Evidence], named: list[str], vocab: Voc
                 covered_z[rank],
                 max(dense) - dense[rank],
                 max(covered) - covered[rank],
-            ]
+            ][: len(FEATURES[name])]
         )
     return rows
 
@@ -99,8 +102,7 @@ def keep(
     """The candidates the decision keeps, with their probability, best first; at least the best one unless
     `fallback` is off (a literature answer refuses when no paper passes)."""
     m = model(name)
-    n = len(FEATURES[name])  # a decision's features are a prefix of NAMES
-    scored = [(ev, m.probability(x[:n])) for ev, x in zip(evidence, features(q, evidence, named, vocab))]
+    scored = [(ev, m.probability(x)) for ev, x in zip(evidence, features(q, evidence, named, vocab, name))]
     kept = [(ev, p) for ev, p in scored if p >= m.threshold]
     if not kept and scored:
         best = max(scored, key=lambda t: t[1])

@@ -250,7 +250,7 @@ def literature_paper_rows(run: Run, q: dict, negative: bool = False) -> list[tup
     named = run.planner.named_papers(question)
     evidence, _ = run.retriever.search(text, k=CANDIDATES, boost=named)
     evidence = [ev for ev in evidence if ev.paper_id not in optional]  # neither required nor penalised
-    rows = P.features(question, evidence, named, run.retriever.vocab)
+    rows = P.features(question, evidence, named, run.retriever.vocab, "literature_papers")
     return [(x, int(ev.paper_id in gold)) for x, ev in zip(rows, evidence)] + [
         ([], 0) for _ in gold - {ev.paper_id for ev in evidence}
     ]
@@ -283,7 +283,7 @@ def compare_part_rows(run: Run, q: dict) -> list[list[tuple[list[float], int]]]:
         else:
             mine = {next((ev.paper_id for ev in evidence if ev.paper_id in gold), "")} - {""}
             evidence = [ev for ev in evidence if ev.paper_id not in gold - mine]
-        rows = P.features(question, evidence, named, run.retriever.vocab)
+        rows = P.features(question, evidence, named, run.retriever.vocab, "compare_papers")
         got = [(x, int(ev.paper_id in mine)) for x, ev in zip(rows, evidence)]
         missed = len(mine - {ev.paper_id for ev in evidence}) if mine else 1
         out.append(got + [([], 1)] * missed)
@@ -409,7 +409,6 @@ def _fit_papers(
     from assistant.answer.judge import papers as P
 
     names = P.FEATURES[name]
-    groups = {part: [[(x[: len(names)], lab) for x, lab in g] for g in groups[part]] for part in ("train", "val")}
     X = np.array([x for g in groups["train"] for x, _ in g if x])
     y = np.array([lab for g in groups["train"] for x, lab in g if x])
     mean, scale, coef, intercept = _fit_binary(X, y, balanced=True)
