@@ -208,8 +208,9 @@ def _compare(text, found, retriever, timings, model, synthesise=None) -> Answer 
         return None  # one paper holds both: a question about that paper, answered as one
     numbered = list(enumerate(found, 1))
     table = C.table(numbered, retriever)
+    # The question's own words (the names compared) set no paper apart: the reader typed them.
     differs = themes.label(
-        [[ev.title, *(row[2])] for (_, ev), row in zip(numbered, table.rows)], retriever.index.idf, set()
+        [[ev.title, *(row[2])] for (_, ev), row in zip(numbered, table.rows)], retriever.index.idf, set(terms(text))
     )
     table = type(table)(table.aspects, table.rows, tuple(differs))
     overview = ""
