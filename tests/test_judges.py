@@ -23,7 +23,8 @@ CAL = Path(A.__file__).parent / "calibration"
 
 def test_weights_were_fitted_on_these_features_and_on_the_committed_data():
     _, sha = T.load_data()
-    decisions = [("sentence", S.NAMES), ("answerable", A.NAMES), ("followup", F.NAMES)]
+    decisions = [(name, S.FEATURES[name]) for name in ("sentence", "literature_sentence")]
+    decisions += [("answerable", A.NAMES), ("followup", F.NAMES)]
     decisions += [(name, P.FEATURES[name]) for name in ("papers", "literature_papers", "compare_papers")]
     for name, names in decisions:
         m = learned.load(name, names)

@@ -81,11 +81,26 @@ class Retriever:
     def sentence_vectors(self, sentences: list[str]) -> np.ndarray:
         """Unit vectors of sentences of indexed papers (from the same cache as the similarities)."""
         with self._lock:
-            cache = self._sentence_cache
-            todo = [s for s in dict.fromkeys(sentences) if s not in cache]
-            if todo:
-                cache.update(zip(todo, self.embedder.embed(todo)))
+            cache = self._embedded(sentences)
             return np.array([cache[s] for s in sentences])
+
+    def title_sims_of(self, pids: list[str]) -> dict[str, list[float]]:
+        """Cosine of each paper's title with each of its sentences (a literature quote's cue: what the paper is
+        about); the title is embedded once, beside the sentences, in the same cache."""
+        with self._lock:
+            titles = {pid: self.index.papers[pid].title for pid in pids}
+            cache = self._embedded([*titles.values(), *(s for pid in pids for s in self.index.sentences[pid])])
+            return {pid: [float(cache[s] @ cache[titles[pid]]) for s in self.index.sentences[pid]] for pid in pids}
+
+    def _embedded(self, texts) -> dict[str, np.ndarray]:
+        """The sentence cache, holding `texts` (those missing embedded now); called under the lock."""
+        cache = self._sentence_cache
+        todo = list(dict.fromkeys(t for t in texts if t not in cache))
+        if todo:
+            if len(cache) > 50_000:
+                cache.clear()
+            cache.update(zip(todo, self.embedder.embed(todo)))
+        return cache
 
     def warm(self, hnsw: bool = True) -> None:
         """Pay the first-query costs now (embedder's first inference, Chroma's lazy HNSW load, the BM25 and
@@ -232,12 +247,7 @@ class Retriever:
     def _sentence_sims(self, qvec: np.ndarray, pids: list[str]) -> dict[str, list[float]]:
         """Cosine of the query with every sentence of the top papers (embedded once, then cached).
         Costs ~15 ms per paper on 2 cores, so only the top `sentence_rerank` papers get it."""
-        cache = self._sentence_cache
-        todo = list(dict.fromkeys(s for pid in pids for s in self.index.sentences[pid] if s not in cache))
-        if todo:
-            if len(cache) > 50_000:
-                cache.clear()
-            cache.update(zip(todo, self.embedder.embed(todo)))
+        cache = self._embedded(s for pid in pids for s in self.index.sentences[pid])
         return {pid: [float(cache[s] @ qvec) for s in self.index.sentences[pid]] for pid in pids}
 
     def _evidence(self, query: str, pid: str, sims: list[float]) -> tuple[list[str], list[float]]:

@@ -306,8 +306,10 @@ def literature_sentence_rows(run: Run, q: dict) -> list[list[tuple[list[float], 
         if not any(labels) or all(labels):
             continue
         sims = run.retriever.sentence_sims(text, pid)
+        title_sims = run.retriever.title_sims_of([pid])[pid]
         title = run.retriever.index.papers[pid].title
-        out.append(list(zip(S.features(question, sentences, run.retriever.index.idf, title, sims), labels)))
+        rows = S.features(question, sentences, run.retriever.index.idf, title, sims, title_sims, "literature_sentence")
+        out.append(list(zip(rows, labels)))
     return out
 
 
@@ -343,11 +345,12 @@ def _fit_sentences(
 
     from assistant.answer.judge import sentence as S
 
+    names = S.FEATURES[name]
     X = np.array([x for group in rows["train"] for x, _ in group])
     y = np.array([lab for group in rows["train"] for _, lab in group])
     mean, scale, coef, intercept = _fit_binary(X, y, balanced=False)
     clf, exported = _fit_trees(X, y)
-    trees = _checked_trees(clf, exported, S.NAMES, sha, X)
+    trees = _checked_trees(clf, exported, names, sha, X)
 
     def logistic(x) -> float:
         return float(_probability(x, mean, scale, coef, intercept))
@@ -386,9 +389,9 @@ def _fit_sentences(
         print(f"{name}: runner-up at {runner_up:.2f} of the best: {part} answer quoted {hit:.3f}, two quotes {two:.3f}")
     extra = {"runner_up": runner_up}
     if use_trees:
-        payload = _trees_payload(S.NAMES, exported, 0.5, sha, len(rows["train"]), extra)
+        payload = _trees_payload(names, exported, 0.5, sha, len(rows["train"]), extra)
     else:
-        payload = _logistic_payload(S.NAMES, mean, scale, coef, intercept, 0.5, sha, len(rows["train"]), extra)
+        payload = _logistic_payload(names, mean, scale, coef, intercept, 0.5, sha, len(rows["train"]), extra)
     _write(name, payload, write)
 
 

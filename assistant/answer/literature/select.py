@@ -30,12 +30,14 @@ class Picked:
 
 
 def pick_quote(
-    q: Question, ev: Evidence, retriever: Retriever, sims: list[float] | None
+    q: Question, ev: Evidence, retriever: Retriever, sims: list[float] | None, title_sims: list[float] | None
 ) -> tuple[str, str, tuple[str, ...]]:
     """The paper's best sentence for the question, the runner-up when nearly as likely ("" otherwise), and all its
-    sentences."""
+    sentences. `sims`: the sentences' similarity with the question; `title_sims`: with the paper's title."""
     sentences = tuple(retriever.index.sentences.get(ev.paper_id) or ev.sentences)
-    scores = score_sentences(q, list(sentences), retriever.index.idf, ev.title, sims, name="literature_sentence")
+    scores = score_sentences(
+        q, list(sentences), retriever.index.idf, ev.title, sims, name="literature_sentence", title_sims=title_sims
+    )
     order = ranked(sentences, scores)
     if not order:
         return "", "", sentences
@@ -56,10 +58,11 @@ def select(
     if not evidence:
         return []
     kept = papers.keep(q, evidence, named, retriever.vocab, name="literature_papers", fallback=not refuse)[:cap]
-    sims = retriever.sentence_sims_of(query, [ev.paper_id for ev, _ in kept])
+    ids = [ev.paper_id for ev, _ in kept]
+    sims, title_sims = retriever.sentence_sims_of(query, ids), retriever.title_sims_of(ids)
     out = []
     for ev, p in kept:
-        quote, second, sentences = pick_quote(q, ev, retriever, sims.get(ev.paper_id))
+        quote, second, sentences = pick_quote(q, ev, retriever, sims.get(ev.paper_id), title_sims.get(ev.paper_id))
         if quote:
             out.append(Picked(ev, quote, p, sentences, second))
     return out
