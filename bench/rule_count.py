@@ -5,7 +5,8 @@ included) and assistant/retrieve/.
 
 Regexes: each pattern compiled or passed as a literal to re.*. Numbers: each numeric literal in the code other than
 0, 1, 2 and -1 (counts, indexes and signs), docstrings and the fit script (answer/judge/train.py and the parts
-split out of it, data.py and fit_questions.py, whose numbers are the fitting's own settings) left out. Fitted weights live in JSON and are not counted.
+split out of it, data.py, fit_questions.py, fitting.py and fit_papers.py, whose numbers are the fitting's own
+settings) left out. Fitted weights live in JSON and are not counted.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from pathlib import Path
 DIRS = ("assistant/answer", "assistant/retrieve")
 RE_CALLS = {"compile", "search", "match", "fullmatch", "findall", "finditer", "sub", "subn", "split"}
 PLAIN = {0, 1, 2, -1}
-FIT_SCRIPT = {"train.py", "data.py", "fit_questions.py"}  # answer/judge/: the fitting's own settings
+FIT_SCRIPT = {
+    "train.py",
+    "data.py",
+    "fit_questions.py",
+    "fitting.py",
+    "fit_papers.py",
+}  # answer/judge/: the fitting's own settings
 
 
 def count(root: Path) -> dict[str, int]:

@@ -11,5 +11,6 @@
 - injection, model_answer, styles: text addressed to a model; whether a model-written answer is kept; which models
   write.
 train.py fits them from bench/data/qa (python -m assistant.answer.judge.train; data.py reads and splits the data,
-fit_questions.py fits the two read off the question's shape); learned.py loads them.
+fit_questions.py fits the two read off the question's shape, fit_papers.py the paper decisions and the literature
+quote ranker, fitting.py holds the shared fits and their export); learned.py loads them.
 """

@@ -8,7 +8,7 @@
 2. followup:   in a conversation, continue the previous paper or not (judge/followup.py), on the turns;
 3. answerable: answer or refuse (judge/answerable.py), on the pipeline's own plan for every question;
 4. papers:     which papers a list answer keeps (judge/papers.py), and 5. the literature answer's papers and
-               sentences;
+               sentences; both fitted in judge/fit_papers.py (the shared fitting helpers: judge/fitting.py);
 6. verdict:    yes / no / maybe (judge/verdict.py), on the yes/no questions' deciding sentences.
 
 Data: bench/data/qa (bench/data/qa/README.md), read and split by judge/data.py: papers are split by a hash of
@@ -27,12 +27,10 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from assistant.answer.judge import data as _data
-from assistant.answer.judge import fit_questions
+from assistant.answer.judge import fit_papers, fit_questions
 from assistant.answer.judge.data import (  # noqa: F401  (re-exported: bench/judges.py, tests)
     DATA,
     FORMS,
@@ -55,6 +53,15 @@ from assistant.answer.judge.data import (  # noqa: F401  (re-exported: bench/jud
     writes,
 )
 from assistant.answer.judge.data import write_weights as _write
+from assistant.answer.judge.fitting import (  # noqa: F401  (TREES, _fit_trees: re-exported for tests)
+    MAX_FALSE_REFUSALS,
+    TREES,
+    _fit_binary,
+    _fit_sentences,
+    _fit_trees,
+    _logistic_payload,
+    _probability,
+)
 
 
 def build_index(corpus: Corpus, work: Path, embedder) -> Path:
@@ -204,308 +211,6 @@ def _fit_followup(rows: dict[str, list], sha: str, write: bool) -> None:
     _write("followup", _logistic_payload(F.NAMES, mean, scale, coef, intercept, 0.5, sha, len(y), {}), write)
 
 
-def paper_rows(run: Run, q: dict) -> list[tuple[list[float], int]]:
-    from assistant.answer.judge import papers as P
-
-    gold = {run.by_title[t] for t in q["gold_titles"] if t in run.by_title}
-    if not gold:
-        return []
-    plan = run.planner.plan(q["question"], [])
-    if plan.question.kind != "list" or not plan.evidence:
-        return []
-    rows = P.features(plan.question, plan.evidence, plan.boost, run.retriever.vocab)
-    return [(x, int(ev.paper_id in gold)) for x, ev in zip(rows, plan.evidence)] + [
-        ([], 0)
-        for _ in gold - {ev.paper_id for ev in plan.evidence}  # gold papers retrieval missed: recall's loss
-    ]
-
-
-def _literature_query(q: dict):
-    from assistant.answer.judge.polar import is_polar
-    from assistant.answer.literature.kinds import topic_text
-    from assistant.retrieve.question import analyse
-
-    text = topic_text(q["question"]) if q["kind"] == "survey" else q["question"]
-    question = replace(analyse(text), polar=q["kind"] == "consensus" and is_polar(q["question"]))
-    return text, question
-
-
-def _other_corpus(name: str, corpora: dict[str, Corpus]) -> str:
-    """The next corpus in name order that has literature questions (a field of its own)."""
-    names = sorted(n for n, c in corpora.items() if c.literature)
-    return names[(names.index(name) + 1) % len(names)]
-
-
-def literature_paper_rows(run: Run, q: dict, negative: bool = False) -> list[tuple[list[float], int]]:
-    """The paper decision's rows for one survey or consensus question, as literature/select.py searches.
-    `negative`: the question is asked of a corpus that does not hold its papers, so every candidate is a 0."""
-    from assistant.answer.judge import papers as P
-    from assistant.answer.literature.select import CANDIDATES
-
-    gold = {run.by_title[t] for t in q["gold_titles"] if t in run.by_title}
-    optional = {run.by_title[t] for t in q.get("optional_titles") or [] if t in run.by_title}
-    if not gold and not negative:
-        return []
-    text, question = _literature_query(q)
-    named = run.planner.named_papers(question)
-    evidence, _ = run.retriever.search(text, k=CANDIDATES, boost=named)
-    evidence = [ev for ev in evidence if ev.paper_id not in optional]  # neither required nor penalised
-    rows = P.features(question, evidence, named, run.retriever.vocab, "literature_papers")
-    return [(x, int(ev.paper_id in gold)) for x, ev in zip(rows, evidence)] + [
-        ([], 0) for _ in gold - {ev.paper_id for ev in evidence}
-    ]
-
-
-def compare_part_rows(run: Run, q: dict) -> list[list[tuple[list[float], int]]]:
-    """The compare decision's rows: each part of a compare question ("promptagator" of "promptagator vs FIRST"),
-    searched as literature/compare.py searches it. Which gold paper a part is about is not labelled: the part's
-    best-ranked gold paper is its positive, the question's other gold papers are left out (neither required nor
-    penalised), and a part that retrieves no gold paper counts one paper missed. A described compare ("the two
-    great depression papers") is one part whose positives are all the gold papers."""
-    from assistant.answer.judge import papers as P
-    from assistant.answer.literature.kinds import compared_parts, topic_text
-    from assistant.answer.literature.select import CANDIDATES
-    from assistant.retrieve.question import analyse
-
-    gold = {run.by_title[t] for t in q["gold_titles"] if t in run.by_title}
-    if not gold:
-        return []
-    parts = compared_parts(q["question"])
-    described = len(parts) < 2
-    texts = [topic_text(parts[0]) if parts else q["question"]] if described else parts
-    out = []
-    for text in texts:
-        question = analyse(text)
-        named = run.planner.named_papers(question)
-        evidence, _ = run.retriever.search(text, k=CANDIDATES, boost=named)
-        if described:
-            mine = gold
-        else:
-            mine = {next((ev.paper_id for ev in evidence if ev.paper_id in gold), "")} - {""}
-            evidence = [ev for ev in evidence if ev.paper_id not in gold - mine]
-        rows = P.features(question, evidence, named, run.retriever.vocab, "compare_papers")
-        got = [(x, int(ev.paper_id in mine)) for x, ev in zip(rows, evidence)]
-        missed = len(mine - {ev.paper_id for ev in evidence}) if mine else 1
-        out.append(got + [([], 1)] * missed)
-    return out
-
-
-def literature_sentence_rows(run: Run, q: dict) -> list[list[tuple[list[float], int]]]:
-    """Per gold paper: its sentences, labelled by whether they hold one of its key points for the question."""
-    from assistant.answer.judge import sentence as S
-
-    text, question = _literature_query(q)
-    out = []
-    for point in q.get("key_points") or []:
-        pid = run.by_title.get(point.get("title", ""))
-        strings = [norm(a) for a in point.get("any") or []]
-        if pid is None or not strings:
-            continue
-        sentences = run.retriever.index.sentences.get(pid) or []
-        labels = [int(any(a in norm(s) for a in strings)) for s in sentences]
-        if not any(labels) or all(labels):
-            continue
-        sims = run.retriever.sentence_sims(text, pid)
-        title_sims = run.retriever.title_sims_of([pid])[pid]
-        title = run.retriever.index.papers[pid].title
-        rows = S.features(question, sentences, run.retriever.index.idf, title, sims, title_sims, "literature_sentence")
-        out.append(list(zip(rows, labels)))
-    return out
-
-
-def _fit_trees(X, y):
-    """Boosted trees (fixed seed, no early stopping: the fit is the same on every run) and their export."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    clf = HistGradientBoostingClassifier(
-        max_depth=TREE_DEPTH,
-        max_iter=TREES,
-        learning_rate=0.1,
-        l2_regularization=1.0,
-        early_stopping=False,
-        random_state=0,
-    ).fit(X, y)
-    trees = []
-    for (predictor,) in clf._predictors:
-        trees.append(
-            [
-                [round(float(n["value"]), 8)]
-                if n["is_leaf"]
-                else [int(n["feature_idx"]), float(n["num_threshold"]), int(n["left"]), int(n["right"])]
-                for n in predictor.nodes
-            ]
-        )
-    return clf, {"model": "trees", "baseline": round(float(clf._baseline_prediction.ravel()[0]), 6), "trees": trees}
-
-
-def _fit_sentences(
-    rows: dict[str, list], sha: str, write: bool, name: str = "sentence", use_trees: bool = True
-) -> None:
-    import numpy as np
-
-    from assistant.answer.judge import sentence as S
-
-    names = S.FEATURES[name]
-    X = np.array([x for group in rows["train"] for x, _ in group])
-    y = np.array([lab for group in rows["train"] for _, lab in group])
-    mean, scale, coef, intercept = _fit_binary(X, y, balanced=False)
-    clf, exported = _fit_trees(X, y)
-    trees = _checked_trees(clf, exported, names, sha, X)
-
-    def logistic(x) -> float:
-        return float(_probability(x, mean, scale, coef, intercept))
-
-    def top1(groups, score) -> float:
-        return sum(group[int(np.argmax([score(x) for x, _ in group]))][1] for group in groups) / max(1, len(groups))
-
-    # Trees weigh a cue by the question it comes with (a number for "how many", the opening sentence for "what
-    # is"); the logistic fit on the same cues is printed beside them.
-    for label, score in (("logistic", logistic), ("trees", trees.probability)):
-        print(
-            f"{name} ({label}): top-1 holds the answer: train {top1(rows['train'], score):.3f} "
-            f"({len(rows['train'])} papers), validation {top1(rows['val'], score):.3f} ({len(rows['val'])})"
-        )
-
-    def with_second(groups, ratio: float) -> tuple[float, float]:
-        """(answer in the quote(s), share of answers that quote two) when the runner-up is quoted too whenever its
-        probability is at least `ratio` of the best's."""
-        hits = two = 0
-        for group in groups:
-            p = [chosen(x) for x, _ in group]
-            order = sorted(range(len(p)), key=lambda i: -p[i])
-            quoted = order[:2] if len(order) > 1 and p[order[1]] >= ratio * p[order[0]] else order[:1]
-            hits += max(group[i][1] for i in quoted)
-            two += len(quoted) == 2
-        return hits / max(1, len(groups)), two / max(1, len(groups))
-
-    chosen = trees.probability if use_trees else logistic
-    # The runner-up is quoted too when it is nearly as likely: the ratio that finds the most answers while at most
-    # TWO_QUOTES of the answers quote two sentences (a reader's budget, not a score's scale).
-    grid = [r / 100 for r in range(30, 100, 5)]
-    ok = [r for r in grid if with_second(rows["train"], r)[1] <= TWO_QUOTES] or [grid[-1]]
-    runner_up = max(ok, key=lambda r: with_second(rows["train"], r)[0])
-    for part in ("train", "val"):
-        hit, two = with_second(rows[part], runner_up)
-        print(f"{name}: runner-up at {runner_up:.2f} of the best: {part} answer quoted {hit:.3f}, two quotes {two:.3f}")
-    extra = {"runner_up": runner_up}
-    if use_trees:
-        payload = _trees_payload(names, exported, 0.5, sha, len(rows["train"]), extra)
-    else:
-        payload = _logistic_payload(names, mean, scale, coef, intercept, 0.5, sha, len(rows["train"]), extra)
-    _write(name, payload, write)
-
-
-def _fit_papers(
-    groups: dict[str, list],
-    sha: str,
-    write: bool,
-    name: str = "papers",
-    min_precision: float | None = None,
-    use_trees: bool = False,
-) -> None:
-    """min_precision: pick the threshold with the best recall whose train precision reaches it (a literature
-    answer is judged on both, and recall suffers first); else the best F1. A group without gold papers is a
-    question the corpus does not cover: keeping nothing is right there (a literature answer then refuses), and
-    it counts as a precision of 1, else 0; lists always keep their best candidate."""
-    import numpy as np
-
-    from assistant.answer.judge import papers as P
-
-    names = P.FEATURES[name]
-    X = np.array([x for g in groups["train"] for x, _ in g if x])
-    y = np.array([lab for g in groups["train"] for x, lab in g if x])
-    mean, scale, coef, intercept = _fit_binary(X, y, balanced=True)
-    if use_trees:
-        clf, exported = _fit_trees(X, y)
-        _checked_trees(clf, exported, names, sha, X)
-
-        def predict(xs):
-            return clf.predict_proba(xs)[:, 1]
-    else:
-
-        def predict(xs):
-            return _probability(xs, mean, scale, coef, intercept)
-
-    scored = {part: [_scored(g, predict) for g in groups[part]] for part in ("train", "val")}
-    if use_trees:
-        # Trees fit their training rows closely: the threshold and floor are chosen on out-of-fold probabilities
-        # (5 folds by question), so that the precision asked for holds on questions the trees did not see.
-        scored["train"] = _out_of_fold(groups["train"])
-
-    def best(g) -> float:
-        return max((p for p, _ in g), default=0.0)
-
-    # The floor under which a literature answer refuses: at most MAX_FALSE_REFUSALS of the train questions that
-    # have gold papers fall below it, as for single answers.
-    floor = 0.0
-    if min_precision is not None:
-        tops = sorted(best(g) for g in scored["train"] if any(lab for _, lab in g))
-        floor = tops[int(MAX_FALSE_REFUSALS * len(tops))] if tops else 0.0
-
-    def prf(part: str, th: float) -> tuple[float, float, float]:
-        rec, prec = [], []
-        for g in scored[part]:
-            n_gold = sum(lab for _, lab in g)
-            kept = [lab for p, lab in g if p >= th]
-            if not kept and (min_precision is None or best(g) >= floor):  # the best candidate, as papers.keep
-                kept = [max(g, key=lambda t: t[0])[1]] if any(p >= 0 for p, _ in g) else []
-            hits = sum(kept)
-            if n_gold == 0:
-                prec.append(0.0 if kept else 1.0)
-                continue
-            rec.append(hits / max(1, n_gold))
-            prec.append(hits / max(1, len(kept)) if kept else 0.0)
-        r, p = float(np.mean(rec)), float(np.mean(prec))
-        return r, p, 2 * r * p / max(1e-9, r + p)
-
-    grid = [t / 100 for t in range(5, 96, 5)]
-    threshold = max(grid, key=lambda t: prf("train", t)[2])
-    if min_precision is not None:
-        ok = [t for t in grid if prf("train", t)[1] >= min_precision]
-        threshold = max(ok, key=lambda t: prf("train", t)[0]) if ok else threshold
-    for part in ("train", "val"):
-        r, p, f = prf(part, threshold)
-        print(f"{name}/{part}: {len(groups[part])} questions, recall {r:.3f}, precision {p:.3f}, F1 {f:.3f}")
-    refused = [
-        sum(1 for g in scored[part] if any(lab for _, lab in g) and best(g) < floor) for part in ("train", "val")
-    ]
-    if min_precision is not None:
-        print(f"{name}: floor {floor:.3f} refuses train {refused[0]}, val {refused[1]} questions with gold papers")
-    extra = {"floor": round(floor, 4)} if min_precision is not None else {}
-    if use_trees:
-        payload = _trees_payload(names, exported, threshold, sha, len(y), extra)
-    else:
-        payload = _logistic_payload(names, mean, scale, coef, intercept, threshold, sha, len(y), extra)
-    _write(name, payload, write)
-
-
-def _out_of_fold(groups: list, folds: int = 5) -> list[list[tuple[float, int]]]:
-    """Each question's candidates scored by trees fitted on the other folds' questions ((-1, 1): a gold paper
-    retrieval missed)."""
-    import numpy as np
-
-    out: list[list[tuple[float, int]]] = [[] for _ in groups]
-    for k in range(folds):
-        rest = [g for i, g in enumerate(groups) if i % folds != k]
-        clf, _ = _fit_trees(
-            np.array([x for g in rest for x, _ in g if x]), np.array([lab for g in rest for x, lab in g if x])
-        )
-        for i, g in enumerate(groups):
-            if i % folds == k:
-                out[i] = _scored(g, lambda xs, clf=clf: clf.predict_proba(xs)[:, 1])
-    return out
-
-
-def _scored(group: list, predict) -> list[tuple[float, int]]:
-    """(probability, label) of each candidate of one question, and (-1, 1) for a gold paper retrieval missed (an
-    empty row). `predict` maps an array of rows to their probabilities."""
-    import numpy as np
-
-    xs = [x for x, _ in group if x]
-    it = iter(predict(np.array(xs)).tolist() if xs else [])
-    return [(next(it), lab) if x else (-1.0, 1) for x, lab in group]
-
-
 def off_topic_turns(corpus: Corpus, names: list[str]) -> list[dict]:
     """Conversations whose second turn leaves the corpus: the first turn of a conversation, then an off-corpus
     question of the same split, or one about nothing any corpus holds ("what is the capital of peru?" after "what
@@ -600,54 +305,6 @@ def _rows_of_kind(kind: str, rows_of, corpora: dict[str, Corpus], runs: dict[str
             if q["kind"] == kind:
                 out[question_split(q)] += rows_of(runs[name], q)
     return out
-
-
-def _fit_binary(X, y, balanced: bool):
-    import numpy as np
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
-    scaler = StandardScaler().fit(X)
-    scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
-    clf = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced" if balanced else None)
-    clf.fit((X - scaler.mean_) / scale, y)
-    return scaler.mean_, scale, clf.coef_[0], float(clf.intercept_[0])
-
-
-def _probability(X, mean, scale, coef, intercept):
-    """The probability of a logistic fit (from _fit_binary) for one row or many."""
-    import numpy as np
-
-    return 1 / (1 + np.exp(-(intercept + ((np.asarray(X, dtype=float) - mean) / scale) @ coef)))
-
-
-def _checked_trees(clf, exported: dict[str, Any], names: tuple[str, ...], sha: str, X):
-    """The exported trees as the assistant loads them, checked to score as scikit-learn does on the training rows."""
-    import numpy as np
-
-    from assistant.answer.judge import learned
-
-    trees = learned.Trees(names, tuple(tuple(map(tuple, t)) for t in exported["trees"]), exported["baseline"], 0.5, sha)
-    assert np.allclose([trees.logit(list(x)) for x in X[:500]], clf.decision_function(X[:500]), atol=1e-4)
-    return trees
-
-
-def _trees_payload(names, exported, threshold, sha, n, extra) -> dict[str, Any]:
-    return {"features": list(names), **exported, "threshold": threshold, "data_sha256": sha, "fitted_on": n, **extra}
-
-
-def _logistic_payload(names, mean, scale, coef, intercept, threshold, sha, n, extra) -> dict[str, Any]:
-    return {
-        "features": list(names),
-        "mean": [round(float(v), 6) for v in mean],
-        "scale": [round(float(v), 6) for v in scale],
-        "coef": [round(float(v), 6) for v in coef],
-        "intercept": round(intercept, 6),
-        "threshold": round(threshold, 4),
-        "data_sha256": sha,
-        "fitted_on": n,
-        **extra,
-    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -761,46 +418,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     learned.load.cache_clear()
 
-    # 4. papers of a list answer
-    prows: dict[str, list] = defaultdict(list)
-    for name, c in corpora.items():
-        for q in c.questions:
-            if q["kind"] == "list":
-                got = paper_rows(runs[name], q)
-                if got:
-                    prows[question_split(q)].append(got)
-    _fit_papers(prows, sha, write)
+    # 4. papers of a list answer; 5. literature answers: which papers a survey or consensus answer keeps, which
+    # sentence each quotes, and which paper each part of a compare question names
+    fit_papers.fit_lists(corpora, runs, sha, write)
     learned.load.cache_clear()
-
-    # 5. literature answers: which papers a survey or consensus answer keeps, and which sentence each quotes
-    lrows: dict[str, list] = defaultdict(list)
-    srows: dict[str, list] = defaultdict(list)
-    crows: dict[str, list] = defaultdict(list)
-    for name, c in corpora.items():
-        for q in c.literature:
-            part = split_of(q["id"])
-            if q["kind"] == "compare":
-                crows[part] += [g for g in compare_part_rows(runs[name], q) if g]
-            else:
-                got = literature_paper_rows(runs[name], q)
-                if got:
-                    lrows[part].append(got)
-            srows[part] += literature_sentence_rows(runs[name], q)
-            if q["kind"] != "compare":
-                # The same question asked of a corpus in another field: nothing there should pass.
-                other = _other_corpus(name, corpora)
-                got = literature_paper_rows(runs[other], {**q, "gold_titles": [], "optional_titles": []}, negative=True)
-                if got:
-                    lrows[part].append(got)
-    # Trees: a paper on one item of a listed topic (facet_coverage) matters when the question lists several; on
-    # validation their ranking of candidates beats the logistic fit's (average precision 0.74 vs 0.66).
-    _fit_papers(lrows, sha, write, name="literature_papers", min_precision=LITERATURE_MIN_PRECISION, use_trees=True)
-    # A compare part is a short text ("surgery + radiotherapy"), unlike a survey: its own logistic decision, fitted
-    # on the compare questions' parts (the survey trees kept an unrelated paper for such parts).
-    _fit_papers(crows, sha, write, name="compare_papers", min_precision=LITERATURE_MIN_PRECISION)
-    # Trees, as for single answers: on 764 training papers' key points they rank better on validation than the
-    # logistic fit (top-1 0.407 vs 0.361); on the first 300 they did not (0.40 vs 0.39) and logistic was kept.
-    _fit_sentences(srows, sha, write, name="literature_sentence")
+    fit_papers.fit_literature(corpora, runs, sha, write)
     learned.load.cache_clear()
 
     # 6. verdicts
@@ -811,12 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-TREES = 150  # boosted trees of the sentence rankers; depth and count chosen by 5-fold validation by paper
-TREE_DEPTH = 4
-TWO_QUOTES = 0.25  # at most this share of single answers quote the runner-up sentence as well
-LITERATURE_MIN_PRECISION = 0.8  # on train; the issue's target is 0.75 on unseen questions
 VERDICT_SURE = 0.85  # a plain "Yes."/"No." is right this often on the training rows; below it, "Probably ..."
-MAX_FALSE_REFUSALS = 0.05  # of answerable training questions; chosen on the sweep printed in BENCHMARKS.md
 
 
 def _fit_verdict(vrows: dict[str, list], sha: str, write: bool, pubmedqa: Path, work: Path, embedder) -> None:
