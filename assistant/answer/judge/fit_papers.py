@@ -24,7 +24,7 @@ from assistant.answer.judge.fitting import (
 )
 
 if TYPE_CHECKING:
-    from assistant.answer.judge.train import Run
+    from assistant.answer.judge.fitting import Run
 
 LITERATURE_MIN_PRECISION = 0.8  # on train; the target is 0.75 on unseen questions
 

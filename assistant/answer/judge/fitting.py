@@ -1,16 +1,34 @@
-"""The fitting's shared parts: logistic and boosted-tree fits, their export to the JSON the assistant loads, out-of-fold
-probabilities, and the sentence rankers' fit (single answers and literature quotes). judge/train.py runs them."""
+"""The fitting's shared parts: the pipeline's retrieval and planning over one corpus (Run), logistic and
+boosted-tree fits, their export to the JSON the assistant loads, out-of-fold probabilities, and the sentence
+rankers' fit (single answers and literature quotes). judge/train.py runs them."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from assistant.answer.judge.data import _settings
 from assistant.answer.judge.data import write_weights as _write
 
 TREES = 150  # boosted trees of the sentence rankers; depth and count chosen by 5-fold validation by paper
 TREE_DEPTH = 4
 TWO_QUOTES = 0.25  # at most this share of single answers quote the runner-up sentence as well
 MAX_FALSE_REFUSALS = 0.05  # of answerable training questions; chosen on the sweep printed in BENCHMARKS.md
+
+
+class Run:
+    """The retrieval and planning parts of the pipeline over one corpus's index (no generator is needed)."""
+
+    def __init__(self, data_dir: Path, embedder):
+        from assistant.answer.plan import Planner
+        from assistant.index.lexical import Index
+        from assistant.index.store import Store
+        from assistant.retrieve.hybrid import Retriever
+
+        self.settings = _settings(data_dir)
+        self.retriever = Retriever(self.settings, embedder, Index.load(Store(self.settings)))
+        self.planner = Planner(self.settings, self.retriever)
+        self.by_title = {p.title: pid for pid, p in self.retriever.index.papers.items()}
 
 
 def _fit_trees(X, y):

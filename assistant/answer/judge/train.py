@@ -56,6 +56,7 @@ from assistant.answer.judge.data import write_weights as _write
 from assistant.answer.judge.fitting import (  # noqa: F401  (TREES, _fit_trees: re-exported for tests)
     MAX_FALSE_REFUSALS,
     TREES,
+    Run,
     _fit_binary,
     _fit_sentences,
     _fit_trees,
@@ -80,21 +81,6 @@ def build_index(corpus: Corpus, work: Path, embedder) -> Path:
     ingest(_settings(data_dir), embedder, [src], prune=True)
     marker.write_text(json.dumps({"key": key}))
     return data_dir
-
-
-class Run:
-    """The retrieval and planning parts of the pipeline over one corpus's index (no generator is needed)."""
-
-    def __init__(self, data_dir: Path, embedder):
-        from assistant.answer.plan import Planner
-        from assistant.index.lexical import Index
-        from assistant.index.store import Store
-        from assistant.retrieve.hybrid import Retriever
-
-        self.settings = _settings(data_dir)
-        self.retriever = Retriever(self.settings, embedder, Index.load(Store(self.settings)))
-        self.planner = Planner(self.settings, self.retriever)
-        self.by_title = {p.title: pid for pid, p in self.retriever.index.papers.items()}
 
 
 def _answers(q: dict) -> list[str]:
