@@ -27,6 +27,21 @@ def fake_retriever(settings, fake_embedder):
     return Retriever(settings, fake_embedder, Index.load(Store(settings)))
 
 
+def test_a_full_sentence_cache_starts_over_without_losing_what_is_asked(fake_retriever, monkeypatch):
+    """When the sentence cache is full it is emptied, and every sentence asked for, cached before or not, is in it
+    afterwards: a paper whose sentences were cached still gets its similarities."""
+    from assistant.retrieve import hybrid
+
+    ids = list(fake_retriever.index.papers)[:3]
+    first = fake_retriever.sentence_sims_of("grokking", ids[:2])
+    monkeypatch.setattr(hybrid, "SENTENCE_CACHE", len(fake_retriever._sentence_cache) - 1)
+    again = fake_retriever.sentence_sims_of("grokking", ids)  # two papers cached, one not, and the cache is full
+    assert {pid: again[pid] for pid in ids[:2]} == first
+    assert len(again[ids[2]]) == len(fake_retriever.index.sentences[ids[2]])
+    titles = fake_retriever.title_sims_of(ids)
+    assert all(len(titles[pid]) == len(fake_retriever.index.sentences[pid]) for pid in ids)
+
+
 def _ev(n, sentences, scores=None, pid=None):
     return Evidence(pid or f"p{n}", f"Title {n}", 1.0 / n, 0.6, sentences, scores or [1.0] * len(sentences), [], n)
 

@@ -21,6 +21,7 @@ from assistant.types import Evidence
 
 log = logging.getLogger(__name__)
 QUERY_CACHE = 64  # query vectors kept: the turns of a conversation and a literature answer's aspect queries
+SENTENCE_CACHE = 50_000  # sentence vectors kept (~77 MB) before the cache starts over
 
 
 class Retriever:
@@ -95,10 +96,14 @@ class Retriever:
     def _embedded(self, texts) -> dict[str, np.ndarray]:
         """The sentence cache, holding `texts` (those missing embedded now); called under the lock."""
         cache = self._sentence_cache
-        todo = list(dict.fromkeys(t for t in texts if t not in cache))
+        wanted = list(dict.fromkeys(texts))
+        todo = [t for t in wanted if t not in cache]
+        if todo and len(cache) > SENTENCE_CACHE:
+            # Emptied before the embedding, so that what is asked for is all in it afterwards (clearing after
+            # the lookup lost the texts already cached, and the caller's lookup of them failed).
+            cache.clear()
+            todo = wanted
         if todo:
-            if len(cache) > 50_000:
-                cache.clear()
             cache.update(zip(todo, self.embedder.embed(todo)))
         return cache
 
