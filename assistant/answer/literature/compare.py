@@ -5,8 +5,10 @@ the fitted sentence ranker with that question's MiniLM similarities; a sentence 
 twice. The result is the paper's finding, which the literature quote ranker (fitted on the key points of the
 literature data) picks better: compare key points val 0.618 -> 0.632, train 0.593 -> 0.606, synthesis-dev 0.764 ->
 0.875. The same ranker for every aspect covered more key points (val 0.735) but filled "problem" with the method
-and "result" with the code's address: it ranks what matters in a paper, not what answers an aspect. Which papers: those the question's parts name (a rare name, as single answers find them), else the best
-search hit for each part.
+and "result" with the code's address: it ranks what matters in a paper, not what answers an aspect.
+
+Which papers: those the question's parts name (a rare name, as single answers find them), else the best search hit
+for each part.
 """
 
 from __future__ import annotations
